@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// grantway's command line: parses flags, validates them, and maps each failure kind to
+// a one-line message and an exit code. The commands themselves live beside this file.
+
+import { parseArgs } from 'node:util';
+import { SyscallError } from '../../ffi/errors.js';
+import { ProtocolXmlError } from '../protocol/xml.js';
+import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
+import { OptionError } from './options.js';
+import { proxyCommand } from './proxy.js';
+import { runCommand } from './run.js';
+
+const USAGE = `usage:
+  grantway proxy --listen NAME --upstream NAME [--trace] [--protocol-dir DIR]...
+      Serve Wayland clients on NAME, relaying each to the compositor at --upstream.
+  grantway run [--upstream NAME] [--listen NAME] [--trace] [--protocol-dir DIR]... -- CMD [ARGS...]
+      Start a bridge on a fresh socket, run CMD with WAYLAND_DISPLAY pointing at it,
+      and exit with CMD's status. --upstream defaults to $WAYLAND_DISPLAY, then wayland-0.
+
+Socket names without a '/' live in $XDG_RUNTIME_DIR, as in libwayland.
+Common options:
+  --trace               print every message of every connection on stderr (WAYLAND_DEBUG style)
+  --protocol-dir DIR    load extra protocol XML files from DIR (repeatable)
+  --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
+`;
+
+const flagSpec = {
+  listen: { type: 'string' },
+  upstream: { type: 'string' },
+  trace: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'protocol-dir': { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: flagSpec,
+    allowPositionals: command === 'run',
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  switch (command) {
+    case 'proxy':
+      return proxyCommand(values);
+    case 'run':
+      return runCommand(values, positionals);
+    default:
+      throw new OptionError(`unknown command "${command}" (commands: proxy, run)`);
+  }
+}
+
+/** Errors users can act on are printed as one line; anything else is a bug. */
+function report(err: unknown): number {
+  const known =
+    err instanceof OptionError ||
+    err instanceof SocketInUseError ||
+    err instanceof SocketPathError ||
+    err instanceof UpstreamUnavailableError ||
+    err instanceof ProtocolXmlError ||
+    err instanceof SyscallError ||
+    (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'));
+  if (known) {
+    process.stderr.write(`grantway: ${(err as Error).message}\n`);
+    return 2;
+  }
+  process.stderr.write(
+    `grantway: internal error: ${err instanceof Error ? err.stack : String(err)}\n`,
+  );
+  return 70;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.exitCode = report(err);
+  },
+);

@@ -1,0 +1,54 @@
+// The CLI's options as zod schemas: one place that says what each flag accepts, so a
+// bad value is refused with the flag's name and the allowed values.
+
+import { z } from 'zod';
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const socketName = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((s) => !s.includes('\0'), 'must not contain NUL');
+
+export const commonOptionsSchema = z.object({
+  trace: z.boolean().default(false),
+  'log-level': z.enum(logLevels).default('info'),
+  'protocol-dir': z.array(z.string().min(1)).default([]),
+});
+
+export const proxyOptionsSchema = commonOptionsSchema.extend({
+  listen: socketName,
+  upstream: socketName,
+});
+
+export const runOptionsSchema = commonOptionsSchema.extend({
+  upstream: socketName.optional(),
+  listen: socketName.optional(),
+});
+
+export type ProxyOptions = z.infer<typeof proxyOptionsSchema>;
+export type RunOptions = z.infer<typeof runOptionsSchema>;
+
+/** A flag that was given a value outside what its schema allows. */
+export class OptionError extends Error {
+  readonly code = 'ERR_OPTION';
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
+/** Validates parsed flags; the error names each offending flag and what it accepts. */
+export function validateOptions<T extends z.ZodType>(schema: T, raw: unknown): z.infer<T> {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const flag = issue.path.length > 0 ? `--${issue.path.join('.')}` : 'options';
+    if (issue.code === 'invalid_value') {
+      return `${flag}: must be one of ${issue.values.map(String).join(', ')}`;
+    }
+    if (issue.code === 'invalid_type' && issue.input === undefined) return `${flag}: is required`;
+    return `${flag}: ${issue.message}`;
+  });
+  throw new OptionError(lines.join('\n'));
+}

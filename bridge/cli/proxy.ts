@@ -1,0 +1,31 @@
+// `grantway proxy`: a long-running bridge between a listening socket and a compositor,
+// until SIGINT/SIGTERM.
+
+import { createLogger } from '../log.js';
+import { Bridge } from '../relay/bridge.js';
+import { resolveSocketPath } from '../relay/socket-path.js';
+import { loadRegistry, traceFor } from './common.js';
+import { proxyOptionsSchema, validateOptions } from './options.js';
+
+export async function proxyCommand(flags: Record<string, unknown>): Promise<number> {
+  const options = validateOptions(proxyOptionsSchema, flags);
+  const log = createLogger(options['log-level']);
+  const registry = await loadRegistry(options['protocol-dir']);
+  const bridge = Bridge.start({
+    listenPath: resolveSocketPath(options.listen),
+    upstreamPath: resolveSocketPath(options.upstream),
+    registry,
+    log,
+    trace: traceFor(options.trace),
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  bridge.close();
+  return 0;
+}

@@ -1,0 +1,76 @@
+// Failures the relay can meet on a connection, one class each with a stable `code`.
+// A ClientProtocolError becomes a wl_display.error sent to that client alone, whose
+// session is then closed; no other session is touched.
+
+/** wl_display.error codes (the wl_display.error enum of wayland.xml). */
+export const DisplayErrorCode = {
+  invalidObject: 0,
+  invalidMethod: 1,
+  noMemory: 2,
+  implementation: 3,
+} as const;
+export type DisplayErrorCode = (typeof DisplayErrorCode)[keyof typeof DisplayErrorCode];
+
+/** The client broke the protocol; it gets wl_display.error and is disconnected. */
+export class ClientProtocolError extends Error {
+  readonly code = 'ERR_CLIENT_PROTOCOL';
+  constructor(
+    /** Object the error is about (1 = wl_display when no better one exists). */
+    readonly objectId: number,
+    readonly displayCode: DisplayErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClientProtocolError';
+  }
+}
+
+/** The compositor sent something the bridge cannot follow; the session is closed. */
+export class UpstreamProtocolError extends Error {
+  readonly code = 'ERR_UPSTREAM_PROTOCOL';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamProtocolError';
+  }
+}
+
+/** A client exceeded a configured per-client limit. */
+export class ClientLimitError extends ClientProtocolError {
+  override readonly code = 'ERR_CLIENT_PROTOCOL';
+  readonly limit: string;
+  constructor(limit: string, message: string) {
+    super(1, DisplayErrorCode.noMemory, message);
+    this.name = 'ClientLimitError';
+    this.limit = limit;
+  }
+}
+
+/** The listening socket is held by a live process (its .lock is locked). */
+export class SocketInUseError extends Error {
+  readonly code = 'ERR_SOCKET_IN_USE';
+  constructor(readonly path: string) {
+    super(`socket ${path} is in use by another Wayland server (its lock file is held)`);
+    this.name = 'SocketInUseError';
+  }
+}
+
+/** Nothing is listening where the compositor was expected. */
+export class UpstreamUnavailableError extends Error {
+  readonly code = 'ERR_UPSTREAM_UNAVAILABLE';
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`no compositor at ${path}: ${reason} (is it running? choose it with --upstream)`);
+    this.name = 'UpstreamUnavailableError';
+  }
+}
+
+/** A socket name cannot be resolved to a path. */
+export class SocketPathError extends Error {
+  readonly code = 'ERR_SOCKET_PATH';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SocketPathError';
+  }
+}

@@ -1,0 +1,93 @@
+// Per-interface tables compiled once from the protocol description, so the relay's
+// per-message path is two array loads and a flag test: the bridge decodes only the
+// messages that change what it must know (objects created or destroyed, fds to carry,
+// the registry and display messages it acts on) and forwards all others as bytes.
+
+import type { ProtocolRegistry } from '../protocol/registry.js';
+import type { InterfaceSpec, MessageSpec } from '../protocol/types.js';
+
+/** Why a message must be decoded rather than forwarded as opaque bytes. */
+export const MessageFlags = {
+  None: 0,
+  /** Creates an object (typed or untyped new_id). */
+  NewId: 1,
+  /** Carries fds that must move with it. */
+  Fds: 2,
+  /** Destroys its sender object. */
+  Destructor: 4,
+  /** The relay acts on this message itself (display, registry). */
+  Special: 8,
+} as const;
+
+export interface MessageMeta {
+  readonly spec: MessageSpec;
+  readonly opcode: number;
+  readonly flags: number;
+  readonly fdCount: number;
+  readonly since: number;
+}
+
+export interface InterfaceTable {
+  readonly spec: InterfaceSpec;
+  readonly name: string;
+  readonly requests: readonly MessageMeta[];
+  readonly events: readonly MessageMeta[];
+}
+
+const SPECIAL: Readonly<
+  Record<string, { requests: readonly string[]; events: readonly string[] }>
+> = {
+  wl_display: { requests: [], events: ['error', 'delete_id'] },
+  wl_registry: { requests: ['bind'], events: ['global', 'global_remove'] },
+};
+
+function compileMessage(spec: MessageSpec, opcode: number, special: boolean): MessageMeta {
+  let flags: number = special ? MessageFlags.Special : MessageFlags.None;
+  let fdCount = 0;
+  for (const arg of spec.args) {
+    if (arg.type === 'new_id') flags |= MessageFlags.NewId;
+    else if (arg.type === 'fd') fdCount++;
+  }
+  if (fdCount > 0) flags |= MessageFlags.Fds;
+  if (spec.destructor) flags |= MessageFlags.Destructor;
+  return { spec, opcode, flags, fdCount, since: spec.since };
+}
+
+export function compileInterface(spec: InterfaceSpec): InterfaceTable {
+  const special = SPECIAL[spec.name];
+  return {
+    spec,
+    name: spec.name,
+    requests: spec.requests.map((m, i) =>
+      compileMessage(m, i, special?.requests.includes(m.name) ?? false),
+    ),
+    events: spec.events.map((m, i) =>
+      compileMessage(m, i, special?.events.includes(m.name) ?? false),
+    ),
+  };
+}
+
+/** Compiled tables for every interface of a registry, built lazily and shared by sessions. */
+export class MessageTables {
+  private readonly tables = new Map<string, InterfaceTable>();
+
+  constructor(private readonly registry: ProtocolRegistry) {}
+
+  get(name: string): InterfaceTable | undefined {
+    let table = this.tables.get(name);
+    if (table === undefined) {
+      const spec = this.registry.get(name);
+      if (spec === undefined) return undefined;
+      table = compileInterface(spec);
+      this.tables.set(name, table);
+    }
+    return table;
+  }
+
+  /** wl_display is part of every connection from its first byte. */
+  display(): InterfaceTable {
+    const table = this.get('wl_display');
+    if (table === undefined) throw new Error('protocol tables lack wl_display');
+    return table;
+  }
+}

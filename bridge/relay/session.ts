@@ -1,0 +1,441 @@
+// One client and its own upstream connection to the compositor. Messages flow through
+// unchanged and in order; the session decodes only what it must understand (see
+// message-table.ts) to keep the object map exact, to carry fds, and to hide globals it
+// has no protocol for. A client that breaks the protocol gets wl_display.error and is
+// disconnected; nothing it does reaches another session.
+
+import type { Logger } from 'pino';
+import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
+import { close as closeFd } from '../../ffi/libc.js';
+import { FdOverflowError, isPeerGone, type UnixChannel } from '../../ffi/unix-channel.js';
+import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
+import { decodeArgs } from '../wire/decode.js';
+import { encodeMessage } from '../wire/encode.js';
+import { WireError } from '../wire/errors.js';
+import { formatMessage } from '../wire/format.js';
+import { readObjectId, readOpcode, readSize } from '../wire/header.js';
+import type { ArgValue, UntypedNewId } from '../wire/values.js';
+import { ClientProtocolError, DisplayErrorCode, UpstreamProtocolError } from './errors.js';
+import { MessageFlags, type MessageMeta, type MessageTables } from './message-table.js';
+import { ObjectMap, type WaylandObject } from './object-map.js';
+import { Pipe } from './pipe.js';
+
+/** Receives one line per message when --trace is on. */
+export type TraceSink = (line: string) => void;
+
+export interface SessionOptions {
+  readonly id: number;
+  readonly tables: MessageTables;
+  readonly log: Logger;
+  readonly trace?: TraceSink;
+  readonly onClosed: (session: Session) => void;
+}
+
+/** A global the compositor announced and the bridge let through. */
+interface AdvertisedGlobal {
+  readonly interfaceName: string;
+  /** Version as told to the client: min(compositor's, protocol table's). */
+  readonly version: number;
+}
+
+const enum_ = { requests: 0, events: 1 } as const;
+type Direction = (typeof enum_)[keyof typeof enum_];
+
+/** Reads per wake-up before yielding to other sessions' events. */
+const MAX_READS_PER_WAKE = 16;
+
+export class Session {
+  readonly id: number;
+  readonly objects: ObjectMap;
+  private readonly requests: Pipe;
+  private readonly events: Pipe;
+  private readonly clientWatch: FdWatch;
+  private readonly upstreamWatch: FdWatch;
+  private readonly globals = new Map<number, AdvertisedGlobal>();
+  private readonly hiddenGlobals = new Set<number>();
+  private closed = false;
+  /** Set once a wl_display.error has gone by: the session ends after the flush. */
+  private closing = false;
+
+  constructor(
+    private readonly client: UnixChannel,
+    private readonly upstream: UnixChannel,
+    private readonly options: SessionOptions,
+  ) {
+    this.id = options.id;
+    this.objects = new ObjectMap(options.tables.display());
+    this.requests = new Pipe(client, upstream);
+    this.events = new Pipe(upstream, client);
+    this.clientWatch = watchFd(client.fd, (ready) => {
+      if (ready.writable) this.guard(() => this.flush(this.events));
+      if (ready.readable || ready.hangup)
+        this.guard(() => this.pump(this.requests, enum_.requests));
+    });
+    this.upstreamWatch = watchFd(upstream.fd, (ready) => {
+      if (ready.writable) this.guard(() => this.flush(this.requests));
+      if (ready.readable || ready.hangup) this.guard(() => this.pump(this.events, enum_.events));
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Counters for stats and tests. */
+  stats(): { requests: number; events: number; objects: number } {
+    return {
+      requests: this.requests.messages,
+      events: this.events.messages,
+      objects: this.objects.size,
+    };
+  }
+
+  /** Ends the session from outside (bridge shutdown): both sockets close. */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.options.log.debug({ session: this.id, reason }, 'session closed');
+    this.clientWatch.close();
+    this.upstreamWatch.close();
+    this.requests.closeFds();
+    this.events.closeFds();
+    this.client.close();
+    this.upstream.close();
+    this.options.onClosed(this);
+  }
+
+  /** Every callback from the event loop goes through here: nothing escapes a session. */
+  private guard(work: () => void): void {
+    if (this.closed) return;
+    try {
+      work();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    if (err instanceof ClientProtocolError) {
+      this.options.log.warn(
+        { session: this.id, code: err.displayCode, object: err.objectId },
+        `client protocol error: ${err.message}`,
+      );
+      this.sendDisplayError(err.objectId, err.displayCode, err.message);
+      this.close('client protocol error');
+    } else if (err instanceof UpstreamProtocolError) {
+      this.options.log.error({ session: this.id }, `compositor protocol error: ${err.message}`);
+      this.sendDisplayError(1, DisplayErrorCode.implementation, `grantway: ${err.message}`);
+      this.close('upstream protocol error');
+    } else if (isPeerGone(err)) {
+      this.close('peer gone');
+    } else if (err instanceof FdOverflowError) {
+      this.sendDisplayError(1, DisplayErrorCode.implementation, err.message);
+      this.close('fd overflow');
+    } else {
+      this.options.log.error({ session: this.id, err }, 'session failed');
+      this.sendDisplayError(1, DisplayErrorCode.implementation, 'grantway: internal error');
+      this.close('internal error');
+    }
+  }
+
+  /** Best effort, like libwayland-server: queue the error after pending events, flush once. */
+  private sendDisplayError(objectId: number, code: number, message: string): void {
+    const spec = this.options.tables.display().events[0]?.spec;
+    if (spec === undefined || !this.client.isOpen) return;
+    try {
+      const { bytes } = encodeMessage(1, 0, spec, [objectId, code, message.slice(0, 3000)]);
+      if (this.events.write(bytes)) this.events.flush();
+    } catch (err) {
+      if (!isPeerGone(err)) this.options.log.debug({ err }, 'could not deliver wl_display.error');
+    }
+  }
+
+  private pump(pipe: Pipe, direction: Direction): void {
+    for (let i = 0; i < MAX_READS_PER_WAKE && !this.closed; i++) {
+      pipe.compactRx();
+      // Never read more than the destination can take: handled input is copied to
+      // dst.tx, so bounding reads by its room is the whole back-pressure mechanism.
+      const pending = pipe.rxEnd - pipe.rxStart;
+      const room = pipe.txRoomCompacting(pending + MAX_MESSAGE_SIZE) - pending;
+      const want = Math.min(pipe.src.rx.length - pipe.rxEnd, room);
+      if (want <= 0) {
+        this.pause(pipe, true);
+        break;
+      }
+      const fds: number[] = [];
+      const got = pipe.src.recv(pipe.rxEnd, want, fds);
+      if (fds.length > 0) pipe.inFds.push(fds);
+      if (got === 'again') break;
+      if (got === 'eof') {
+        this.flush(direction === enum_.requests ? this.requests : this.events);
+        this.close(
+          direction === enum_.requests ? 'client disconnected' : 'compositor disconnected',
+        );
+        return;
+      }
+      pipe.rxEnd += got;
+      this.handleInput(pipe, direction);
+      if (this.closed) return;
+      if (this.flush(pipe) === 'blocked') break;
+      if (got < want) break;
+    }
+    if (this.closing) this.close('wl_display.error delivered');
+  }
+
+  private pause(pipe: Pipe, paused: boolean): void {
+    pipe.paused = paused;
+    this.updateInterest();
+  }
+
+  private updateInterest(): void {
+    if (this.closed) return;
+    this.clientWatch.setInterest(!this.requests.paused, this.events.pendingOutput);
+    this.upstreamWatch.setInterest(!this.events.paused, this.requests.pendingOutput);
+  }
+
+  private flush(pipe: Pipe): 'done' | 'blocked' {
+    const result = pipe.flush();
+    if (result === 'done' && pipe.paused) {
+      pipe.paused = false;
+      // Input may be waiting in the socket: the level-triggered watch will report it.
+    }
+    this.updateInterest();
+    return result;
+  }
+
+  /**
+   * Walks the complete messages in pipe's input. Plain messages are forwarded as one
+   * run of bytes; a message that needs decoding ends the run, is handled, and starts
+   * the next. Stops at a partial message, or at one whose fds have not arrived yet.
+   */
+  private handleInput(pipe: Pipe, direction: Direction): void {
+    const rx = pipe.src.rx;
+    const fromClient = direction === enum_.requests;
+    const traceAll = this.options.trace !== undefined;
+    let pos = pipe.rxStart;
+    let runStart = pos;
+    const end = pipe.rxEnd;
+    try {
+      while (end - pos >= 8) {
+        const size = readSize(rx, pos);
+        if (size < 8 || (size & 3) !== 0 || size > MAX_MESSAGE_SIZE) {
+          this.malformed(fromClient, readObjectId(rx, pos), `bad message size ${size}`);
+        }
+        if (end - pos < size) break;
+        const objectId = readObjectId(rx, pos);
+        const opcode = readOpcode(rx, pos);
+        const obj = this.objects.lookup(objectId);
+        if (obj === undefined) this.unknownObject(fromClient, objectId);
+        const meta = fromClient ? obj.table.requests[opcode] : obj.table.events[opcode];
+        if (meta === undefined) this.unknownOpcode(fromClient, obj, opcode);
+        if (fromClient && meta.since > obj.version) {
+          throw new ClientProtocolError(
+            objectId,
+            DisplayErrorCode.invalidMethod,
+            `invalid method ${opcode} (since ${meta.since} > version ${obj.version}) on ${obj.table.name}@${objectId}`,
+          );
+        }
+        if (meta.flags === MessageFlags.None && !traceAll) {
+          pos += size;
+          pipe.messages++;
+          continue;
+        }
+        if (meta.fdCount > pipe.inFds.length) break; // its fds are still in flight
+        pipe.forward(runStart, pos);
+        this.handleMessage(pipe, fromClient, obj, meta, pos, size);
+        pos += size;
+        runStart = pos;
+        pipe.messages++;
+      }
+    } finally {
+      // Everything before the failing (or partial) message was valid: pass it on.
+      pipe.forward(runStart, pos);
+      pipe.rxStart = pos;
+    }
+  }
+
+  private handleMessage(
+    pipe: Pipe,
+    fromClient: boolean,
+    obj: WaylandObject,
+    meta: MessageMeta,
+    pos: number,
+    size: number,
+  ): void {
+    const rx = pipe.src.rx;
+    let args: ArgValue[];
+    try {
+      args = decodeArgs(meta.spec, rx, pos, size, pipe.inFds);
+    } catch (err) {
+      if (err instanceof WireError) {
+        for (const fd of err.fds ?? []) closeFd(fd);
+        const what = `${obj.table.name}@${obj.id}.${meta.spec.name}`;
+        if (fromClient) {
+          throw new ClientProtocolError(
+            obj.id,
+            DisplayErrorCode.invalidMethod,
+            `invalid arguments for ${what}: ${err.message}`,
+          );
+        }
+        throw new UpstreamProtocolError(`invalid arguments for ${what}: ${err.message}`);
+      }
+      throw err;
+    }
+    const fds = meta.fdCount > 0 ? collectFds(meta, args) : NO_FDS;
+    if (this.options.trace !== undefined) {
+      const lookup = (id: number): string | undefined => this.objects.lookup(id)?.table.name;
+      const arrow = fromClient ? '->' : '<-';
+      this.options.trace(
+        `[${this.id}] ${arrow} ${formatMessage(obj.table.name, obj.id, meta.spec, args, lookup)}`,
+      );
+    }
+    let replacement: Uint8Array | undefined;
+    if ((meta.flags & MessageFlags.Special) !== 0) {
+      const verdict = fromClient
+        ? this.handleSpecialRequest(obj, meta, args)
+        : this.handleSpecialEvent(obj, meta, args);
+      if (verdict === 'drop') {
+        for (const fd of fds) closeFd(fd);
+        return;
+      }
+      replacement = verdict;
+    } else if ((meta.flags & MessageFlags.NewId) !== 0) {
+      this.createObjects(fromClient, obj, meta, args);
+    }
+    if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
+    pipe.attachFds(fds);
+    if (replacement !== undefined) pipe.write(replacement);
+    else pipe.forward(pos, pos + size);
+  }
+
+  private createObjects(
+    fromClient: boolean,
+    parent: WaylandObject,
+    meta: MessageMeta,
+    args: ArgValue[],
+  ): void {
+    const specArgs = meta.spec.args;
+    for (let i = 0; i < specArgs.length; i++) {
+      const arg = specArgs[i]!;
+      if (arg.type !== 'new_id' || arg.interface === undefined) continue;
+      const id = args[i] as number;
+      const table = this.options.tables.get(arg.interface);
+      if (table === undefined) {
+        // Only reachable with a protocol that names an interface it does not define.
+        const err = `${parent.table.name}.${meta.spec.name} creates ${arg.interface}, which no loaded protocol defines`;
+        if (fromClient)
+          throw new ClientProtocolError(parent.id, DisplayErrorCode.implementation, err);
+        throw new UpstreamProtocolError(err);
+      }
+      if (fromClient) this.objects.createFromClient(id, table, parent.version);
+      else this.objects.createFromServer(id, table, parent.version);
+    }
+  }
+
+  /** wl_registry.bind is the only special request: its new_id carries its interface. */
+  private handleSpecialRequest(obj: WaylandObject, meta: MessageMeta, args: ArgValue[]): undefined {
+    if (obj.table.name === 'wl_registry' && meta.spec.name === 'bind') {
+      const name = args[0] as number;
+      const target = args[1] as UntypedNewId;
+      const global = this.globals.get(name);
+      if (global === undefined || global.interfaceName !== target.interface) {
+        throw new ClientProtocolError(
+          obj.id,
+          DisplayErrorCode.invalidObject,
+          `invalid global ${target.interface} (${name})`,
+        );
+      }
+      if (target.version < 1 || target.version > global.version) {
+        throw new ClientProtocolError(
+          obj.id,
+          DisplayErrorCode.invalidObject,
+          `invalid version for global ${target.interface} (${name}): have ${global.version}, wanted ${target.version}`,
+        );
+      }
+      const table = this.options.tables.get(target.interface);
+      if (table === undefined)
+        throw new Error(`advertised global without table: ${target.interface}`);
+      this.objects.createFromClient(target.id, table, target.version);
+    }
+    return undefined;
+  }
+
+  /** Display and registry events: object retirement, errors, and the global filter. */
+  private handleSpecialEvent(
+    obj: WaylandObject,
+    meta: MessageMeta,
+    args: ArgValue[],
+  ): Uint8Array | 'drop' | undefined {
+    if (obj.table.name === 'wl_display') {
+      if (meta.spec.name === 'delete_id') this.objects.confirmDeleted(args[0] as number);
+      else if (meta.spec.name === 'error') this.closing = true;
+      return undefined;
+    }
+    // wl_registry
+    if (meta.spec.name === 'global') {
+      const name = args[0] as number;
+      const interfaceName = args[1] as string;
+      const version = args[2] as number;
+      const table = this.options.tables.get(interfaceName);
+      if (table === undefined) {
+        this.hiddenGlobals.add(name);
+        this.options.log.debug(
+          { session: this.id, interface: interfaceName, name },
+          'global hidden: no protocol loaded',
+        );
+        return 'drop';
+      }
+      const clamped = Math.min(version, table.spec.version);
+      this.globals.set(name, { interfaceName, version: clamped });
+      if (clamped === version) return undefined;
+      return encodeMessage(obj.id, meta.opcode, meta.spec, [name, interfaceName, clamped]).bytes;
+    }
+    // global_remove
+    const name = args[0] as number;
+    if (this.hiddenGlobals.delete(name)) return 'drop';
+    this.globals.delete(name);
+    return undefined;
+  }
+
+  private malformed(fromClient: boolean, objectId: number, what: string): never {
+    if (fromClient)
+      throw new ClientProtocolError(
+        1,
+        DisplayErrorCode.invalidMethod,
+        `malformed message from object ${objectId}: ${what}`,
+      );
+    throw new UpstreamProtocolError(`malformed event: ${what}`);
+  }
+
+  private unknownObject(fromClient: boolean, objectId: number): never {
+    if (fromClient)
+      throw new ClientProtocolError(
+        1,
+        DisplayErrorCode.invalidObject,
+        `invalid object ${objectId}`,
+      );
+    throw new UpstreamProtocolError(`event for unknown object ${objectId}`);
+  }
+
+  private unknownOpcode(fromClient: boolean, obj: WaylandObject, opcode: number): never {
+    if (fromClient) {
+      throw new ClientProtocolError(
+        obj.id,
+        DisplayErrorCode.invalidMethod,
+        `invalid method ${opcode}, object ${obj.table.name}@${obj.id}`,
+      );
+    }
+    throw new UpstreamProtocolError(`invalid event ${opcode} for ${obj.table.name}@${obj.id}`);
+  }
+}
+
+const NO_FDS: readonly number[] = [];
+
+function collectFds(meta: MessageMeta, args: ArgValue[]): number[] {
+  const fds: number[] = [];
+  const specArgs = meta.spec.args;
+  for (let i = 0; i < specArgs.length; i++)
+    if (specArgs[i]!.type === 'fd') fds.push(args[i] as number);
+  return fds;
+}

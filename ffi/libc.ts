@@ -1,0 +1,277 @@
+// The few libc calls Node does not offer (unix sockets that carry fds, memfd, mmap,
+// seals, peer credentials, flock), bound with koffi and wrapped in typed functions.
+// Every failure becomes a SyscallError naming the call and the errno; callers never
+// see koffi types or raw return codes. Only ffi/ may import koffi.
+
+import koffi from 'koffi';
+import { SyscallError } from './errors.js';
+
+const libc = koffi.load('libc.so.6');
+
+/** A native address, as koffi 3 represents pointers. */
+export type NativePointer = bigint;
+
+// Raw bindings. Kept private: the typed wrappers below are the module's surface.
+const raw = {
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
+  listen: libc.func('int listen(int fd, int backlog)'),
+  accept4: libc.func('int accept4(int fd, void *addr, void *len, int flags)'),
+  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)'),
+  getsockopt: libc.func(
+    'int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)',
+  ),
+  recvmsg: libc.func('intptr_t recvmsg(int fd, void *msg, int flags)'),
+  sendmsg: libc.func('intptr_t sendmsg(int fd, void *msg, int flags)'),
+  close: libc.func('int close(int fd)'),
+  dup: libc.func('int fcntl(int fd, int cmd, int arg)'),
+  fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
+  flock: libc.func('int flock(int fd, int op)'),
+  memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+  ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
+  fstat: libc.func('int fstat(int fd, _Out_ uint8_t *statbuf)'),
+  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+  munmap: libc.func('int munmap(void *addr, size_t len)'),
+  malloc: libc.func('void *malloc(size_t size)'),
+  free: libc.func('void free(void *ptr)'),
+  pread: libc.func('intptr_t pread(int fd, void *buf, size_t count, int64_t off)'),
+  memcpy: libc.func('void *memcpy(void *dst, const void *src, size_t n)'),
+};
+
+// Linux x86_64 / aarch64 constants (asm-generic values; both ABIs agree on these).
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_PEERCRED = 17;
+export const SCM_RIGHTS = 1;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
+export const MSG_CTRUNC = 0x8;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+const F_DUPFD_CLOEXEC = 1030;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+const F_ADD_SEALS = 1033;
+const F_GET_SEALS = 1034;
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+export const MFD_CLOEXEC = 0x1;
+export const MFD_ALLOW_SEALING = 0x2;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
+const MAP_FAILED = 0xffffffffffffffffn;
+
+/** sun_path is 108 bytes in struct sockaddr_un, NUL included. */
+export const UNIX_PATH_MAX = 107;
+
+export const errnoNow = (): number => koffi.errno();
+
+function fail(syscall: string, detail?: string): never {
+  throw new SyscallError(syscall, koffi.errno(), detail);
+}
+
+function check(ret: number, syscall: string, detail?: string): number {
+  if (ret < 0) fail(syscall, detail);
+  return ret;
+}
+
+function sockaddrUn(path: string): Buffer {
+  const bytes = Buffer.from(path, 'utf8');
+  if (bytes.length > UNIX_PATH_MAX) {
+    throw new SyscallError('sockaddr_un', koffi.os.errno.ENAMETOOLONG ?? 36, path);
+  }
+  const addr = Buffer.alloc(2 + 108);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  bytes.copy(addr, 2);
+  return addr;
+}
+
+/** A non-blocking, close-on-exec unix stream socket. */
+export function unixSocket(): number {
+  return check(raw.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), 'socket');
+}
+
+/** Both ends non-blocking and close-on-exec. */
+export function socketPair(): [number, number] {
+  const sv = [0, 0];
+  check(raw.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 'socketpair');
+  return [sv[0] as number, sv[1] as number];
+}
+
+export function bindUnix(fd: number, path: string): void {
+  const addr = sockaddrUn(path);
+  check(raw.bind(fd, addr, addr.length), 'bind', path);
+}
+
+export function listen(fd: number, backlog = 128): void {
+  check(raw.listen(fd, backlog), 'listen');
+}
+
+/** Accepts one pending connection, or returns null when none is waiting. */
+export function accept(fd: number): number | null {
+  const ret = raw.accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC) as number;
+  if (ret >= 0) return ret;
+  const errno = koffi.errno();
+  if (errno === koffi.os.errno.EAGAIN || errno === koffi.os.errno.EWOULDBLOCK) return null;
+  if (errno === koffi.os.errno.ECONNABORTED || errno === koffi.os.errno.EINTR) return null;
+  fail('accept4');
+}
+
+/**
+ * Connects a fresh socket to a unix path. The connect itself blocks (it is immediate
+ * for a local listener with room in its backlog); the returned fd is non-blocking.
+ */
+export function connectUnix(path: string): number {
+  const fd = check(raw.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), 'socket');
+  const addr = sockaddrUn(path);
+  if ((raw.connect(fd, addr, addr.length) as number) < 0) {
+    const errno = koffi.errno();
+    raw.close(fd);
+    throw new SyscallError('connect', errno, path);
+  }
+  setNonBlocking(fd);
+  return fd;
+}
+
+export function setNonBlocking(fd: number): void {
+  const flags = check(raw.fcntl(fd, F_GETFL, 0), 'fcntl(F_GETFL)');
+  check(raw.fcntl(fd, F_SETFL, flags | O_NONBLOCK), 'fcntl(F_SETFL)');
+}
+
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** SO_PEERCRED: who is on the other end of a connected unix socket. */
+export function peerCredentials(fd: number): PeerCredentials {
+  const buf = Buffer.alloc(12);
+  const len = [12];
+  check(raw.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf, len), 'getsockopt(SO_PEERCRED)');
+  return { pid: buf.readInt32LE(0), uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
+}
+
+export function close(fd: number): void {
+  // EINTR on close still releases the fd on Linux; any other error means a bug
+  // (EBADF: closed twice), which must be loud.
+  if ((raw.close(fd) as number) < 0 && koffi.errno() !== koffi.os.errno.EINTR) fail('close');
+}
+
+/** A new close-on-exec fd for the same open file description. */
+export function dupCloexec(fd: number): number {
+  return check(raw.dup(fd, F_DUPFD_CLOEXEC, 0), 'fcntl(F_DUPFD_CLOEXEC)');
+}
+
+/** flock(LOCK_EX | LOCK_NB); false when another process holds the lock. */
+export function tryLockExclusive(fd: number): boolean {
+  if ((raw.flock(fd, LOCK_EX | LOCK_NB) as number) === 0) return true;
+  if (koffi.errno() === koffi.os.errno.EWOULDBLOCK) return false;
+  fail('flock');
+}
+
+export function memfdCreate(name: string, flags = MFD_CLOEXEC | MFD_ALLOW_SEALING): number {
+  return check(raw.memfdCreate(name, flags), 'memfd_create', name);
+}
+
+export function ftruncate(fd: number, length: number): void {
+  check(raw.ftruncate(fd, length), 'ftruncate');
+}
+
+export function getSeals(fd: number): number {
+  return check(raw.fcntl(fd, F_GET_SEALS, 0), 'fcntl(F_GET_SEALS)');
+}
+
+export function addSeals(fd: number, seals: number): void {
+  check(raw.fcntl(fd, F_ADD_SEALS, seals), 'fcntl(F_ADD_SEALS)');
+}
+
+export interface FileStat {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly mode: number;
+  readonly size: number;
+}
+
+const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFSOCK = 0o140000;
+
+/** fstat, x86_64 struct stat layout (dev@0, ino@8, mode@24, size@48). */
+export function fstat(fd: number): FileStat {
+  const buf = Buffer.alloc(144);
+  check(raw.fstat(fd, buf), 'fstat');
+  return {
+    dev: buf.readBigUInt64LE(0),
+    ino: buf.readBigUInt64LE(8),
+    mode: buf.readUInt32LE(24),
+    size: Number(buf.readBigInt64LE(48)),
+  };
+}
+
+export const isRegularFile = (st: FileStat): boolean => (st.mode & S_IFMT) === S_IFREG;
+
+export function mmap(fd: number, length: number, prot: number, offset = 0): NativePointer {
+  const ptr = raw.mmap(null, length, prot, MAP_SHARED, fd, offset) as NativePointer | null;
+  if (ptr === null || ptr === MAP_FAILED) fail('mmap');
+  return ptr;
+}
+
+export function munmap(ptr: NativePointer, length: number): void {
+  check(raw.munmap(ptr, length), 'munmap');
+}
+
+/** pread into native memory; a short count (0 past EOF) is returned, never a signal. */
+export function preadInto(fd: number, dst: NativePointer, length: number, offset: number): number {
+  return check(Number(raw.pread(fd, dst, length, offset)), 'pread');
+}
+
+export function memcpy(dst: NativePointer, src: NativePointer, length: number): void {
+  raw.memcpy(dst, src, length);
+}
+
+/** Native heap memory, for structures the kernel reads and writes (msghdr, cmsg). */
+export function nativeAlloc(size: number): NativePointer {
+  const ptr = raw.malloc(size) as NativePointer | null;
+  if (ptr === null || ptr === 0n) throw new SyscallError('malloc', koffi.os.errno.ENOMEM ?? 12);
+  return ptr;
+}
+
+export function nativeFree(ptr: NativePointer): void {
+  raw.free(ptr);
+}
+
+/** A zero-copy view of native memory; it dangles once the memory is freed. */
+export function nativeView(ptr: NativePointer, length: number): Uint8Array {
+  return new Uint8Array(koffi.view(ptr, length));
+}
+
+/** recvmsg/sendmsg on a prepared msghdr in native memory; -errno on failure. */
+export function recvmsgRaw(fd: number, msghdr: NativePointer, flags: number): number {
+  const n = Number(raw.recvmsg(fd, msghdr, flags));
+  return n < 0 ? -koffi.errno() : n;
+}
+
+export function sendmsgRaw(fd: number, msghdr: NativePointer, flags: number): number {
+  const n = Number(raw.sendmsg(fd, msghdr, flags));
+  return n < 0 ? -koffi.errno() : n;
+}
+
+export const ERRNO = {
+  EAGAIN: koffi.os.errno.EAGAIN ?? 11,
+  EINTR: koffi.os.errno.EINTR ?? 4,
+  EPIPE: koffi.os.errno.EPIPE ?? 32,
+  ECONNRESET: koffi.os.errno.ECONNRESET ?? 104,
+  ENOENT: koffi.os.errno.ENOENT ?? 2,
+  ECONNREFUSED: koffi.os.errno.ECONNREFUSED ?? 111,
+  EADDRINUSE: koffi.os.errno.EADDRINUSE ?? 98,
+} as const;
