@@ -11,32 +11,54 @@ const libc = koffi.load('libc.so.6');
 /** A native address, as koffi 3 represents pointers. */
 export type NativePointer = bigint;
 
-// Raw bindings. Kept private: the typed wrappers below are the module's surface.
+// Raw bindings, each given its C signature for koffi and its TS signature here, so no
+// koffi `any` leaves this block. Kept private: the typed wrappers below are the surface.
+type Fn<A extends unknown[], R> = (...args: A) => R;
+type Ptr = NativePointer | Buffer | null;
+const fn = <A extends unknown[], R>(decl: string): Fn<A, R> => libc.func(decl) as Fn<A, R>;
 const raw = {
-  socket: libc.func('int socket(int domain, int type, int protocol)'),
-  socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
-  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
-  listen: libc.func('int listen(int fd, int backlog)'),
-  accept4: libc.func('int accept4(int fd, void *addr, void *len, int flags)'),
-  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)'),
-  getsockopt: libc.func(
+  socket: fn<[number, number, number], number>('int socket(int domain, int type, int protocol)'),
+  socketpair: fn<[number, number, number, number[]], number>(
+    'int socketpair(int domain, int type, int protocol, _Out_ int *sv)',
+  ),
+  bind: fn<[number, Buffer, number], number>('int bind(int fd, const void *addr, uint32_t len)'),
+  listen: fn<[number, number], number>('int listen(int fd, int backlog)'),
+  accept4: fn<[number, null, null, number], number>(
+    'int accept4(int fd, void *addr, void *len, int flags)',
+  ),
+  connect: fn<[number, Buffer, number], number>(
+    'int connect(int fd, const void *addr, uint32_t len)',
+  ),
+  getsockopt: fn<[number, number, number, Buffer, number[]], number>(
     'int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)',
   ),
-  recvmsg: libc.func('intptr_t recvmsg(int fd, void *msg, int flags)'),
-  sendmsg: libc.func('intptr_t sendmsg(int fd, void *msg, int flags)'),
-  close: libc.func('int close(int fd)'),
-  dup: libc.func('int fcntl(int fd, int cmd, int arg)'),
-  fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
-  flock: libc.func('int flock(int fd, int op)'),
-  memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
-  ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
-  fstat: libc.func('int fstat(int fd, _Out_ uint8_t *statbuf)'),
-  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
-  munmap: libc.func('int munmap(void *addr, size_t len)'),
-  malloc: libc.func('void *malloc(size_t size)'),
-  free: libc.func('void free(void *ptr)'),
-  pread: libc.func('intptr_t pread(int fd, void *buf, size_t count, int64_t off)'),
-  memcpy: libc.func('void *memcpy(void *dst, const void *src, size_t n)'),
+  recvmsg: fn<[number, NativePointer, number], number | bigint>(
+    'intptr_t recvmsg(int fd, void *msg, int flags)',
+  ),
+  sendmsg: fn<[number, NativePointer, number], number | bigint>(
+    'intptr_t sendmsg(int fd, void *msg, int flags)',
+  ),
+  close: fn<[number], number>('int close(int fd)'),
+  fcntl: fn<[number, number, number], number>('int fcntl(int fd, int cmd, int arg)'),
+  flock: fn<[number, number], number>('int flock(int fd, int op)'),
+  memfdCreate: fn<[string, number], number>(
+    'int memfd_create(const char *name, unsigned int flags)',
+  ),
+  ftruncate: fn<[number, number], number>('int ftruncate(int fd, int64_t length)'),
+  fstat: fn<[number, Buffer], number>('int fstat(int fd, _Out_ uint8_t *statbuf)'),
+  mmap: fn<[null, number, number, number, number, number], NativePointer | null>(
+    'void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)',
+  ),
+  munmap: fn<[NativePointer, number], number>('int munmap(void *addr, size_t len)'),
+  malloc: fn<[number], NativePointer | null>('void *malloc(size_t size)'),
+  free: fn<[NativePointer], void>('void free(void *ptr)'),
+  pread: fn<[number, NativePointer, number, number], number | bigint>(
+    'intptr_t pread(int fd, void *buf, size_t count, int64_t off)',
+  ),
+  memcpy: fn<[Ptr, Ptr, number], unknown>('void *memcpy(void *dst, const void *src, size_t n)'),
+  poll: fn<[Buffer, number, number], number>(
+    'int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)',
+  ),
 };
 
 // Linux x86_64 / aarch64 constants (asm-generic values; both ABIs agree on these).
@@ -118,7 +140,7 @@ export function listen(fd: number, backlog = 128): void {
 
 /** Accepts one pending connection, or returns null when none is waiting. */
 export function accept(fd: number): number | null {
-  const ret = raw.accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC) as number;
+  const ret = raw.accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (ret >= 0) return ret;
   const errno = koffi.errno();
   if (errno === koffi.os.errno.EAGAIN || errno === koffi.os.errno.EWOULDBLOCK) return null;
@@ -133,7 +155,7 @@ export function accept(fd: number): number | null {
 export function connectUnix(path: string): number {
   const fd = check(raw.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), 'socket');
   const addr = sockaddrUn(path);
-  if ((raw.connect(fd, addr, addr.length) as number) < 0) {
+  if (raw.connect(fd, addr, addr.length) < 0) {
     const errno = koffi.errno();
     raw.close(fd);
     throw new SyscallError('connect', errno, path);
@@ -164,17 +186,17 @@ export function peerCredentials(fd: number): PeerCredentials {
 export function close(fd: number): void {
   // EINTR on close still releases the fd on Linux; any other error means a bug
   // (EBADF: closed twice), which must be loud.
-  if ((raw.close(fd) as number) < 0 && koffi.errno() !== koffi.os.errno.EINTR) fail('close');
+  if (raw.close(fd) < 0 && koffi.errno() !== koffi.os.errno.EINTR) fail('close');
 }
 
 /** A new close-on-exec fd for the same open file description. */
 export function dupCloexec(fd: number): number {
-  return check(raw.dup(fd, F_DUPFD_CLOEXEC, 0), 'fcntl(F_DUPFD_CLOEXEC)');
+  return check(raw.fcntl(fd, F_DUPFD_CLOEXEC, 0), 'fcntl(F_DUPFD_CLOEXEC)');
 }
 
 /** flock(LOCK_EX | LOCK_NB); false when another process holds the lock. */
 export function tryLockExclusive(fd: number): boolean {
-  if ((raw.flock(fd, LOCK_EX | LOCK_NB) as number) === 0) return true;
+  if (raw.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
   if (koffi.errno() === koffi.os.errno.EWOULDBLOCK) return false;
   fail('flock');
 }
@@ -221,7 +243,7 @@ export function fstat(fd: number): FileStat {
 export const isRegularFile = (st: FileStat): boolean => (st.mode & S_IFMT) === S_IFREG;
 
 export function mmap(fd: number, length: number, prot: number, offset = 0): NativePointer {
-  const ptr = raw.mmap(null, length, prot, MAP_SHARED, fd, offset) as NativePointer | null;
+  const ptr = raw.mmap(null, length, prot, MAP_SHARED, fd, offset);
   if (ptr === null || ptr === MAP_FAILED) fail('mmap');
   return ptr;
 }
@@ -241,7 +263,7 @@ export function memcpy(dst: NativePointer, src: NativePointer, length: number): 
 
 /** Native heap memory, for structures the kernel reads and writes (msghdr, cmsg). */
 export function nativeAlloc(size: number): NativePointer {
-  const ptr = raw.malloc(size) as NativePointer | null;
+  const ptr = raw.malloc(size);
   if (ptr === null || ptr === 0n) throw new SyscallError('malloc', koffi.os.errno.ENOMEM ?? 12);
   return ptr;
 }
@@ -264,6 +286,29 @@ export function recvmsgRaw(fd: number, msghdr: NativePointer, flags: number): nu
 export function sendmsgRaw(fd: number, msghdr: NativePointer, flags: number): number {
   const n = Number(raw.sendmsg(fd, msghdr, flags));
   return n < 0 ? -koffi.errno() : n;
+}
+
+const POLLIN = 0x1;
+const POLLOUT = 0x4;
+
+/**
+ * Blocks the calling thread until fd is ready or timeoutMs passes (poll(2)); for
+ * benchmark clients and tools that must not measure the event loop. False on timeout.
+ */
+export function waitFd(
+  fd: number,
+  readable: boolean,
+  writable: boolean,
+  timeoutMs: number,
+): boolean {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE((readable ? POLLIN : 0) | (writable ? POLLOUT : 0), 4);
+  for (;;) {
+    const n = raw.poll(pfd, 1, timeoutMs);
+    if (n >= 0) return n > 0;
+    if (koffi.errno() !== koffi.os.errno.EINTR) fail('poll');
+  }
 }
 
 export const ERRNO = {

@@ -191,6 +191,7 @@ function nullError(spec: MessageSpec, arg: ArgSpec, ctx: WireErrorContext): Null
   return new NullNotAllowedError(`${spec.name}: null ${arg.type} ${arg.name} is not allowed`, ctx);
 }
 
+/** Only reachable with a malformed spec (a programming error), never with bad bytes. */
 function unknownType(type: never): never {
   throw new TypeError(`unknown wire type ${String(type)}`);
 }

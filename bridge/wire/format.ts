@@ -32,10 +32,10 @@ export function formatMessage(
     switch (arg.type) {
       case 'int':
       case 'uint':
-        parts.push(String(v));
+        parts.push(show(v));
         break;
       case 'fixed':
-        parts.push(typeof v === 'number' ? formatFixed(v) : String(v));
+        parts.push(typeof v === 'number' ? formatFixed(v) : show(v));
         break;
       case 'string':
         parts.push(typeof v === 'string' ? JSON.stringify(v) : 'nil');
@@ -44,7 +44,7 @@ export function formatMessage(
         if (v === 0 || v === null) parts.push('nil');
         else if (typeof v === 'number') {
           parts.push(`${lookup?.(v) ?? arg.interface ?? ''}#${v}`);
-        } else parts.push(String(v));
+        } else parts.push(show(v));
         break;
       case 'new_id':
         if (v === 0 || v === null) parts.push('nil');
@@ -53,19 +53,26 @@ export function formatMessage(
           // Untyped new_id: on the wire it is three values, and WAYLAND_DEBUG shows three.
           parts.push(JSON.stringify(v.interface), String(v.version));
           parts.push(v.id === 0 ? 'nil' : `new id ${v.interface}#${v.id}`);
-        } else parts.push(String(v));
+        } else parts.push(show(v));
         break;
       case 'array':
-        parts.push(v instanceof Uint8Array ? `array[${v.length}]` : String(v));
+        parts.push(v instanceof Uint8Array ? `array[${v.length}]` : show(v));
         break;
       case 'fd':
-        parts.push(`fd ${String(v)}`);
+        parts.push(`fd ${show(v)}`);
         break;
       default:
-        parts.push(String(v));
+        parts.push(show(v));
     }
   }
   return `${interfaceName}#${objectId}.${spec.name}(${parts.join(', ')})`;
+}
+
+/** Fallback rendering of a value whose type does not match its arg (a buggy caller). */
+function show(v: ArgValue | undefined): string {
+  if (v instanceof Uint8Array) return `array[${v.length}]`;
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
+  return String(v);
 }
 
 /**

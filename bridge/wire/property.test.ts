@@ -252,7 +252,7 @@ describe('properties', () => {
             bytes[8 + (at % Math.max(1, bytes.length - 8))] = value;
           const q = new FdQueue();
           q.push(fds);
-          let taken: readonly number[] = [];
+          let taken: readonly number[];
           try {
             const out = decodeArgs(spec, bytes, 0, bytes.length, q);
             taken = spec.args.flatMap((a, i) => (a.type === 'fd' ? [out[i] as number] : []));

@@ -26,7 +26,7 @@ export class FakeCompositor {
       if (Date.now() > deadline) throw new Error(`no upstream connection #${index}`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    return this.connections[index]!;
+    return this.connections[index];
   }
 
   close(): void {
