@@ -59,8 +59,10 @@ export class UnixChannel {
   private readonly memory: NativePointer;
   private readonly rxMsg: NativePointer;
   private readonly txMsg: NativePointer;
-  private readonly rxBase: NativePointer;
-  private readonly txBase: NativePointer;
+  // Buffer addresses as plain numbers (user-space pointers are < 2^47, exact in a
+  // double), so the per-call iovec update needs no BigInt arithmetic.
+  private readonly rxBase: number;
+  private readonly txBase: number;
   private readonly rxHdr: DataView;
   private readonly txHdr: DataView;
   private readonly rxControl: DataView;
@@ -86,8 +88,8 @@ export class UnixChannel {
     const dv = (off: number, len: number): DataView => new DataView(all.buffer, off, len);
     this.rxMsg = this.memory;
     this.txMsg = this.memory + BigInt(txMsgOff);
-    this.rxBase = this.memory + BigInt(rxOff);
-    this.txBase = this.memory + BigInt(txOff);
+    this.rxBase = Number(this.memory) + rxOff;
+    this.txBase = Number(this.memory) + txOff;
     this.rxHdr = dv(0, head);
     this.txHdr = dv(txMsgOff, head);
     this.rxControl = dv(rxCtlOff, RX_CONTROL_SIZE);
@@ -114,9 +116,9 @@ export class UnixChannel {
    */
   recv(offset: number, maxLength: number, fds: number[]): RecvResult {
     const hdr = this.rxHdr;
-    hdr.setBigUint64(MSGHDR_SIZE, this.rxBase + BigInt(offset), true);
-    hdr.setBigUint64(MSGHDR_SIZE + 8, BigInt(maxLength), true);
-    hdr.setBigUint64(40, BigInt(RX_CONTROL_SIZE), true);
+    setWord64(hdr, MSGHDR_SIZE, this.rxBase + offset);
+    hdr.setUint32(MSGHDR_SIZE + 8, maxLength, true);
+    hdr.setUint32(40, RX_CONTROL_SIZE, true);
     hdr.setInt32(48, 0, true);
     let n: number;
     do {
@@ -127,7 +129,7 @@ export class UnixChannel {
       if (n === -ERRNO.ECONNRESET) return 'eof';
       throw new SyscallError('recvmsg', -n);
     }
-    const controlLength = Number(hdr.getBigUint64(40, true));
+    const controlLength = hdr.getUint32(40, true);
     if (controlLength > 0) this.collectFds(controlLength, fds);
     if ((hdr.getInt32(48, true) & MSG_CTRUNC) !== 0) throw new FdOverflowError();
     return n === 0 ? 'eof' : n;
@@ -158,18 +160,18 @@ export class UnixChannel {
       throw new RangeError(`at most ${MAX_FDS_PER_SENDMSG} fds per sendmsg, got ${fds.length}`);
     }
     const hdr = this.txHdr;
-    hdr.setBigUint64(MSGHDR_SIZE, this.txBase + BigInt(offset), true);
-    hdr.setBigUint64(MSGHDR_SIZE + 8, BigInt(length), true);
+    setWord64(hdr, MSGHDR_SIZE, this.txBase + offset);
+    hdr.setUint32(MSGHDR_SIZE + 8, length, true);
     if (fds.length > 0) {
       const ctlLen = 16 + 4 * fds.length;
       const ctl = this.txControl;
-      ctl.setBigUint64(0, BigInt(ctlLen), true);
+      ctl.setUint32(0, ctlLen, true);
       ctl.setInt32(8, SOL_SOCKET, true);
       ctl.setInt32(12, SCM_RIGHTS, true);
       for (let i = 0; i < fds.length; i++) ctl.setInt32(16 + 4 * i, fds[i] as number, true);
-      hdr.setBigUint64(40, BigInt(align8(ctlLen)), true);
+      hdr.setUint32(40, align8(ctlLen), true);
     } else {
-      hdr.setBigUint64(40, 0n, true);
+      hdr.setUint32(40, 0, true);
     }
     let n: number;
     do {
@@ -190,6 +192,16 @@ export class UnixChannel {
 }
 
 const NO_FDS: readonly number[] = [];
+
+/**
+ * Stores a non-negative integer < 2^53 as a little-endian 64-bit word. The size_t
+ * fields written with setUint32 alone (lengths < 4 GiB) rely on their high halves
+ * staying zero: the constructor zeroes the headers and nothing else writes them.
+ */
+function setWord64(dv: DataView, offset: number, value: number): void {
+  dv.setUint32(offset, value % 0x1_0000_0000, true);
+  dv.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000), true);
+}
 
 function align8(n: number): number {
   return (n + 7) & ~7;

@@ -25,6 +25,16 @@ export interface MessageMeta {
   readonly flags: number;
   readonly fdCount: number;
   readonly since: number;
+  /**
+   * Size in bytes when every argument has a fixed size (no string or array), else -1.
+   * Such messages can be understood by reading words at known offsets, without
+   * decoding: the relay's fast path for new_ids and destructors.
+   */
+  readonly fixedSize: number;
+  /** For fixed-size messages: byte offset (from the header) of each typed new_id. */
+  readonly newIdOffsets: readonly number[];
+  /** Interface of the new_id at the same index of newIdOffsets. */
+  readonly newIdInterfaces: readonly string[];
 }
 
 export interface InterfaceTable {
@@ -50,7 +60,30 @@ function compileMessage(spec: MessageSpec, opcode: number, special: boolean): Me
   }
   if (fdCount > 0) flags |= MessageFlags.Fds;
   if (spec.destructor) flags |= MessageFlags.Destructor;
-  return { spec, opcode, flags, fdCount, since: spec.since };
+  let offset = 8;
+  let fixed = true;
+  const newIdOffsets: number[] = [];
+  const newIdInterfaces: string[] = [];
+  for (const arg of spec.args) {
+    if (arg.type === 'string' || arg.type === 'array') fixed = false;
+    if (arg.type === 'new_id' && arg.interface === undefined) fixed = false;
+    if (!fixed) break;
+    if (arg.type === 'new_id' && arg.interface !== undefined) {
+      newIdOffsets.push(offset);
+      newIdInterfaces.push(arg.interface);
+    }
+    if (arg.type !== 'fd') offset += 4; // fds travel beside the bytes
+  }
+  return {
+    spec,
+    opcode,
+    flags,
+    fdCount,
+    since: spec.since,
+    fixedSize: fixed ? offset : -1,
+    newIdOffsets: fixed ? newIdOffsets : [],
+    newIdInterfaces: fixed ? newIdInterfaces : [],
+  };
 }
 
 export function compileInterface(spec: InterfaceSpec): InterfaceTable {

@@ -14,6 +14,7 @@ import { encodeMessage } from '../wire/encode.js';
 import { WireError } from '../wire/errors.js';
 import { formatMessage } from '../wire/format.js';
 import { readObjectId, readOpcode, readSize } from '../wire/header.js';
+import { readU32 } from '../wire/le.js';
 import type { ArgValue, UntypedNewId } from '../wire/values.js';
 import { ClientProtocolError, DisplayErrorCode, UpstreamProtocolError } from './errors.js';
 import { MessageFlags, type MessageMeta, type MessageTables } from './message-table.js';
@@ -151,6 +152,7 @@ export class Session {
     }
   }
 
+  /** Reads and relays what src has, until it has no more or dst is full. */
   private pump(pipe: Pipe, direction: Direction): void {
     for (let i = 0; i < MAX_READS_PER_WAKE && !this.closed; i++) {
       pipe.compactRx();
@@ -168,7 +170,7 @@ export class Session {
       if (fds.length > 0) pipe.inFds.push(fds);
       if (got === 'again') break;
       if (got === 'eof') {
-        this.flush(direction === enum_.requests ? this.requests : this.events);
+        this.flush(pipe);
         this.close(
           direction === enum_.requests ? 'client disconnected' : 'compositor disconnected',
         );
@@ -264,6 +266,7 @@ export class Session {
     size: number,
   ): void {
     const rx = pipe.src.rx;
+    if (this.handleFixedMessage(pipe, fromClient, obj, meta, pos, size)) return;
     let args: ArgValue[];
     try {
       args = decodeArgs(meta.spec, rx, pos, size, pipe.inFds);
@@ -307,6 +310,43 @@ export class Session {
     pipe.attachFds(fds);
     if (replacement !== undefined) pipe.write(replacement);
     else pipe.forward(pos, pos + size);
+  }
+
+  /**
+   * The fast path for the commonest messages that need understanding (wl_display.sync,
+   * create_surface, wl_callback.done, delete_id, destroy requests…): fixed-size, no
+   * fds, not traced. What the relay needs is read straight from the bytes; arguments
+   * it does not act on are left for the compositor (or client) to validate, as they
+   * would be without the bridge. Returns false to take the decoding path.
+   */
+  private handleFixedMessage(
+    pipe: Pipe,
+    fromClient: boolean,
+    obj: WaylandObject,
+    meta: MessageMeta,
+    pos: number,
+    size: number,
+  ): boolean {
+    if (meta.fixedSize !== size || meta.fdCount > 0 || this.options.trace !== undefined) {
+      return false;
+    }
+    const rx = pipe.src.rx;
+    if ((meta.flags & MessageFlags.Special) !== 0) {
+      if (fromClient || obj.id !== 1 || meta.spec.name !== 'delete_id') return false;
+      this.objects.confirmDeleted(readU32(rx, pos + 8));
+    } else {
+      const offsets = meta.newIdOffsets;
+      for (let i = 0; i < offsets.length; i++) {
+        const table = this.options.tables.get(meta.newIdInterfaces[i]!);
+        if (table === undefined) return false; // let the decoding path report it
+        const id = readU32(rx, pos + offsets[i]!);
+        if (fromClient) this.objects.createFromClient(id, table, obj.version);
+        else this.objects.createFromServer(id, table, obj.version);
+      }
+      if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
+    }
+    pipe.forward(pos, pos + size);
+    return true;
   }
 
   private createObjects(

@@ -10,6 +10,7 @@ import { decodeArgs } from '../../bridge/wire/decode.js';
 import { encodeMessage } from '../../bridge/wire/encode.js';
 import { FdQueue } from '../../bridge/wire/fd-queue.js';
 import { type Frame, FrameReader } from '../../bridge/wire/frame-reader.js';
+import { readU32 } from '../../bridge/wire/le.js';
 
 export class BlockingClient {
   private readonly channel: UnixChannel;
@@ -102,7 +103,11 @@ export class BlockingClient {
   /** wl_display.sync with a fixed id, waiting for its done and the id's delete_id. */
   roundtrip(callbackId: number): void {
     this.request(1, 'wl_display', 'sync', [callbackId]);
-    this.waitFor((f) => f.objectId === 1 && f.opcode === 1); // delete_id comes after done
+    // delete_id(callbackId) follows the done event; only then may the id be reused.
+    this.waitFor(
+      (f) =>
+        f.objectId === 1 && f.opcode === 1 && f.size === 12 && readU32(f.bytes, 8) === callbackId,
+    );
   }
 
   /** Binds every advertised global named in `wanted`; returns interface → object id. */

@@ -3,6 +3,22 @@
 // failed assertion needs to explain itself: exit code or signal, stdout, stderr.
 
 import { spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** Whether an executable of that name is on PATH (what a spawn by name would find). */
+export function commandAvailable(name: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), fsConstants.X_OK);
+      return true;
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
+}
 
 export interface ClientResult {
   /** Exit status, or null when the process ended by a signal. */
@@ -22,7 +38,7 @@ export class ClientSpawnError extends Error {
 
   constructor(
     readonly command: string,
-    readonly cause: Error,
+    override readonly cause: Error,
   ) {
     super(`cannot start ${command}: ${cause.message}`);
   }

@@ -1,14 +1,15 @@
-// A real compositor for integration tests: weston's headless backend in a private
+// A real compositor for tests and benchmarks: weston's headless backend in a private
 // XDG_RUNTIME_DIR, started per suite and always stopped, so tests judge our code against
 // what a real libwayland-server compositor does, never leave a compositor running, and
 // never touch the user's own runtime directory or sockets.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, existsSync, constants as fsConstants, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { close as closeFd, connectUnix } from '../../ffi/libc.js';
+import { commandAvailable } from './process.js';
 
 export interface WestonOptions {
   /** Socket name inside the private runtime dir (default `grantway-weston`). */
@@ -47,6 +48,8 @@ export class WestonStartError extends Error {
     reason: string,
     /** weston's stderr (and stdout) up to the failure. */
     readonly output: string,
+    /** The runtime dir it was given (already removed). */
+    readonly runtimeDir: string,
   ) {
     super(`weston did not start: ${reason}\n--- weston output ---\n${output}`);
   }
@@ -54,16 +57,7 @@ export class WestonStartError extends Error {
 
 /** Whether a `weston` executable is on PATH. */
 export function westonAvailable(): boolean {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    try {
-      accessSync(join(dir, 'weston'), fsConstants.X_OK);
-      return true;
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
+  return commandAvailable('weston');
 }
 
 const MAX_OUTPUT = 256 * 1024;
@@ -97,13 +91,25 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
+/**
+ * Processes of group `pgid` that still run. Zombies do not count: weston's helpers that
+ * outlive it are re-parented to init, which reaps them on its own schedule.
+ */
+function liveGroupMembers(pgid: number): number {
+  let live = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid pgrp …"; comm may contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') live++;
   }
+  return live;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -192,9 +198,9 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
         await exitedPromise;
       }
       if (pid !== undefined) {
-        // Helpers (weston-keyboard…) exit when weston closes their sockets; give them a
-        // moment, then make sure. Zombies still count as alive here, so the wait is capped.
-        for (let waited = 0; groupAlive(pid) && waited < 1000; waited += POLL_MS) {
+        // Helpers (weston-keyboard, weston-desktop-shell) exit when weston closes their
+        // sockets; give them a moment, then make sure.
+        for (let waited = 0; liveGroupMembers(pid) > 0 && waited < grace; waited += POLL_MS) {
           await sleep(POLL_MS);
         }
         killGroup(pid, 'SIGKILL');
@@ -211,12 +217,20 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
   for (;;) {
     if (spawnError !== null) {
       await stop();
-      throw new WestonStartError(`spawn failed: ${(spawnError as Error).message}`, output);
+      throw new WestonStartError(
+        `spawn failed: ${(spawnError as Error).message}`,
+        output,
+        runtimeDir,
+      );
     }
     if (exited !== null) {
       const { code, signal } = exited as { code: number | null; signal: NodeJS.Signals | null };
       await stop();
-      throw new WestonStartError(`exited early (code ${code}, signal ${signal})`, output);
+      throw new WestonStartError(
+        `exited early (code ${code}, signal ${signal})`,
+        output,
+        runtimeDir,
+      );
     }
     if (
       existsSync(socketPath) &&
@@ -227,7 +241,11 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new WestonStartError(`${socketPath} not accepting connections in time`, output);
+      throw new WestonStartError(
+        `${socketPath} not accepting connections in time`,
+        output,
+        runtimeDir,
+      );
     }
     await sleep(POLL_MS);
   }
