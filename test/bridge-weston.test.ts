@@ -151,6 +151,37 @@ describe.skipIf(!westonAvailable())('bridge in front of weston headless', () => 
     },
   );
 
+  it.skipIf(!commandAvailable('wayland-info'))(
+    '`grantway run --trace` prints every message of a real client, WAYLAND_DEBUG style',
+    async () => {
+      const cli = join(import.meta.dirname, '..', 'dist', 'bridge', 'cli', 'main.js');
+      const result = await runClient(
+        process.execPath,
+        [
+          cli,
+          'run',
+          '--trace',
+          '--log-level',
+          'warn',
+          '--upstream',
+          weston.socketPath,
+          '--',
+          'wayland-info',
+        ],
+        weston.env,
+        15_000,
+      );
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toMatch(/interface: 'wl_compositor'/);
+      expect(result.stderr).toMatch(
+        /\] \[1\] -> wl_display#1\.get_registry\(new id wl_registry#2\)/,
+      );
+      expect(result.stderr).toMatch(/\[1\] <- wl_registry#2\.global\(\d+, "wl_compositor", \d+\)/);
+      // Hidden globals are traced as what they are: seen from weston, not forwarded.
+      expect(result.stderr).toMatch(/"weston_screenshooter", 1\) \[not forwarded: no protocol loaded\]/);
+    },
+  );
+
   it('a scripted libwayland-client client does 1000 roundtrips through the bridge', async () => {
     const bridge = Bridge.start({
       listenPath: join(weston.runtimeDir, 'gw-script'),

@@ -286,31 +286,46 @@ export class Session {
       throw err;
     }
     const fds = meta.fdCount > 0 ? collectFds(meta, args) : NO_FDS;
-    if (this.options.trace !== undefined) {
-      const lookup = (id: number): string | undefined => this.objects.lookup(id)?.table.name;
-      const arrow = fromClient ? '->' : '<-';
-      this.options.trace(
-        `[${this.id}] ${arrow} ${formatMessage(obj.table.name, obj.id, meta.spec, args, lookup)}`,
-      );
-    }
-    let replacement: Uint8Array | undefined;
+    let replacement: Uint8Array | 'drop' | undefined;
     if ((meta.flags & MessageFlags.Special) !== 0) {
-      const verdict = fromClient
+      replacement = fromClient
         ? this.handleSpecialRequest(obj, meta, args)
         : this.handleSpecialEvent(obj, meta, args);
-      if (verdict === 'drop') {
-        for (const fd of fds) closeFd(fd);
-        return;
-      }
-      replacement = verdict;
     } else if ((meta.flags & MessageFlags.NewId) !== 0) {
       this.createObjects(fromClient, obj, meta, args);
+    }
+    if (this.options.trace !== undefined) this.traceMessage(fromClient, obj, meta, args, replacement);
+    if (replacement === 'drop') {
+      for (const fd of fds) closeFd(fd);
+      return;
     }
     if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
     pipe.attachFds(fds);
     if (replacement !== undefined) pipe.write(replacement);
     else pipe.forward(pos, pos + size);
   }
+
+  /** One WAYLAND_DEBUG-like line; says so when the bridge dropped or rewrote the message. */
+  private traceMessage(
+    fromClient: boolean,
+    obj: WaylandObject,
+    meta: MessageMeta,
+    args: ArgValue[],
+    replacement: Uint8Array | 'drop' | undefined,
+  ): void {
+    const lookup = (id: number): string | undefined => this.objects.lookup(id)?.table.name;
+    const arrow = fromClient ? '->' : '<-';
+    const note =
+      replacement === 'drop'
+        ? ' [not forwarded: no protocol loaded]'
+        : replacement !== undefined
+          ? ' [version clamped to the loaded protocol]'
+          : '';
+    this.options.trace?.(
+      `[${this.id}] ${arrow} ${formatMessage(obj.table.name, obj.id, meta.spec, args, lookup)}${note}`,
+    );
+  }
+
 
   /**
    * The fast path for the commonest messages that need understanding (wl_display.sync,
