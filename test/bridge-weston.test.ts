@@ -178,7 +178,9 @@ describe.skipIf(!westonAvailable())('bridge in front of weston headless', () => 
       );
       expect(result.stderr).toMatch(/\[1\] <- wl_registry#2\.global\(\d+, "wl_compositor", \d+\)/);
       // Hidden globals are traced as what they are: seen from weston, not forwarded.
-      expect(result.stderr).toMatch(/"weston_screenshooter", 1\) \[not forwarded: no protocol loaded\]/);
+      expect(result.stderr).toMatch(
+        /"weston_screenshooter", 1\) \[not forwarded: no protocol loaded\]/,
+      );
     },
   );
 

@@ -294,7 +294,8 @@ export class Session {
     } else if ((meta.flags & MessageFlags.NewId) !== 0) {
       this.createObjects(fromClient, obj, meta, args);
     }
-    if (this.options.trace !== undefined) this.traceMessage(fromClient, obj, meta, args, replacement);
+    if (this.options.trace !== undefined)
+      this.traceMessage(fromClient, obj, meta, args, replacement);
     if (replacement === 'drop') {
       for (const fd of fds) closeFd(fd);
       return;
@@ -325,7 +326,6 @@ export class Session {
       `[${this.id}] ${arrow} ${formatMessage(obj.table.name, obj.id, meta.spec, args, lookup)}${note}`,
     );
   }
-
 
   /**
    * The fast path for the commonest messages that need understanding (wl_display.sync,
