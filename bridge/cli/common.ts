@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { loadProtocolDir, ProtocolRegistry } from '../protocol/registry.js';
 import type { TraceSink } from '../relay/session.js';
+import { Lifecycle } from '../shm/lifecycle.js';
 
 export async function loadRegistry(protocolDirs: readonly string[]): Promise<ProtocolRegistry> {
   const extra = [];
@@ -24,3 +25,15 @@ export function traceFor(enabled: boolean): TraceSink | undefined {
 }
 
 export type { Logger };
+
+/** Buffer-lifetime tracking for a CLI bridge: always on, recorded with --record FILE. */
+export function createLifecycle(
+  recordPath: string | undefined,
+  argv: readonly string[],
+): Lifecycle {
+  return new Lifecycle({
+    mode: 'passthrough',
+    recordPath,
+    source: `grantway ${argv.join(' ')}`,
+  });
+}

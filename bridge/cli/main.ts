@@ -6,8 +6,11 @@ import { parseArgs } from 'node:util';
 import { SyscallError } from '../../ffi/errors.js';
 import { ProtocolXmlError } from '../protocol/xml.js';
 import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
+import { TraceFileError } from '../shm/trace-file.js';
+import { compositorCommand } from './compositor.js';
 import { OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
+import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 
 const USAGE = `usage:
@@ -16,12 +19,21 @@ const USAGE = `usage:
   grantway run [--upstream NAME] [--listen NAME] [--trace] [--protocol-dir DIR]... -- CMD [ARGS...]
       Start a bridge on a fresh socket, run CMD with WAYLAND_DISPLAY pointing at it,
       and exit with CMD's status. --upstream defaults to $WAYLAND_DISPLAY, then wayland-0.
+  grantway compositor --socket NAME [--width W --height H --refresh-hz N] [--release-delay-ms N]
+                      [--hold-buffers N] [--keep-pools-mapped-ms N|until-disconnect]
+                      [--png-dir DIR] [--control PATH] [--private-global IFACE]...
+      Run the embedded headless compositor alone on NAME, with misbehaviour knobs.
+      SIGUSR1 writes the output to --png-dir; SIGUSR2 or a control "crash" kills it.
+  grantway report FILE [--json]
+      Summarise a lifecycle trace written with --record: pools, buffers, bytes, the
+      evidence each pool reached, time from destroy to E2 and E3.
 
 Socket names without a '/' live in $XDG_RUNTIME_DIR, as in libwayland.
 Common options:
   --trace               print every message of every connection on stderr (WAYLAND_DEBUG style)
   --protocol-dir DIR    load extra protocol XML files from DIR (repeatable)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
+  --record FILE         write every buffer lifecycle event to FILE (JSON lines)
 `;
 
 const flagSpec = {
@@ -30,7 +42,20 @@ const flagSpec = {
   trace: { type: 'boolean' },
   'log-level': { type: 'string' },
   'protocol-dir': { type: 'string', multiple: true },
+  record: { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  // compositor
+  socket: { type: 'string' },
+  width: { type: 'string' },
+  height: { type: 'string' },
+  'refresh-hz': { type: 'string' },
+  'release-delay-ms': { type: 'string' },
+  'hold-buffers': { type: 'string' },
+  'keep-pools-mapped-ms': { type: 'string' },
+  'png-dir': { type: 'string' },
+  control: { type: 'string' },
+  'private-global': { type: 'string', multiple: true },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -42,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
     options: flagSpec,
-    allowPositionals: command === 'run',
+    allowPositionals: command === 'run' || command === 'report',
     strict: true,
   });
   if (values.help) {
@@ -54,8 +79,14 @@ async function main(argv: string[]): Promise<number> {
       return proxyCommand(values);
     case 'run':
       return runCommand(values, positionals);
+    case 'report':
+      return reportCommand(values, positionals);
+    case 'compositor':
+      return compositorCommand(values);
     default:
-      throw new OptionError(`unknown command "${command}" (commands: proxy, run)`);
+      throw new OptionError(
+        `unknown command "${command}" (commands: proxy, run, report, compositor)`,
+      );
   }
 }
 
@@ -67,6 +98,7 @@ function report(err: unknown): number {
     err instanceof SocketPathError ||
     err instanceof UpstreamUnavailableError ||
     err instanceof ProtocolXmlError ||
+    err instanceof TraceFileError ||
     err instanceof SyscallError ||
     (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'));
   if (known) {

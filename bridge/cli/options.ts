@@ -14,6 +14,7 @@ export const commonOptionsSchema = z.object({
   trace: z.boolean().default(false),
   'log-level': z.enum(logLevels).default('info'),
   'protocol-dir': z.array(z.string().min(1)).default([]),
+  record: z.string().min(1, 'must name a file').optional(),
 });
 
 export const proxyOptionsSchema = commonOptionsSchema.extend({
@@ -25,6 +26,8 @@ export const runOptionsSchema = commonOptionsSchema.extend({
   upstream: socketName.optional(),
   listen: socketName.optional(),
 });
+
+export const reportOptionsSchema = z.object({ json: z.boolean().default(false) });
 
 export type ProxyOptions = z.infer<typeof proxyOptionsSchema>;
 export type RunOptions = z.infer<typeof runOptionsSchema>;

@@ -4,19 +4,21 @@
 import { createLogger } from '../log.js';
 import { Bridge } from '../relay/bridge.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { loadRegistry, traceFor } from './common.js';
+import { createLifecycle, loadRegistry, traceFor } from './common.js';
 import { proxyOptionsSchema, validateOptions } from './options.js';
 
 export async function proxyCommand(flags: Record<string, unknown>): Promise<number> {
   const options = validateOptions(proxyOptionsSchema, flags);
   const log = createLogger(options['log-level']);
   const registry = await loadRegistry(options['protocol-dir']);
+  const lifecycle = createLifecycle(options.record, process.argv.slice(2));
   const bridge = Bridge.start({
     listenPath: resolveSocketPath(options.listen),
     upstreamPath: resolveSocketPath(options.upstream),
     registry,
     log,
     trace: traceFor(options.trace),
+    observe: lifecycle.factory,
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -27,5 +29,6 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   bridge.close();
+  lifecycle.close();
   return 0;
 }

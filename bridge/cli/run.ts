@@ -7,7 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
 import { Bridge } from '../relay/bridge.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { loadRegistry, traceFor } from './common.js';
+import { createLifecycle, loadRegistry, traceFor } from './common.js';
 import { OptionError, runOptionsSchema, validateOptions } from './options.js';
 
 export async function runCommand(
@@ -22,12 +22,14 @@ export async function runCommand(
   const registry = await loadRegistry(options['protocol-dir']);
   const upstream = options.upstream ?? process.env.WAYLAND_DISPLAY ?? 'wayland-0';
   const listen = options.listen ?? `grantway-${process.pid}`;
+  const lifecycle = createLifecycle(options.record, process.argv.slice(2));
   const bridge = Bridge.start({
     listenPath: resolveSocketPath(listen),
     upstreamPath: resolveSocketPath(upstream),
     registry,
     log,
     trace: traceFor(options.trace),
+    observe: lifecycle.factory,
   });
   try {
     return await new Promise<number>((resolve, reject) => {
@@ -52,5 +54,6 @@ export async function runCommand(
     });
   } finally {
     bridge.close();
+    lifecycle.close();
   }
 }

@@ -5,13 +5,14 @@
 import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { SyscallError } from '../../ffi/errors.js';
-import { connectUnix } from '../../ffi/libc.js';
+import { connectUnix, peerCredentials } from '../../ffi/libc.js';
 import { UnixChannel } from '../../ffi/unix-channel.js';
 import type { ProtocolRegistry } from '../protocol/registry.js';
 import { encodeMessage } from '../wire/encode.js';
 import { DisplayErrorCode, UpstreamUnavailableError } from './errors.js';
 import { WaylandListener } from './listener.js';
 import { MessageTables } from './message-table.js';
+import type { ObserverFactory } from './observer.js';
 import { Session, type TraceSink } from './session.js';
 
 export interface BridgeOptions {
@@ -22,6 +23,8 @@ export interface BridgeOptions {
   readonly registry: ProtocolRegistry;
   readonly log: Logger;
   readonly trace?: TraceSink;
+  /** Creates each session's observer (the shm tracker, grant mode). */
+  readonly observe?: ObserverFactory;
 }
 
 export class Bridge {
@@ -33,7 +36,7 @@ export class Bridge {
   private closedWaiters: (() => void)[] = [];
 
   private constructor(private readonly options: BridgeOptions) {
-    this.tables = new MessageTables(options.registry);
+    this.tables = new MessageTables(options.registry, options.observe);
     this.listener = WaylandListener.open(options.listenPath, (fd) => this.accept(fd));
   }
 
@@ -76,11 +79,16 @@ export class Bridge {
       return;
     }
     const id = this.nextSessionId++;
+    const observer = this.options.observe?.create(id, {
+      upstreamPid: peerCredentials(upstreamFd).pid,
+      clientPid: peerCredentials(clientFd).pid,
+    });
     const session = new Session(new UnixChannel(clientFd), new UnixChannel(upstreamFd), {
       id,
       tables: this.tables,
       log: this.options.log,
       trace: this.options.trace,
+      observer,
       onClosed: (s) => this.onSessionClosed(s),
     });
     this.sessions.add(session);

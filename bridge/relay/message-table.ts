@@ -17,6 +17,8 @@ export const MessageFlags = {
   Destructor: 4,
   /** The relay acts on this message itself (display, registry). */
   Special: 8,
+  /** A session observer asked to see this message. */
+  Observed: 16,
 } as const;
 
 export interface MessageMeta {
@@ -51,8 +53,14 @@ const SPECIAL: Readonly<
   wl_registry: { requests: ['bind'], events: ['global', 'global_remove'] },
 };
 
-function compileMessage(spec: MessageSpec, opcode: number, special: boolean): MessageMeta {
+function compileMessage(
+  spec: MessageSpec,
+  opcode: number,
+  special: boolean,
+  observed: boolean,
+): MessageMeta {
   let flags: number = special ? MessageFlags.Special : MessageFlags.None;
+  if (observed) flags |= MessageFlags.Observed;
   let fdCount = 0;
   for (const arg of spec.args) {
     if (arg.type === 'new_id') flags |= MessageFlags.NewId;
@@ -86,16 +94,39 @@ function compileMessage(spec: MessageSpec, opcode: number, special: boolean): Me
   };
 }
 
-export function compileInterface(spec: InterfaceSpec): InterfaceTable {
+/** Message names, by interface, that must be decoded for someone outside the relay. */
+export interface ObservedMessages {
+  readonly requests: Readonly<Record<string, readonly string[]>>;
+  readonly events: Readonly<Record<string, readonly string[]>>;
+}
+
+const NOTHING_OBSERVED: ObservedMessages = { requests: {}, events: {} };
+
+export function compileInterface(
+  spec: InterfaceSpec,
+  observed: ObservedMessages = NOTHING_OBSERVED,
+): InterfaceTable {
   const special = SPECIAL[spec.name];
+  const watchedRequests = observed.requests[spec.name] ?? [];
+  const watchedEvents = observed.events[spec.name] ?? [];
   return {
     spec,
     name: spec.name,
     requests: spec.requests.map((m, i) =>
-      compileMessage(m, i, special?.requests.includes(m.name) ?? false),
+      compileMessage(
+        m,
+        i,
+        special?.requests.includes(m.name) ?? false,
+        watchedRequests.includes(m.name),
+      ),
     ),
     events: spec.events.map((m, i) =>
-      compileMessage(m, i, special?.events.includes(m.name) ?? false),
+      compileMessage(
+        m,
+        i,
+        special?.events.includes(m.name) ?? false,
+        watchedEvents.includes(m.name),
+      ),
     ),
   };
 }
@@ -104,14 +135,17 @@ export function compileInterface(spec: InterfaceSpec): InterfaceTable {
 export class MessageTables {
   private readonly tables = new Map<string, InterfaceTable>();
 
-  constructor(private readonly registry: ProtocolRegistry) {}
+  constructor(
+    private readonly registry: ProtocolRegistry,
+    private readonly observed: ObservedMessages = NOTHING_OBSERVED,
+  ) {}
 
   get(name: string): InterfaceTable | undefined {
     let table = this.tables.get(name);
     if (table === undefined) {
       const spec = this.registry.get(name);
       if (spec === undefined) return undefined;
-      table = compileInterface(spec);
+      table = compileInterface(spec, this.observed);
       this.tables.set(name, table);
     }
     return table;

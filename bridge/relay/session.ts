@@ -19,6 +19,7 @@ import type { ArgValue, UntypedNewId } from '../wire/values.js';
 import { ClientProtocolError, DisplayErrorCode, UpstreamProtocolError } from './errors.js';
 import { MessageFlags, type MessageMeta, type MessageTables } from './message-table.js';
 import { ObjectMap, type WaylandObject } from './object-map.js';
+import type { SessionObserver } from './observer.js';
 import { Pipe } from './pipe.js';
 
 /** Receives one line per message when --trace is on. */
@@ -29,6 +30,8 @@ export interface SessionOptions {
   readonly tables: MessageTables;
   readonly log: Logger;
   readonly trace?: TraceSink;
+  /** Sees the messages its factory asked for (see observer.ts). */
+  readonly observer?: SessionObserver;
   readonly onClosed: (session: Session) => void;
 }
 
@@ -102,6 +105,11 @@ export class Session {
     this.events.closeFds();
     this.client.close();
     this.upstream.close();
+    try {
+      this.options.observer?.onClosed(performance.now());
+    } catch (err) {
+      this.options.log.error({ session: this.id, err }, 'observer failed on close');
+    }
     this.options.onClosed(this);
   }
 
@@ -285,20 +293,39 @@ export class Session {
       }
       throw err;
     }
-    const fds = meta.fdCount > 0 ? collectFds(meta, args) : NO_FDS;
+    let fds = meta.fdCount > 0 ? collectFds(meta, args) : NO_FDS;
     let replacement: Uint8Array | 'drop' | undefined;
-    if ((meta.flags & MessageFlags.Special) !== 0) {
-      replacement = fromClient
-        ? this.handleSpecialRequest(obj, meta, args)
-        : this.handleSpecialEvent(obj, meta, args);
-    } else if ((meta.flags & MessageFlags.NewId) !== 0) {
-      this.createObjects(fromClient, obj, meta, args);
-    }
-    if (this.options.trace !== undefined)
-      this.traceMessage(fromClient, obj, meta, args, replacement);
-    if (replacement === 'drop') {
+    // Until attachFds hands them to the pipe, the message's fds are ours: a rejected
+    // message must not leak them.
+    try {
+      if ((meta.flags & MessageFlags.Special) !== 0) {
+        replacement = fromClient
+          ? this.handleSpecialRequest(obj, meta, args)
+          : this.handleSpecialEvent(obj, meta, args);
+      } else if ((meta.flags & MessageFlags.NewId) !== 0) {
+        this.createObjects(fromClient, obj, meta, args);
+      }
+      if (this.options.trace !== undefined) {
+        this.traceMessage(fromClient, obj, meta, args, replacement);
+      }
+      if (replacement === 'drop') {
+        for (const fd of fds) closeFd(fd);
+        return;
+      }
+      if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
+        const rewrite = this.options.observer.onMessage({
+          fromClient,
+          object: obj,
+          name: meta.spec.name,
+          args,
+          time: performance.now(),
+        });
+        // The observer now owns the original fds; the replacements are ours to send.
+        if (rewrite?.fds !== undefined) fds = rewrite.fds;
+      }
+    } catch (err) {
       for (const fd of fds) closeFd(fd);
-      return;
+      throw err;
     }
     if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
     pipe.attachFds(fds);
@@ -342,13 +369,18 @@ export class Session {
     pos: number,
     size: number,
   ): boolean {
-    if (meta.fixedSize !== size || meta.fdCount > 0 || this.options.trace !== undefined) {
+    if (
+      meta.fixedSize !== size ||
+      meta.fdCount > 0 ||
+      (meta.flags & MessageFlags.Observed) !== 0 ||
+      this.options.trace !== undefined
+    ) {
       return false;
     }
     const rx = pipe.src.rx;
     if ((meta.flags & MessageFlags.Special) !== 0) {
       if (fromClient || obj.id !== 1 || meta.spec.name !== 'delete_id') return false;
-      this.objects.confirmDeleted(readU32(rx, pos + 8));
+      this.retire(readU32(rx, pos + 8));
     } else {
       const offsets = meta.newIdOffsets;
       for (let i = 0; i < offsets.length; i++) {
@@ -423,7 +455,7 @@ export class Session {
     args: ArgValue[],
   ): Uint8Array | 'drop' | undefined {
     if (obj.table.name === 'wl_display') {
-      if (meta.spec.name === 'delete_id') this.objects.confirmDeleted(args[0] as number);
+      if (meta.spec.name === 'delete_id') this.retire(args[0] as number);
       else if (meta.spec.name === 'error') this.closing = true;
       return undefined;
     }
@@ -451,6 +483,15 @@ export class Session {
     if (this.hiddenGlobals.delete(name)) return 'drop';
     this.globals.delete(name);
     return undefined;
+  }
+
+  /** wl_display.delete_id: the observer hears of it before the id is forgotten. */
+  private retire(id: number): void {
+    const obj = this.objects.lookup(id);
+    if (obj !== undefined && this.options.observer !== undefined) {
+      this.options.observer.onDeleted(obj, performance.now());
+    }
+    this.objects.confirmDeleted(id);
   }
 
   private malformed(fromClient: boolean, objectId: number, what: string): never {

@@ -1,0 +1,72 @@
+// What the bridge needs from a grant table, whatever backs it: Xen's (gntalloc), a
+// faithful model of it (sim), or plain shared memory on any Linux (memfd). The shm
+// tracker and the reclaim scheduler speak only this interface.
+
+import type { NativePointer } from '../../ffi/libc.js';
+
+export const PAGE_SIZE = 4096;
+
+/** A grant reference: the number the remote side maps a page by. */
+export type GrantRef = number;
+
+export type GrantBackendName = 'sim' | 'memfd' | 'gntalloc';
+
+/**
+ * Pages granted together, backing one client pool. Invariants: `refs.length === pages`;
+ * once `free` has returned, nothing of the extent (fd, mapping, refs) may be used.
+ */
+export interface GrantExtent {
+  /** Unique per backend instance, never reused. */
+  readonly id: number;
+  readonly pages: number;
+  readonly refs: readonly GrantRef[];
+  /**
+   * The fd the compositor receives in place of the client's pool fd (memfd: the
+   * extent's memfd; gntalloc: the gntalloc device fd; sim: none). Owned by the backend.
+   */
+  readonly fd: number | undefined;
+  /** mmap offset of the extent within `fd` (gntalloc: its index; memfd: 0). */
+  readonly fdOffset: number;
+  /** The bridge's own writable mapping of the pages (sim: none). */
+  readonly ptr: NativePointer | undefined;
+  /** Identity of the backing file, for the mapping oracle (memfd only). */
+  readonly file: { readonly dev: bigint; readonly ino: bigint } | undefined;
+}
+
+/** Result of trying to end the remote side's access to an extent. */
+export type EndAccessResult = 'ok' | 'still-mapped';
+
+export interface GrantBackendStats {
+  readonly refsTotal: number;
+  readonly refsInUse: number;
+  readonly extentsInUse: number;
+  readonly allocations: number;
+  readonly frees: number;
+  /** Every endForeignAccess call, successful or not. */
+  readonly endAccessAttempts: number;
+  /** Calls that returned 'still-mapped'. */
+  readonly endAccessFailures: number;
+}
+
+export interface GrantBackend {
+  readonly name: GrantBackendName;
+  /** Grants `pages` fresh pages. Throws GrantTableFullError when refs run out. */
+  allocate(pages: number): GrantExtent;
+  /**
+   * Ends foreign access to every ref of the extent, as gnttab_try_end_foreign_access
+   * does: fails (and changes nothing) while the remote side still maps any page.
+   * Counted in stats whatever the result.
+   */
+  endForeignAccess(extent: GrantExtent): EndAccessResult;
+  /** Releases an extent whose access has ended ('ok' above). Throws otherwise. */
+  free(extent: GrantExtent): void;
+  stats(): GrantBackendStats;
+  /** Frees what is left (teardown); extents still mapped remotely are reported, not leaked. */
+  close(): void;
+}
+
+/** Where a backend learns whether the remote side maps an extent (sim: its own model). */
+export interface RemoteMappingSource {
+  /** 'unknown' when it cannot tell (no oracle, other pid namespace…). */
+  isMapped(extent: GrantExtent): boolean | 'unknown';
+}

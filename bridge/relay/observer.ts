@@ -1,0 +1,55 @@
+// The relay's one extension point: a per-session observer that is shown the messages
+// it asked for, decoded, before they are forwarded. The shm lifetime tracker (and grant
+// mode) are observers; the relay itself stays ignorant of what they do.
+
+import type { ArgValue } from '../wire/values.js';
+import type { WaylandObject } from './object-map.js';
+
+/** Message names an observer wants decoded, by interface. */
+export type MessageInterest = Readonly<Record<string, readonly string[]>>;
+
+export interface ObservedMessage {
+  readonly fromClient: boolean;
+  /** The sender object (requests) or the receiving object (events). */
+  readonly object: WaylandObject;
+  readonly name: string;
+  readonly args: readonly ArgValue[];
+  /** Monotonic time the bridge handled the message, in ms (performance.now()). */
+  readonly time: number;
+}
+
+/** What an observer may change about a message before it is forwarded. */
+export interface MessageRewrite {
+  /**
+   * Replaces the message's fds, in order. The observer takes ownership of the original
+   * fds (it must close them when done); the relay sends and then closes the new ones.
+   */
+  readonly fds?: readonly number[];
+}
+
+export interface SessionObserver {
+  /**
+   * Called for each message named in the observer factory's interests, after the relay
+   * has updated its object map and before the message is forwarded. May throw a
+   * ClientProtocolError to reject the message (the client gets wl_display.error).
+   */
+  onMessage(message: ObservedMessage): MessageRewrite | undefined;
+  /** The compositor retired a client object id (wl_display.delete_id). */
+  onDeleted(object: WaylandObject, time: number): void;
+  /** The session ended (either side closed); release everything. */
+  onClosed(time: number): void;
+}
+
+export interface ObserverFactory {
+  readonly requests: MessageInterest;
+  readonly events: MessageInterest;
+  create(sessionId: number, context: SessionContext): SessionObserver;
+}
+
+/** What an observer may know about its session's peers. */
+export interface SessionContext {
+  /** The compositor's pid from SO_PEERCRED on the upstream socket (0: not visible). */
+  readonly upstreamPid: number;
+  /** The client's pid from SO_PEERCRED (0: not visible). */
+  readonly clientPid: number;
+}

@@ -1,0 +1,78 @@
+// Assembles buffer-lifetime tracking for one bridge: a tracker per session, the mapping
+// watcher that collects E3 evidence for all of them, and the sinks that receive the
+// lifecycle events (the --record file, tests, later the reclaim scheduler).
+
+import type { ObserverFactory } from '../relay/observer.js';
+import type { MappingOracle } from '../oracle/types.js';
+import type { LifecycleEvent, LifecycleSink } from './events.js';
+import { MappingWatcher } from './mapping-watcher.js';
+import { LifecycleRecorder } from './recorder.js';
+import { type ShmTracker, shmTrackerFactory } from './tracker.js';
+
+export interface LifecycleOptions {
+  readonly mode: 'passthrough' | 'grant';
+  /** Write every event to this file as JSON lines (--record). */
+  readonly recordPath?: string;
+  /** What produced the trace, for the record header. */
+  readonly source?: string;
+  /** The E3 oracle for a compositor pid; without it, evidence stops at E2. */
+  readonly oracleFor?: (pid: number) => MappingOracle;
+  /** More receivers of every event. */
+  readonly sinks?: readonly LifecycleSink[];
+  /** Decode damage (needed by grant mode and worth having in a record). */
+  readonly trackDamage?: boolean;
+}
+
+export class Lifecycle {
+  readonly factory: ObserverFactory;
+  readonly trackers = new Set<ShmTracker>();
+  readonly watcher: MappingWatcher | undefined;
+  private readonly recorder: LifecycleRecorder | undefined;
+  /** Events seen so far, by type (for summaries and tests). */
+  readonly counts = new Map<LifecycleEvent['type'], number>();
+
+  constructor(options: LifecycleOptions) {
+    const timeOrigin = performance.now();
+    this.recorder =
+      options.recordPath === undefined
+        ? undefined
+        : new LifecycleRecorder(options.recordPath, {
+            startedAt: new Date(Date.now()).toISOString(),
+            mode: options.mode,
+            source: options.source ?? 'grantway',
+          });
+    this.watcher =
+      options.oracleFor === undefined ? undefined : new MappingWatcher(options.oracleFor);
+    const sinks = [...(options.sinks ?? [])];
+    if (this.recorder !== undefined) sinks.push(this.recorder.record);
+    const watcher = this.watcher;
+    this.factory = shmTrackerFactory(
+      {
+        timeOrigin,
+        trackDamage: options.trackDamage ?? options.recordPath !== undefined,
+        watchesMappings: watcher !== undefined,
+        sink: (event) => {
+          this.counts.set(event.type, (this.counts.get(event.type) ?? 0) + 1);
+          for (const sink of sinks) sink(event);
+        },
+        hooks: {
+          poolDestroyed: (tracker, pool) => watcher?.watch(tracker, pool),
+          poolForgotten: (_tracker, pool) => watcher?.unwatch(pool),
+        },
+      },
+      (tracker) => {
+        // Finished trackers hold nothing; dropping them here keeps a long-lived bridge flat.
+        for (const t of this.trackers) if (t.finished) this.trackers.delete(t);
+        this.trackers.add(tracker);
+      },
+    );
+  }
+
+  /** Stops watching, releases every tracker's fds, and closes the record file. */
+  close(): void {
+    this.watcher?.close();
+    for (const tracker of this.trackers) tracker.dispose();
+    this.trackers.clear();
+    this.recorder?.close();
+  }
+}

@@ -1,0 +1,143 @@
+// The state the shm tracker keeps per client, and the one pure rule that turns it into
+// an evidence level (DESIGN §2). Kept apart from the tracker so the rule can be read,
+// and tested, on its own.
+
+import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
+import type { EvidenceLevel } from './events.js';
+
+export interface PoolState {
+  readonly id: number;
+  /** Declared size in bytes; only grows (shrinking is a protocol error). */
+  size: number;
+  /** The client's pool file, as fstat saw it at create_pool. */
+  readonly file: FileIdentity;
+  /**
+   * A dup of the client's pool fd, owned by the tracker until the pool state is
+   * dropped: used to detect truncation at commit time and (grant mode) to copy from.
+   */
+  readonly clientFd: number;
+  /** Whether the client's fd was sealed against shrinking at creation (safe to mmap). */
+  readonly sealedAgainstShrink: boolean;
+  /** Buffers made from this pool whose id the compositor has not yet retired. */
+  readonly buffers: Set<BufferState>;
+  /** The client sent wl_shm_pool.destroy (or went away). */
+  destroyed: boolean;
+  /** The compositor retired the pool's id (delete_id), or the client went away. */
+  acked: boolean;
+  /** Last oracle verdict on `file` (or the grant extent's file in grant mode). */
+  oracle: MappingVerdict | undefined;
+  evidence: EvidenceLevel;
+}
+
+export interface BufferState {
+  readonly id: number;
+  readonly pool: PoolState;
+  readonly offset: number;
+  readonly width: number;
+  readonly height: number;
+  readonly stride: number;
+  readonly format: number;
+  /** Committed to a surface and not yet released: the compositor may read it. */
+  busy: boolean;
+  destroyed: boolean;
+  acked: boolean;
+}
+
+export type Rect = [x: number, y: number, width: number, height: number];
+
+export interface SurfaceState {
+  readonly id: number;
+  /** From attach since the last commit: a buffer, null (detach), or nothing attached. */
+  pendingBuffer: BufferState | null | undefined;
+  /** Surface-coordinate damage since the last commit. */
+  pendingDamage: Rect[];
+  /** Buffer-coordinate damage since the last commit (damage_buffer). */
+  pendingBufferDamage: Rect[];
+  /** Committed buffer_scale / buffer_transform (pending values apply at commit). */
+  scale: number;
+  transform: number;
+  pendingScale: number | undefined;
+  pendingTransform: number | undefined;
+  /** A wp_viewport is attached: surface damage cannot be mapped to buffer coordinates. */
+  viewported: boolean;
+  /** The buffer of the last commit that attached one. */
+  current: BufferState | null;
+}
+
+/**
+ * The evidence that a pool is no longer mapped by the compositor:
+ * - E3: the client destroyed it and the oracle saw the compositor no longer map its file;
+ * - E2: the compositor retired the pool and every buffer made from it;
+ * - E1: no buffer of the pool is held by the compositor (all released or never used);
+ * - E0: none of these.
+ */
+export function poolEvidence(pool: PoolState): EvidenceLevel {
+  if (pool.destroyed && pool.oracle === 'unmapped') return 'E3';
+  // Buffers leave `pool.buffers` when their id is retired, so an empty set means every
+  // buffer made from the pool is gone on the compositor's side too.
+  if (pool.destroyed && pool.acked && pool.buffers.size === 0) return 'E2';
+  for (const buffer of pool.buffers) if (buffer.busy && !buffer.destroyed) return 'E0';
+  return 'E1';
+}
+
+/** Bytes per pixel of the wl_shm formats the bridge can reason about; undefined if unknown. */
+export function bytesPerPixel(format: number): number | undefined {
+  switch (format) {
+    case 0: // argb8888
+    case 1: // xrgb8888
+    case 0x34324241: // abgr8888
+    case 0x34324258: // xbgr8888
+    case 0x34324152: // rgba8888
+    case 0x34325852: // rgbx8888
+    case 0x34324142: // bgra8888
+    case 0x34325842: // bgrx8888
+    case 0x30335241: // argb2101010
+    case 0x30335258: // xrgb2101010
+    case 0x30334241: // abgr2101010
+    case 0x30334258: // xbgr2101010
+      return 4;
+    case 0x34324752: // rgb888
+    case 0x34324742: // bgr888
+      return 3;
+    case 0x36314752: // rgb565
+    case 0x36314742: // bgr565
+      return 2;
+    case 0x20203852: // r8
+      return 1;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Surface damage → buffer coordinates, or null when the mapping is not a plain scale
+ * (a transform or a viewport is in effect): the caller then treats the whole buffer as
+ * damaged. Rectangles are clipped to the buffer.
+ */
+export function damageInBufferCoordinates(
+  surface: SurfaceState,
+  buffer: BufferState,
+): Rect[] | null {
+  if (surface.transform !== 0 || surface.viewported) return null;
+  const out: Rect[] = [];
+  const scale = surface.scale;
+  for (const [x, y, w, h] of surface.pendingDamage) {
+    const clipped = clip([x * scale, y * scale, w * scale, h * scale], buffer);
+    if (clipped !== undefined) out.push(clipped);
+  }
+  for (const r of surface.pendingBufferDamage) {
+    const clipped = clip(r, buffer);
+    if (clipped !== undefined) out.push(clipped);
+  }
+  return out;
+}
+
+function clip([x, y, w, h]: Rect, buffer: BufferState): Rect | undefined {
+  // Damage rectangles are int32 on the wire; INT32_MAX-sized "everything" is common.
+  const x0 = Math.max(0, x);
+  const y0 = Math.max(0, y);
+  const x1 = Math.min(buffer.width, x + w);
+  const y1 = Math.min(buffer.height, y + h);
+  if (x1 <= x0 || y1 <= y0) return undefined;
+  return [x0, y0, x1 - x0, y1 - y0];
+}

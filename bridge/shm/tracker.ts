@@ -1,0 +1,477 @@
+// One owner for the state of every wl_shm_pool, wl_buffer and wl_surface of a client:
+// it follows the protocol as the relay forwards it, validates what a compositor would
+// otherwise trust (sizes, strides, formats, truncation), and turns what it sees into
+// typed lifecycle events and per-pool evidence levels (DESIGN §2). It is a relay
+// observer: it never touches a socket, and the relay's object map stays the authority
+// on which ids exist.
+
+import { close as closeFd, dupCloexec, fstat, getSeals, F_SEAL_SHRINK } from '../../ffi/libc.js';
+import { SyscallError } from '../../ffi/errors.js';
+import { ClientProtocolError } from '../relay/errors.js';
+import type { WaylandObject } from '../relay/object-map.js';
+import type {
+  MessageInterest,
+  MessageRewrite,
+  ObservedMessage,
+  ObserverFactory,
+  SessionContext,
+  SessionObserver,
+} from '../relay/observer.js';
+import type { MappingVerdict } from '../oracle/types.js';
+import type { ArgValue } from '../wire/values.js';
+import type { EvidenceLevel, LifecycleEvent, LifecycleSink } from './events.js';
+import {
+  type BufferState,
+  type PoolState,
+  type Rect,
+  type SurfaceState,
+  bytesPerPixel,
+  damageInBufferCoordinates,
+  poolEvidence,
+} from './state.js';
+
+/** wl_shm.error codes. */
+const ShmError = { invalidFormat: 0, invalidStride: 1, invalidFd: 2 } as const;
+
+const PAGE = 4096;
+const pagesOf = (size: number): number => Math.ceil(size / PAGE);
+
+/**
+ * The messages the tracker must see, by interface. Damage is optional: decoding every
+ * damage request costs the relay's fast path, and only copying (grant mode) and
+ * recorded traces use it.
+ */
+export function shmInterest(trackDamage: boolean): {
+  requests: MessageInterest;
+  events: MessageInterest;
+} {
+  const surface = ['attach', 'commit', 'destroy', 'set_buffer_scale', 'set_buffer_transform'];
+  if (trackDamage) surface.push('damage', 'damage_buffer');
+  return {
+    requests: {
+      wl_shm: ['create_pool'],
+      wl_shm_pool: ['create_buffer', 'destroy', 'resize'],
+      wl_buffer: ['destroy'],
+      wl_surface: surface,
+      wp_viewporter: ['get_viewport'],
+    },
+    events: {
+      wl_shm: ['format'],
+      wl_buffer: ['release'],
+    },
+  };
+}
+
+/** Hooks for what happens around a client's pools (the mapping watcher, grant mode). */
+export interface PoolHooks {
+  /** The client destroyed a pool (or left): from now on it may become unmapped. */
+  poolDestroyed?(tracker: ShmTracker, pool: PoolState): void;
+  /** The tracker forgot a pool (final): stop watching it. */
+  poolForgotten?(tracker: ShmTracker, pool: PoolState): void;
+}
+
+export interface ShmTrackerOptions {
+  readonly sink: LifecycleSink;
+  /** performance.now() at t = 0 of the trace. */
+  readonly timeOrigin: number;
+  readonly hooks?: PoolHooks;
+  /**
+   * Whether a mapping watcher will report oracle verdicts. Without one a pool is final
+   * at E2; with one, only at E3 or once the oracle has said it cannot tell.
+   */
+  readonly watchesMappings?: boolean;
+  /** Decode damage requests (see shmInterest); without it commits report damage null. */
+  readonly trackDamage?: boolean;
+}
+
+export class ShmTracker implements SessionObserver {
+  private readonly pools = new Map<number, PoolState>();
+  private readonly buffers = new Map<number, BufferState>();
+  private readonly surfaces = new Map<number, SurfaceState>();
+  /** wl_shm formats the compositor advertised; argb8888 and xrgb8888 are mandatory. */
+  private readonly formats = new Set<number>([0, 1]);
+  private closed = false;
+
+  constructor(
+    readonly client: number,
+    readonly context: SessionContext,
+    private readonly options: ShmTrackerOptions,
+  ) {
+    this.emit(performance.now(), {
+      type: 'client-connected',
+      clientPid: context.clientPid,
+      compositorPid: context.upstreamPid,
+    });
+  }
+
+  /** The client is gone and every pool is final: nothing more will happen here. */
+  get finished(): boolean {
+    return this.closed && this.pools.size === 0;
+  }
+
+  /** Pools still tracked (live, or destroyed and not yet final). */
+  poolStates(): IterableIterator<PoolState> {
+    return this.pools.values();
+  }
+
+  onMessage(m: ObservedMessage): MessageRewrite | undefined {
+    const iface = m.object.table.name;
+    const a = m.args;
+    if (m.fromClient) {
+      switch (`${iface}.${m.name}`) {
+        case 'wl_shm.create_pool':
+          this.createPool(m, a[0] as number, a[1] as number, a[2] as number);
+          break;
+        case 'wl_shm_pool.create_buffer':
+          this.createBuffer(m, a);
+          break;
+        case 'wl_shm_pool.resize':
+          this.resizePool(m, a[0] as number);
+          break;
+        case 'wl_shm_pool.destroy':
+          this.destroyPool(m.object.id, m.time);
+          break;
+        case 'wl_buffer.destroy':
+          this.destroyBuffer(m.object.id, m.time);
+          break;
+        case 'wl_surface.attach':
+          this.surface(m.object.id).pendingBuffer =
+            a[0] === 0 ? null : this.buffers.get(a[0] as number);
+          break;
+        case 'wl_surface.damage':
+          this.surface(m.object.id).pendingDamage.push(a.slice(0, 4) as Rect);
+          break;
+        case 'wl_surface.damage_buffer':
+          this.surface(m.object.id).pendingBufferDamage.push(a.slice(0, 4) as Rect);
+          break;
+        case 'wl_surface.set_buffer_scale':
+          this.surface(m.object.id).pendingScale = a[0] as number;
+          break;
+        case 'wl_surface.set_buffer_transform':
+          this.surface(m.object.id).pendingTransform = a[0] as number;
+          break;
+        case 'wl_surface.commit':
+          this.commit(m.object.id, m.time);
+          break;
+        case 'wl_surface.destroy':
+          this.surfaces.delete(m.object.id);
+          break;
+        case 'wp_viewporter.get_viewport':
+          this.surface(a[1] as number).viewported = true;
+          break;
+      }
+    } else if (iface === 'wl_buffer' && m.name === 'release') {
+      const buffer = this.buffers.get(m.object.id);
+      if (buffer !== undefined && buffer.busy) {
+        buffer.busy = false;
+        this.emit(m.time, { type: 'buffer-released', buffer: buffer.id });
+        this.updateEvidence(buffer.pool, m.time);
+      }
+    } else if (iface === 'wl_shm' && m.name === 'format') {
+      this.formats.add(a[0] as number);
+    }
+    return undefined;
+  }
+
+  onDeleted(object: WaylandObject, time: number): void {
+    const name = object.table.name;
+    if (name === 'wl_shm_pool') {
+      const pool = this.pools.get(object.id);
+      if (pool === undefined) return;
+      pool.acked = true;
+      this.emit(time, { type: 'delete-acked', object: object.id, kind: 'pool' });
+      this.updateEvidence(pool, time);
+    } else if (name === 'wl_buffer') {
+      const buffer = this.buffers.get(object.id);
+      if (buffer === undefined) return;
+      buffer.acked = true;
+      this.buffers.delete(buffer.id);
+      buffer.pool.buffers.delete(buffer);
+      this.emit(time, { type: 'delete-acked', object: object.id, kind: 'buffer' });
+      this.updateEvidence(buffer.pool, time);
+    }
+  }
+
+  /**
+   * The client is gone: the compositor destroys all its resources, so every pool is
+   * destroyed and retired at once (E2) — no delete_id will come for them.
+   */
+  onClosed(time: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit(time, { type: 'client-gone' });
+    for (const buffer of this.buffers.values()) {
+      buffer.destroyed = true;
+      buffer.acked = true;
+      buffer.busy = false;
+      buffer.pool.buffers.delete(buffer);
+    }
+    this.buffers.clear();
+    this.surfaces.clear();
+    for (const pool of [...this.pools.values()]) {
+      if (!pool.destroyed) {
+        pool.destroyed = true;
+        this.options.hooks?.poolDestroyed?.(this, pool);
+      }
+      pool.acked = true;
+      this.updateEvidence(pool, time);
+    }
+  }
+
+  /** An E3 verdict from the mapping watcher. */
+  onOracle(pool: PoolState, verdict: MappingVerdict, time: number): void {
+    if (!this.pools.has(pool.id) || pool.oracle === verdict) return;
+    pool.oracle = verdict;
+    this.emit(time, { type: 'oracle', pool: pool.id, verdict });
+    this.updateEvidence(pool, time);
+  }
+
+  private createPool(m: ObservedMessage, id: number, fd: number, size: number): void {
+    // The relay forwards (and then closes) `fd`; the tracker keeps its own dup.
+    if (size <= 0) {
+      throw new ClientProtocolError(m.object.id, ShmError.invalidStride, `invalid size (${size})`);
+    }
+    let st: ReturnType<typeof fstat>;
+    try {
+      st = fstat(fd);
+    } catch (err) {
+      if (!(err instanceof SyscallError)) throw err;
+      throw new ClientProtocolError(
+        m.object.id,
+        ShmError.invalidFd,
+        `invalid pool fd: ${err.message}`,
+      );
+    }
+    let sealed = false;
+    try {
+      sealed = (getSeals(fd) & F_SEAL_SHRINK) !== 0;
+    } catch {
+      // EINVAL: a file that cannot carry seals (not a memfd or shmem file).
+    }
+    if (st.size < size) {
+      throw new ClientProtocolError(
+        m.object.id,
+        ShmError.invalidFd,
+        `pool fd is ${st.size} bytes, smaller than the declared pool size ${size}`,
+      );
+    }
+    const pool: PoolState = {
+      id,
+      size,
+      file: { dev: st.dev, ino: st.ino },
+      clientFd: dupCloexec(fd),
+      sealedAgainstShrink: sealed,
+      buffers: new Set(),
+      destroyed: false,
+      acked: false,
+      oracle: undefined,
+      evidence: 'E1',
+    };
+    this.pools.set(id, pool);
+    this.emit(m.time, { type: 'pool-created', pool: id, size, pages: pagesOf(size) });
+  }
+
+  private resizePool(m: ObservedMessage, size: number): void {
+    const pool = this.pools.get(m.object.id);
+    if (pool === undefined) return;
+    if (size < pool.size) {
+      throw new ClientProtocolError(m.object.id, ShmError.invalidStride, 'shrinking pool invalid');
+    }
+    const fileSize = fstat(pool.clientFd).size;
+    if (fileSize < size) {
+      throw new ClientProtocolError(
+        m.object.id,
+        ShmError.invalidFd,
+        `pool fd is ${fileSize} bytes, smaller than the new pool size ${size}`,
+      );
+    }
+    pool.size = size;
+    this.emit(m.time, { type: 'pool-resized', pool: pool.id, size, pages: pagesOf(size) });
+  }
+
+  private createBuffer(m: ObservedMessage, a: readonly ArgValue[]): void {
+    const pool = this.pools.get(m.object.id);
+    const [id, offset, width, height, stride, format] = a as number[];
+    if (pool === undefined || id === undefined) return;
+    if (!this.formats.has(format!)) {
+      throw new ClientProtocolError(
+        m.object.id,
+        ShmError.invalidFormat,
+        `invalid format 0x${format!.toString(16)}`,
+      );
+    }
+    const bpp = bytesPerPixel(format!) ?? 1;
+    if (
+      offset! < 0 ||
+      width! <= 0 ||
+      height! <= 0 ||
+      stride! < width! * bpp ||
+      offset! + stride! * height! > pool.size
+    ) {
+      throw new ClientProtocolError(
+        m.object.id,
+        ShmError.invalidStride,
+        `invalid width, height or stride (${width}x${height}, ${stride}) at offset ${offset} of a ${pool.size}-byte pool`,
+      );
+    }
+    const buffer: BufferState = {
+      id,
+      pool,
+      offset: offset!,
+      width: width!,
+      height: height!,
+      stride: stride!,
+      format: format!,
+      busy: false,
+      destroyed: false,
+      acked: false,
+    };
+    this.buffers.set(id, buffer);
+    pool.buffers.add(buffer);
+    this.emit(m.time, {
+      type: 'buffer-created',
+      pool: pool.id,
+      buffer: id,
+      offset: buffer.offset,
+      width: buffer.width,
+      height: buffer.height,
+      stride: buffer.stride,
+      format: buffer.format,
+    });
+  }
+
+  private commit(surfaceId: number, time: number): void {
+    const surface = this.surface(surfaceId);
+    if (surface.pendingScale !== undefined) surface.scale = surface.pendingScale;
+    if (surface.pendingTransform !== undefined) surface.transform = surface.pendingTransform;
+    surface.pendingScale = undefined;
+    surface.pendingTransform = undefined;
+    const attached = surface.pendingBuffer;
+    if (attached !== undefined) surface.current = attached;
+    const buffer = surface.current;
+    if (buffer !== null && buffer !== undefined && !buffer.destroyed && attached !== undefined) {
+      this.checkNotTruncated(buffer, surfaceId);
+      buffer.busy = true;
+      this.emit(time, {
+        type: 'buffer-committed',
+        buffer: buffer.id,
+        surface: surfaceId,
+        damage:
+          this.options.trackDamage === true ? damageInBufferCoordinates(surface, buffer) : null,
+      });
+      this.updateEvidence(buffer.pool, time);
+    }
+    surface.pendingBuffer = undefined;
+    surface.pendingDamage = [];
+    surface.pendingBufferDamage = [];
+  }
+
+  /**
+   * A client may shrink its pool file under the compositor's mapping, which kills a
+   * compositor that reads the lost pages with SIGBUS. Unless the file is sealed against
+   * shrinking, check at every commit that the buffer is still backed.
+   */
+  private checkNotTruncated(buffer: BufferState, surfaceId: number): void {
+    const pool = buffer.pool;
+    if (pool.sealedAgainstShrink) return;
+    const size = fstat(pool.clientFd).size;
+    if (size < buffer.offset + buffer.stride * buffer.height) {
+      throw new ClientProtocolError(
+        surfaceId,
+        ShmError.invalidFd,
+        `wl_buffer@${buffer.id}: its pool file was truncated to ${size} bytes after the pool was created`,
+      );
+    }
+  }
+
+  private destroyPool(id: number, time: number): void {
+    const pool = this.pools.get(id);
+    if (pool === undefined) return;
+    pool.destroyed = true;
+    this.emit(time, { type: 'pool-destroyed', pool: id });
+    this.options.hooks?.poolDestroyed?.(this, pool);
+    this.updateEvidence(pool, time);
+  }
+
+  private destroyBuffer(id: number, time: number): void {
+    const buffer = this.buffers.get(id);
+    if (buffer === undefined) return;
+    buffer.destroyed = true;
+    buffer.busy = false;
+    this.emit(time, { type: 'buffer-destroyed', buffer: id, pool: buffer.pool.id });
+    this.updateEvidence(buffer.pool, time);
+  }
+
+  private surface(id: number): SurfaceState {
+    let surface = this.surfaces.get(id);
+    if (surface === undefined) {
+      surface = {
+        id,
+        pendingBuffer: undefined,
+        pendingDamage: [],
+        pendingBufferDamage: [],
+        scale: 1,
+        transform: 0,
+        pendingScale: undefined,
+        pendingTransform: undefined,
+        viewported: false,
+        current: null,
+      };
+      this.surfaces.set(id, surface);
+    }
+    return surface;
+  }
+
+  private updateEvidence(pool: PoolState, time: number): void {
+    const level: EvidenceLevel = poolEvidence(pool);
+    if (level !== pool.evidence) {
+      pool.evidence = level;
+      this.emit(time, { type: 'evidence', pool: pool.id, level });
+    }
+    // Final: nothing more can happen to this pool on either side.
+    const retired = pool.destroyed && pool.acked && pool.buffers.size === 0;
+    const final =
+      retired &&
+      (level === 'E3' || pool.oracle === 'unavailable' || this.options.watchesMappings !== true);
+    if (final) this.forget(pool);
+  }
+
+  /** Drops a pool for good, and with it the tracker's dup of the client fd. */
+  private forget(pool: PoolState): void {
+    if (!this.pools.delete(pool.id)) return;
+    closeFd(pool.clientFd);
+    this.options.hooks?.poolForgotten?.(this, pool);
+  }
+
+  /** Forgets every pool still held (bridge shutdown). */
+  dispose(): void {
+    for (const pool of [...this.pools.values()]) this.forget(pool);
+  }
+
+  private emit(time: number, event: DistributiveOmit<LifecycleEvent, 't' | 'client'>): void {
+    this.options.sink({
+      ...event,
+      t: Math.max(0, time - this.options.timeOrigin),
+      client: this.client,
+    });
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Builds one ShmTracker per session, all feeding the same sink. */
+export function shmTrackerFactory(
+  options: ShmTrackerOptions,
+  onCreated?: (tracker: ShmTracker) => void,
+): ObserverFactory {
+  const interest = shmInterest(options.trackDamage === true);
+  return {
+    requests: interest.requests,
+    events: interest.events,
+    create(sessionId: number, context: SessionContext): SessionObserver {
+      const tracker = new ShmTracker(sessionId, context, options);
+      onCreated?.(tracker);
+      return tracker;
+    },
+  };
+}
