@@ -2,16 +2,19 @@
 // grantway's command line: parses flags, validates them, and maps each failure kind to
 // a one-line message and an exit code. The commands themselves live beside this file.
 
-import { parseArgs } from 'node:util';
-import { SyscallError } from '../../ffi/errors.js';
-import { ProtocolXmlError } from '../protocol/xml.js';
-import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
-import { TraceFileError } from '../shm/trace-file.js';
-import { compositorCommand } from './compositor.js';
-import { OptionError } from './options.js';
-import { proxyCommand } from './proxy.js';
-import { reportCommand } from './report.js';
-import { runCommand } from './run.js';
+import { parseArgs } from "node:util";
+import { SyscallError } from "../../ffi/errors.js";
+import { ProtocolXmlError } from "../protocol/xml.js";
+import {
+  SocketInUseError,
+  SocketPathError,
+  UpstreamUnavailableError,
+} from "../relay/errors.js";
+import { TraceFileError } from "../shm/trace-file.js";
+import { OptionError } from "./options.js";
+import { proxyCommand } from "./proxy.js";
+import { reportCommand } from "./report.js";
+import { runCommand } from "./run.js";
 
 const USAGE = `usage:
   grantway proxy --listen NAME --upstream NAME [--trace] [--protocol-dir DIR]...
@@ -19,11 +22,6 @@ const USAGE = `usage:
   grantway run [--upstream NAME] [--listen NAME] [--trace] [--protocol-dir DIR]... -- CMD [ARGS...]
       Start a bridge on a fresh socket, run CMD with WAYLAND_DISPLAY pointing at it,
       and exit with CMD's status. --upstream defaults to $WAYLAND_DISPLAY, then wayland-0.
-  grantway compositor --socket NAME [--width W --height H --refresh-hz N] [--release-delay-ms N]
-                      [--hold-buffers N] [--keep-pools-mapped-ms N|until-disconnect]
-                      [--png-dir DIR] [--control PATH] [--private-global IFACE]...
-      Run the embedded headless compositor alone on NAME, with misbehaviour knobs.
-      SIGUSR1 writes the output to --png-dir; SIGUSR2 or a control "crash" kills it.
   grantway report FILE [--json]
       Summarise a lifecycle trace written with --record: pools, buffers, bytes, the
       evidence each pool reached, time from destroy to E2 and E3.
@@ -37,37 +35,31 @@ Common options:
 `;
 
 const flagSpec = {
-  listen: { type: 'string' },
-  upstream: { type: 'string' },
-  trace: { type: 'boolean' },
-  'log-level': { type: 'string' },
-  'protocol-dir': { type: 'string', multiple: true },
-  record: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  // compositor
-  socket: { type: 'string' },
-  width: { type: 'string' },
-  height: { type: 'string' },
-  'refresh-hz': { type: 'string' },
-  'release-delay-ms': { type: 'string' },
-  'hold-buffers': { type: 'string' },
-  'keep-pools-mapped-ms': { type: 'string' },
-  'png-dir': { type: 'string' },
-  control: { type: 'string' },
-  'private-global': { type: 'string', multiple: true },
+  listen: { type: "string" },
+  upstream: { type: "string" },
+  trace: { type: "boolean" },
+  "log-level": { type: "string" },
+  "protocol-dir": { type: "string", multiple: true },
+  record: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (
+    command === undefined ||
+    command === "--help" ||
+    command === "-h" ||
+    command === "help"
+  ) {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
   const { values, positionals } = parseArgs({
     args: rest,
     options: flagSpec,
-    allowPositionals: command === 'run' || command === 'report',
+    allowPositionals: command === "run" || command === "report",
     strict: true,
   });
   if (values.help) {
@@ -75,17 +67,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   switch (command) {
-    case 'proxy':
+    case "proxy":
       return proxyCommand(values);
-    case 'run':
+    case "run":
       return runCommand(values, positionals);
-    case 'report':
+    case "report":
       return reportCommand(values, positionals);
-    case 'compositor':
-      return compositorCommand(values);
     default:
       throw new OptionError(
-        `unknown command "${command}" (commands: proxy, run, report, compositor)`,
+        `unknown command "${command}" (commands: proxy, run, report)`,
       );
   }
 }
@@ -100,7 +90,9 @@ function report(err: unknown): number {
     err instanceof ProtocolXmlError ||
     err instanceof TraceFileError ||
     err instanceof SyscallError ||
-    (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'));
+    (err instanceof TypeError &&
+      "code" in err &&
+      String(err.code).startsWith("ERR_PARSE_ARGS"));
   if (known) {
     process.stderr.write(`grantway: ${(err as Error).message}\n`);
     return 2;
