@@ -4,6 +4,8 @@
 import type { Logger } from 'pino';
 import { loadProtocolDir, ProtocolRegistry } from '../protocol/registry.js';
 import type { TraceSink } from '../relay/session.js';
+import { ProcMapsOracle } from '../oracle/proc-maps-oracle.js';
+import type { MappingOracle } from '../oracle/types.js';
 import { Lifecycle } from '../shm/lifecycle.js';
 
 export async function loadRegistry(protocolDirs: readonly string[]): Promise<ProtocolRegistry> {
@@ -26,14 +28,26 @@ export function traceFor(enabled: boolean): TraceSink | undefined {
 
 export type { Logger };
 
-/** Buffer-lifetime tracking for a CLI bridge: always on, recorded with --record FILE. */
+/**
+ * Buffer-lifetime tracking for a CLI bridge: always on, recorded with --record FILE,
+ * with E3 evidence from the compositor's /proc/PID/maps (one oracle per compositor pid).
+ */
 export function createLifecycle(
   recordPath: string | undefined,
   argv: readonly string[],
 ): Lifecycle {
+  const oracles = new Map<number, MappingOracle>();
   return new Lifecycle({
     mode: 'passthrough',
     recordPath,
     source: `grantway ${argv.join(' ')}`,
+    oracleFor: (pid) => {
+      let oracle = oracles.get(pid);
+      if (oracle === undefined) {
+        oracle = new ProcMapsOracle(pid > 0 ? pid : undefined);
+        oracles.set(pid, oracle);
+      }
+      return oracle;
+    },
   });
 }

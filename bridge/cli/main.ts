@@ -2,19 +2,15 @@
 // grantway's command line: parses flags, validates them, and maps each failure kind to
 // a one-line message and an exit code. The commands themselves live beside this file.
 
-import { parseArgs } from "node:util";
-import { SyscallError } from "../../ffi/errors.js";
-import { ProtocolXmlError } from "../protocol/xml.js";
-import {
-  SocketInUseError,
-  SocketPathError,
-  UpstreamUnavailableError,
-} from "../relay/errors.js";
-import { TraceFileError } from "../shm/trace-file.js";
-import { OptionError } from "./options.js";
-import { proxyCommand } from "./proxy.js";
-import { reportCommand } from "./report.js";
-import { runCommand } from "./run.js";
+import { parseArgs } from 'node:util';
+import { SyscallError } from '../../ffi/errors.js';
+import { ProtocolXmlError } from '../protocol/xml.js';
+import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
+import { TraceFileError } from '../shm/trace-file.js';
+import { OptionError } from './options.js';
+import { proxyCommand } from './proxy.js';
+import { reportCommand } from './report.js';
+import { runCommand } from './run.js';
 
 const USAGE = `usage:
   grantway proxy --listen NAME --upstream NAME [--trace] [--protocol-dir DIR]...
@@ -35,31 +31,26 @@ Common options:
 `;
 
 const flagSpec = {
-  listen: { type: "string" },
-  upstream: { type: "string" },
-  trace: { type: "boolean" },
-  "log-level": { type: "string" },
-  "protocol-dir": { type: "string", multiple: true },
-  record: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
+  listen: { type: 'string' },
+  upstream: { type: 'string' },
+  trace: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'protocol-dir': { type: 'string', multiple: true },
+  record: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (
-    command === undefined ||
-    command === "--help" ||
-    command === "-h" ||
-    command === "help"
-  ) {
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
   const { values, positionals } = parseArgs({
     args: rest,
     options: flagSpec,
-    allowPositionals: command === "run" || command === "report",
+    allowPositionals: command === 'run' || command === 'report',
     strict: true,
   });
   if (values.help) {
@@ -67,16 +58,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   switch (command) {
-    case "proxy":
+    case 'proxy':
       return proxyCommand(values);
-    case "run":
+    case 'run':
       return runCommand(values, positionals);
-    case "report":
+    case 'report':
       return reportCommand(values, positionals);
     default:
-      throw new OptionError(
-        `unknown command "${command}" (commands: proxy, run, report)`,
-      );
+      throw new OptionError(`unknown command "${command}" (commands: proxy, run, report)`);
   }
 }
 
@@ -90,9 +79,7 @@ function report(err: unknown): number {
     err instanceof ProtocolXmlError ||
     err instanceof TraceFileError ||
     err instanceof SyscallError ||
-    (err instanceof TypeError &&
-      "code" in err &&
-      String(err.code).startsWith("ERR_PARSE_ARGS"));
+    (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'));
   if (known) {
     process.stderr.write(`grantway: ${(err as Error).message}\n`);
     return 2;

@@ -11,10 +11,12 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
   const options = validateOptions(proxyOptionsSchema, flags);
   const log = createLogger(options['log-level']);
   const registry = await loadRegistry(options['protocol-dir']);
+  const listenPath = resolveSocketPath(options.listen);
+  const upstreamPath = resolveSocketPath(options.upstream);
   const lifecycle = createLifecycle(options.record, process.argv.slice(2));
   const bridge = Bridge.start({
-    listenPath: resolveSocketPath(options.listen),
-    upstreamPath: resolveSocketPath(options.upstream),
+    listenPath,
+    upstreamPath,
     registry,
     log,
     trace: traceFor(options.trace),

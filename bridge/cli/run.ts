@@ -3,6 +3,7 @@
 // it drops into scripts and test runners in front of any Wayland client.
 
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
 import { Bridge } from '../relay/bridge.js';
@@ -22,10 +23,12 @@ export async function runCommand(
   const registry = await loadRegistry(options['protocol-dir']);
   const upstream = options.upstream ?? process.env.WAYLAND_DISPLAY ?? 'wayland-0';
   const listen = options.listen ?? `grantway-${process.pid}`;
+  const listenPath = resolveSocketPath(listen);
+  const upstreamPath = resolveSocketPath(upstream);
   const lifecycle = createLifecycle(options.record, process.argv.slice(2));
   const bridge = Bridge.start({
-    listenPath: resolveSocketPath(listen),
-    upstreamPath: resolveSocketPath(upstream),
+    listenPath,
+    upstreamPath,
     registry,
     log,
     trace: traceFor(options.trace),
@@ -53,6 +56,10 @@ export async function runCommand(
       });
     });
   } finally {
+    // The client is gone; give the compositor a moment to unmap what it had, so the
+    // record ends with the evidence that followed (bounded: never holds the exit long).
+    await Promise.race([bridge.whenIdle(), sleep(500)]);
+    await lifecycle.settle(1000);
     bridge.close();
     lifecycle.close();
   }

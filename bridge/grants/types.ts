@@ -58,6 +58,12 @@ export interface GrantBackend {
    * Counted in stats whatever the result.
    */
   endForeignAccess(extent: GrantExtent): EndAccessResult;
+  /**
+   * Adds pages to a granted extent in place (wl_shm_pool.resize: the compositor remaps
+   * the same fd larger). Returns the extent's new description; the old object must not
+   * be used again. Throws ExtentGrowUnsupportedError where the backend cannot do it.
+   */
+  grow(extent: GrantExtent, pages: number): GrantExtent;
   /** Releases an extent whose access has ended ('ok' above). Throws otherwise. */
   free(extent: GrantExtent): void;
   stats(): GrantBackendStats;

@@ -56,7 +56,7 @@ export class Lifecycle {
           for (const sink of sinks) sink(event);
         },
         hooks: {
-          poolDestroyed: (tracker, pool) => watcher?.watch(tracker, pool),
+          poolLetGo: (tracker, pool) => watcher?.watch(tracker, pool),
           poolForgotten: (_tracker, pool) => watcher?.unwatch(pool),
         },
       },
@@ -66,6 +66,17 @@ export class Lifecycle {
         this.trackers.add(tracker);
       },
     );
+  }
+
+  /**
+   * Resolves once no pool waits for E3 evidence any more, or after `timeoutMs`: lets a
+   * short run end with complete evidence in its record.
+   */
+  async settle(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while ((this.watcher?.pending ?? 0) > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   /** Stops watching, releases every tracker's fds, and closes the record file. */

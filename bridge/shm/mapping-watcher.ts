@@ -1,6 +1,6 @@
-// Collects E3 evidence: after a client destroys a pool, asks the mapping oracle, with
-// backoff, whether the compositor still maps the pool's file, until it does not (or
-// the oracle cannot tell). One look at /proc answers for every pool waiting on the
+// Collects E3 evidence: once a client has let go of a pool (destroyed it and all its
+// buffers, or left), asks the mapping oracle, with backoff, whether the compositor
+// still maps the pool's file, until it does not (or the oracle cannot tell). One look at /proc answers for every pool waiting on the
 // same compositor, so all pools share one timer and one read per tick.
 
 import type { MappingOracle, MappingVerdict } from '../oracle/types.js';

@@ -16,6 +16,7 @@ function pool(over: Partial<PoolState> = {}): PoolState {
     sealedAgainstShrink: true,
     buffers: new Set(),
     destroyed: false,
+    letGo: false,
     acked: false,
     oracle: undefined,
     evidence: 'E1',

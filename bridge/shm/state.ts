@@ -22,6 +22,8 @@ export interface PoolState {
   readonly buffers: Set<BufferState>;
   /** The client sent wl_shm_pool.destroy (or went away). */
   destroyed: boolean;
+  /** Destroyed, and so is every buffer made from it: the client has let go entirely. */
+  letGo: boolean;
   /** The compositor retired the pool's id (delete_id), or the client went away. */
   acked: boolean;
   /** Last oracle verdict on `file` (or the grant extent's file in grant mode). */

@@ -64,8 +64,11 @@ export function shmInterest(trackDamage: boolean): {
 
 /** Hooks for what happens around a client's pools (the mapping watcher, grant mode). */
 export interface PoolHooks {
-  /** The client destroyed a pool (or left): from now on it may become unmapped. */
-  poolDestroyed?(tracker: ShmTracker, pool: PoolState): void;
+  /**
+   * The client has let go of a pool: destroyed it and every buffer made from it (or
+   * left). From now on the compositor may unmap it; called once per pool.
+   */
+  poolLetGo?(tracker: ShmTracker, pool: PoolState): void;
   /** The tracker forgot a pool (final): stop watching it. */
   poolForgotten?(tracker: ShmTracker, pool: PoolState): void;
 }
@@ -209,11 +212,9 @@ export class ShmTracker implements SessionObserver {
     this.buffers.clear();
     this.surfaces.clear();
     for (const pool of [...this.pools.values()]) {
-      if (!pool.destroyed) {
-        pool.destroyed = true;
-        this.options.hooks?.poolDestroyed?.(this, pool);
-      }
+      pool.destroyed = true;
       pool.acked = true;
+      this.checkLetGo(pool);
       this.updateEvidence(pool, time);
     }
   }
@@ -263,6 +264,7 @@ export class ShmTracker implements SessionObserver {
       sealedAgainstShrink: sealed,
       buffers: new Set(),
       destroyed: false,
+      letGo: false,
       acked: false,
       oracle: undefined,
       evidence: 'E1',
@@ -389,7 +391,7 @@ export class ShmTracker implements SessionObserver {
     if (pool === undefined) return;
     pool.destroyed = true;
     this.emit(time, { type: 'pool-destroyed', pool: id });
-    this.options.hooks?.poolDestroyed?.(this, pool);
+    this.checkLetGo(pool);
     this.updateEvidence(pool, time);
   }
 
@@ -399,7 +401,15 @@ export class ShmTracker implements SessionObserver {
     buffer.destroyed = true;
     buffer.busy = false;
     this.emit(time, { type: 'buffer-destroyed', buffer: id, pool: buffer.pool.id });
+    this.checkLetGo(buffer.pool);
     this.updateEvidence(buffer.pool, time);
+  }
+
+  private checkLetGo(pool: PoolState): void {
+    if (pool.letGo || !pool.destroyed) return;
+    for (const buffer of pool.buffers) if (!buffer.destroyed) return;
+    pool.letGo = true;
+    this.options.hooks?.poolLetGo?.(this, pool);
   }
 
   private surface(id: number): SurfaceState {

@@ -1,0 +1,207 @@
+// Real Xen grants through /dev/xen/gntalloc (DESIGN §4), for a bridge running in a Xen
+// domain whose compositor lives in another domain. One device fd per backend; each
+// extent is one IOCTL_GNTALLOC_ALLOC_GREF of `pages` writable grants to `domid`, mapped
+// read-write by the bridge at offset = index. Works only inside a Xen domain with the
+// gntalloc driver: elsewhere the constructor throws GntallocUnavailableError.
+//
+// What endForeignAccess means here, and what it proves: it is DEALLOC_GREF, and it
+// answers 'ok' whenever it is issued. gntalloc cannot say "still mapped" to userspace:
+// the kernel drops the file's reference, and once no local mapping is left either (the
+// bridge's own goes in free()) it calls gnttab_end_foreign_access, which, if the remote
+// domain still maps a page, parks the ref on Linux's deferred list (retried from a 1 s
+// timer, free_per_iteration per tick) — the very list this project exists to keep short.
+// So 'ok' from this backend is no evidence at all (E0); evidence must come from the
+// optional RemoteMappingSource (E1/E2 from the protocol: no E3 across domains). When
+// that source says the extent is mapped, endForeignAccess answers 'still-mapped' and
+// issues nothing; 'ok' answers without a source saying false are counted in
+// stats().endAccessUnverified.
+//
+// Refs still count against the module's `limit` while deferred, so the backend's own
+// limit check is optimistic; the kernel's ENOSPC becomes GrantTableFullError too.
+
+import { readFileSync } from 'node:fs';
+import { SyscallError } from '../../ffi/errors.js';
+import {
+  GNTALLOC_DEFAULT_LIMIT,
+  GNTALLOC_FLAG_WRITABLE,
+  GNTALLOC_LIMIT_PATH,
+  GNTALLOC_PATH,
+  type GntallocAllocation,
+  type GntallocDevice,
+  openGntalloc,
+} from '../../ffi/gntalloc.js';
+import type { NativePointer } from '../../ffi/libc.js';
+import {
+  ExtentGrowUnsupportedError,
+  GntallocUnavailableError,
+  GrantTableFullError,
+} from './errors.js';
+import { type BackendStats, type CommonGrantOptions, ExtentLedger } from './ledger.js';
+import type { EndAccessResult, GrantBackend, GrantExtent, RemoteMappingSource } from './types.js';
+
+export interface GntallocGrantOptions extends CommonGrantOptions {
+  /** The domain the pages are granted to (the compositor's domain). Required. */
+  readonly domid: number;
+  /** Default /dev/xen/gntalloc. */
+  readonly devicePath?: string;
+  /**
+   * Grants this backend may hold at once. Default: the xen_gntalloc `limit` module
+   * parameter (read from sysfs), else 1024. The kernel limit is domain-wide, so other
+   * gntalloc users share it.
+   */
+  readonly limit?: number;
+  /** Evidence that the remote side still maps an extent (default: none). */
+  readonly remote?: RemoteMappingSource;
+  /** Opens the device (tests substitute a fake; default: ffi openGntalloc). */
+  readonly openDevice?: (path: string) => GntallocDevice;
+}
+
+interface GntallocPrivate {
+  /** Byte offset of the allocation in the device file (= extent.fdOffset). */
+  readonly index: bigint;
+  /** Owned: the bridge's mapping, unmapped by free/close. Same as extent.ptr. */
+  readonly ptr: NativePointer;
+  /** Whether DEALLOC_GREF has been issued (exactly once per allocation). */
+  deallocated: boolean;
+}
+
+/** The xen_gntalloc `limit` parameter, or undefined when sysfs does not have it. */
+export function readGntallocLimit(path = GNTALLOC_LIMIT_PATH): number | undefined {
+  try {
+    const value = Number(readFileSync(path, 'utf8').trim());
+    return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class GntallocGrantBackend implements GrantBackend {
+  readonly name = 'gntalloc' as const;
+  readonly domid: number;
+  readonly limit: number;
+  private readonly ledger = new ExtentLedger<GntallocPrivate>('gntalloc');
+  /** Owned: closed by close(), after every mapping of it is gone. */
+  private readonly device: GntallocDevice;
+  private readonly remote: RemoteMappingSource | undefined;
+  private readonly onStillMappedAtClose: CommonGrantOptions['onStillMappedAtClose'];
+
+  constructor(options: GntallocGrantOptions) {
+    if (!Number.isInteger(options.domid) || options.domid < 0 || options.domid > 0xffff) {
+      throw new RangeError(`domid must be an integer in [0, 65535], got ${options.domid}`);
+    }
+    this.domid = options.domid;
+    const limit = options.limit ?? readGntallocLimit() ?? GNTALLOC_DEFAULT_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit <= 0) {
+      throw new RangeError(`limit must be a positive integer, got ${limit}`);
+    }
+    this.limit = limit;
+    this.remote = options.remote;
+    this.onStillMappedAtClose = options.onStillMappedAtClose;
+    const path = options.devicePath ?? GNTALLOC_PATH;
+    try {
+      this.device = (options.openDevice ?? openGntalloc)(path);
+    } catch (error) {
+      if (error instanceof SyscallError) {
+        throw new GntallocUnavailableError(path, error.errnoName, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** One ALLOC_GREF of `pages` writable grants, then the bridge's mapping of them. */
+  allocate(pages: number): GrantExtent {
+    this.ledger.assertOpen('allocate');
+    this.ledger.checkPages(pages);
+    const inUse = this.ledger.refsLive;
+    if (inUse + pages > this.limit) {
+      throw new GrantTableFullError('gntalloc', pages, this.limit - inUse);
+    }
+    let allocation: GntallocAllocation;
+    try {
+      allocation = this.device.allocGref({
+        domid: this.domid,
+        flags: GNTALLOC_FLAG_WRITABLE,
+        count: pages,
+      });
+    } catch (error) {
+      if (error instanceof SyscallError && error.errnoName === 'ENOSPC') {
+        throw new GrantTableFullError('gntalloc', pages, this.limit - inUse, { cause: error });
+      }
+      throw error;
+    }
+    let ptr: NativePointer;
+    try {
+      ptr = this.device.map(allocation.index, pages);
+    } catch (error) {
+      this.device.deallocGref({ index: allocation.index, count: pages });
+      throw error;
+    }
+    return this.ledger.add(
+      {
+        id: this.ledger.takeId(),
+        refs: allocation.refs,
+        fd: this.device.fd,
+        fdOffset: Number(allocation.index),
+        ptr,
+        file: undefined,
+      },
+      { index: allocation.index, ptr, deallocated: false },
+    );
+  }
+
+  /** DEALLOC_GREF unless the source says the extent is still mapped (module comment). */
+  /** Grants cannot be added to a gntalloc allocation in place. */
+  grow(extent: GrantExtent, pages: number): GrantExtent {
+    if (pages <= extent.pages) return extent;
+    throw new ExtentGrowUnsupportedError('gntalloc');
+  }
+
+  endForeignAccess(extent: GrantExtent): EndAccessResult {
+    this.ledger.assertOpen('endForeignAccess');
+    const entry = this.ledger.entry(extent, 'endForeignAccess');
+    if (entry.phase === 'ended') return this.ledger.recordEnd(entry, 'ok');
+    const mapped = this.remote?.isMapped(extent) ?? 'unknown';
+    if (mapped === true) return this.ledger.recordEnd(entry, 'still-mapped');
+    this.dealloc(extent.pages, entry.priv);
+    return this.ledger.recordEnd(entry, 'ok', mapped === false);
+  }
+
+  /** Unmaps the bridge's mapping: the kernel's last local reference to the grants. */
+  free(extent: GrantExtent): void {
+    this.ledger.assertOpen('free');
+    const { priv } = this.ledger.remove(extent);
+    this.device.unmap(priv.ptr, extent.pages);
+  }
+
+  stats(): BackendStats {
+    return this.ledger.stats(this.limit);
+  }
+
+  /**
+   * Deallocates and unmaps every live extent, then closes the device. Extents the source
+   * says are still mapped are reported; the kernel defers their reclaim.
+   */
+  close(): void {
+    if (this.ledger.isClosed) return;
+    const entries = this.ledger.closeAll();
+    const stillMapped = entries
+      .filter((e) => e.phase === 'granted' && this.remote?.isMapped(e.extent) === true)
+      .map((e) => e.extent);
+    try {
+      for (const { extent, priv } of entries) {
+        this.dealloc(extent.pages, priv);
+        this.device.unmap(priv.ptr, extent.pages);
+      }
+    } finally {
+      this.device.close();
+    }
+    this.ledger.recordStillMappedAtClose(stillMapped.length);
+    if (stillMapped.length > 0) this.onStillMappedAtClose?.(stillMapped);
+  }
+
+  private dealloc(pages: number, priv: GntallocPrivate): void {
+    if (priv.deallocated) return;
+    this.device.deallocGref({ index: priv.index, count: pages });
+    priv.deallocated = true;
+  }
+}

@@ -1,0 +1,99 @@
+// The memfd backend wired to the E3 oracle against weston: the compositor gets the
+// extent's fd as a wl_shm pool, and endForeignAccess answers 'still-mapped' until weston
+// has really unmapped it — the evidence loop the 'evidence' policy will run.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeView } from '../../ffi/libc.js';
+import { WaylandClient, type WaylandProxy } from '../../ffi/wayland-client.js';
+import { startWeston, type WestonInstance, westonAvailable } from '../harness/weston.js';
+import { Backoff } from '../oracle/backoff.js';
+import { oracleForPeer } from '../oracle/proc-maps-oracle.js';
+import { ProtocolRegistry } from '../protocol/registry.js';
+import { MemfdGrantBackend } from './memfd.js';
+import { oracleMappingSource } from './oracle-source.js';
+
+const protocols = new ProtocolRegistry();
+const haveWeston = westonAvailable();
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function bindGlobals(client: WaylandClient): { compositor: WaylandProxy; shm: WaylandProxy } {
+  const registry = client.display.request('get_registry') as WaylandProxy;
+  const globals = new Map<string, number>();
+  registry.on('global', ([name, iface]) => {
+    globals.set(iface as string, name as number);
+  });
+  client.roundtrip();
+  const bind = (iface: string, version: number): WaylandProxy => {
+    const name = globals.get(iface);
+    const spec = protocols.get(iface);
+    if (name === undefined || spec === undefined) throw new Error(`no ${iface}`);
+    return registry.request('bind', [name, spec, version]) as WaylandProxy;
+  };
+  return { compositor: bind('wl_compositor', 4), shm: bind('wl_shm', 1) };
+}
+
+const suiteName = haveWeston
+  ? 'memfd backend + oracle on weston'
+  : 'memfd backend + oracle on weston (skipped: no weston on PATH)';
+
+describe.skipIf(!haveWeston)(suiteName, () => {
+  let weston: WestonInstance;
+
+  beforeAll(async () => {
+    weston = await startWeston({ socketName: 'grantway-grants' });
+  });
+
+  afterAll(async () => {
+    await weston?.stop();
+  });
+
+  it('end of access fails while weston maps the extent and succeeds once it unmaps', async () => {
+    const client = WaylandClient.connect(weston.socketPath);
+    const backend = new MemfdGrantBackend({
+      remote: oracleMappingSource(oracleForPeer(client.fd)),
+    });
+    try {
+      const width = 32;
+      const height = 32;
+      const extent = backend.allocate((width * height * 4) / 4096);
+      nativeView(extent.ptr as bigint, 4096).fill(0x7f);
+      const { compositor, shm } = bindGlobals(client);
+      const surface = compositor.request('create_surface') as WaylandProxy;
+      const pool = shm.request('create_pool', [extent.fd as number, extent.pages * 4096]);
+      const buffer = (pool as WaylandProxy).request('create_buffer', [
+        0,
+        width,
+        height,
+        width * 4,
+        1,
+      ]) as WaylandProxy;
+      surface.request('attach', [buffer, 0, 0]);
+      surface.request('commit');
+      client.roundtrip();
+      expect(backend.endForeignAccess(extent)).toBe('still-mapped');
+
+      buffer.destroy();
+      (pool as WaylandProxy).destroy();
+      surface.destroy();
+      client.roundtrip();
+      const backoff = new Backoff({ startMs: 1, factor: 2, maxMs: 100 });
+      let result = backend.endForeignAccess(extent);
+      for (let waited = 0; result !== 'ok' && waited < 2000;) {
+        const delay = backoff.nextDelay();
+        await sleep(delay);
+        waited += delay;
+        result = backend.endForeignAccess(extent);
+      }
+      expect(result).toBe('ok');
+      backend.free(extent);
+      expect(backend.stats()).toMatchObject({
+        endAccessFailures: backend.stats().endAccessAttempts - 1,
+        endAccessUnverified: 0,
+        extentsInUse: 0,
+      });
+    } finally {
+      backend.close();
+      client.close();
+    }
+  });
+});
