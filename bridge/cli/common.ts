@@ -4,9 +4,13 @@
 import type { Logger } from 'pino';
 import { loadProtocolDir, ProtocolRegistry } from '../protocol/registry.js';
 import type { TraceSink } from '../relay/session.js';
+import { createGrantBackend } from '../grants/factory.js';
+import { oracleMappingSource } from '../grants/oracle-source.js';
+import type { RemoteMappingSource } from '../grants/types.js';
 import { ProcMapsOracle } from '../oracle/proc-maps-oracle.js';
 import type { MappingOracle } from '../oracle/types.js';
 import { Lifecycle } from '../shm/lifecycle.js';
+import type { BridgeModeOptions } from './options.js';
 
 export async function loadRegistry(protocolDirs: readonly string[]): Promise<ProtocolRegistry> {
   const extra = [];
@@ -29,25 +33,47 @@ export function traceFor(enabled: boolean): TraceSink | undefined {
 export type { Logger };
 
 /**
- * Buffer-lifetime tracking for a CLI bridge: always on, recorded with --record FILE,
- * with E3 evidence from the compositor's /proc/PID/maps (one oracle per compositor pid).
+ * Buffer-lifetime tracking for a CLI bridge: always on; grant mode re-backs pools on the
+ * chosen backend; --record writes the events; E3 evidence comes from the compositor's
+ * /proc/PID/maps (one oracle per compositor pid).
  */
 export function createLifecycle(
-  recordPath: string | undefined,
+  options: BridgeModeOptions,
   argv: readonly string[],
+  log: Logger,
 ): Lifecycle {
   const oracles = new Map<number, MappingOracle>();
-  return new Lifecycle({
-    mode: 'passthrough',
-    recordPath,
-    source: `grantway ${argv.join(' ')}`,
-    oracleFor: (pid) => {
-      let oracle = oracles.get(pid);
-      if (oracle === undefined) {
-        oracle = new ProcMapsOracle(pid > 0 ? pid : undefined);
-        oracles.set(pid, oracle);
+  const oracleFor = (pid: number): MappingOracle => {
+    let oracle = oracles.get(pid);
+    if (oracle === undefined) {
+      oracle = new ProcMapsOracle(pid > 0 ? pid : undefined);
+      oracles.set(pid, oracle);
+    }
+    return oracle;
+  };
+  // The backend asks every compositor the bridge has met (one, in practice).
+  const remote: RemoteMappingSource = {
+    isMapped(extent) {
+      let answer: boolean | 'unknown' = 'unknown';
+      for (const oracle of oracles.values()) {
+        const verdict = oracleMappingSource(oracle).isMapped(extent);
+        if (verdict === true) return true;
+        if (verdict === false) answer = false;
       }
-      return oracle;
+      return answer;
     },
+  };
+  const backend =
+    options.mode === 'passthrough'
+      ? undefined
+      : options.backend === 'gntalloc'
+        ? createGrantBackend('gntalloc', { domid: options.domid ?? 0, remote })
+        : createGrantBackend('memfd', { remote });
+  return new Lifecycle({
+    mode: options.mode,
+    recordPath: options.record,
+    source: `grantway ${argv.join(' ')}`,
+    oracleFor,
+    grants: backend === undefined ? undefined : { backend, log },
   });
 }

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { SyscallError } from '../../ffi/errors.js';
 import { ProtocolXmlError } from '../protocol/xml.js';
 import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
+import { GntallocUnavailableError } from '../grants/errors.js';
 import { TraceFileError } from '../shm/trace-file.js';
 import { OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
@@ -28,6 +29,10 @@ Common options:
   --protocol-dir DIR    load extra protocol XML files from DIR (repeatable)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   --record FILE         write every buffer lifecycle event to FILE (JSON lines)
+  --mode MODE           grant (default): the compositor maps grant pages, never client
+                        memory; passthrough: client fds go through, lifetimes are tracked
+  --backend NAME        grant pages from memfd (default, any Linux) or gntalloc (Xen;
+                        needs --domid N)
 `;
 
 const flagSpec = {
@@ -38,6 +43,9 @@ const flagSpec = {
   'protocol-dir': { type: 'string', multiple: true },
   record: { type: 'string' },
   json: { type: 'boolean' },
+  mode: { type: 'string' },
+  backend: { type: 'string' },
+  domid: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -78,6 +86,7 @@ function report(err: unknown): number {
     err instanceof UpstreamUnavailableError ||
     err instanceof ProtocolXmlError ||
     err instanceof TraceFileError ||
+    err instanceof GntallocUnavailableError ||
     err instanceof SyscallError ||
     (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'));
   if (known) {

@@ -15,21 +15,32 @@ export const commonOptionsSchema = z.object({
   'log-level': z.enum(logLevels).default('info'),
   'protocol-dir': z.array(z.string().min(1)).default([]),
   record: z.string().min(1, 'must name a file').optional(),
+  mode: z.enum(['grant', 'passthrough']).default('grant'),
+  // sim is a model with no pages to give a compositor: it serves replays, not bridging.
+  backend: z.enum(['memfd', 'gntalloc']).default('memfd'),
+  domid: z.coerce.number().int().min(0).max(0x7fef).optional(),
 });
 
-export const proxyOptionsSchema = commonOptionsSchema.extend({
-  listen: socketName,
-  upstream: socketName,
-});
+/** gntalloc grants pages to one domain, which must be named. */
+const needsDomid = (o: { backend: string; domid?: number }): boolean =>
+  o.backend !== 'gntalloc' || o.domid !== undefined;
+const domidIssue = {
+  message: 'is required with --backend gntalloc (the domain to grant pages to)',
+  path: ['domid'],
+};
 
-export const runOptionsSchema = commonOptionsSchema.extend({
-  upstream: socketName.optional(),
-  listen: socketName.optional(),
-});
+export const proxyOptionsSchema = commonOptionsSchema
+  .extend({ listen: socketName, upstream: socketName })
+  .refine(needsDomid, domidIssue);
+
+export const runOptionsSchema = commonOptionsSchema
+  .extend({ upstream: socketName.optional(), listen: socketName.optional() })
+  .refine(needsDomid, domidIssue);
 
 export const reportOptionsSchema = z.object({ json: z.boolean().default(false) });
 
 export type ProxyOptions = z.infer<typeof proxyOptionsSchema>;
+export type BridgeModeOptions = Pick<ProxyOptions, 'mode' | 'backend' | 'domid' | 'record'>;
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 
 /** A flag that was given a value outside what its schema allows. */

@@ -13,7 +13,7 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
   const registry = await loadRegistry(options['protocol-dir']);
   const listenPath = resolveSocketPath(options.listen);
   const upstreamPath = resolveSocketPath(options.upstream);
-  const lifecycle = createLifecycle(options.record, process.argv.slice(2));
+  const lifecycle = createLifecycle(options, process.argv.slice(2), log);
   const bridge = Bridge.start({
     listenPath,
     upstreamPath,

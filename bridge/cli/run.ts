@@ -25,7 +25,7 @@ export async function runCommand(
   const listen = options.listen ?? `grantway-${process.pid}`;
   const listenPath = resolveSocketPath(listen);
   const upstreamPath = resolveSocketPath(upstream);
-  const lifecycle = createLifecycle(options.record, process.argv.slice(2));
+  const lifecycle = createLifecycle(options, process.argv.slice(2), log);
   const bridge = Bridge.start({
     listenPath,
     upstreamPath,

@@ -2,14 +2,18 @@
 // watcher that collects E3 evidence for all of them, and the sinks that receive the
 // lifecycle events (the --record file, tests, later the reclaim scheduler).
 
+import type { Logger } from 'pino';
+import type { GrantBackend } from '../grants/types.js';
 import type { ObserverFactory } from '../relay/observer.js';
 import type { MappingOracle } from '../oracle/types.js';
 import type { LifecycleEvent, LifecycleSink } from './events.js';
+import { GrantBacking } from './grant-mode.js';
 import { MappingWatcher } from './mapping-watcher.js';
 import { LifecycleRecorder } from './recorder.js';
 import { type ShmTracker, shmTrackerFactory } from './tracker.js';
 
 export interface LifecycleOptions {
+  /** Recorded in the trace header; grant mode itself is switched on by `grants`. */
   readonly mode: 'passthrough' | 'grant';
   /** Write every event to this file as JSON lines (--record). */
   readonly recordPath?: string;
@@ -21,12 +25,17 @@ export interface LifecycleOptions {
   readonly sinks?: readonly LifecycleSink[];
   /** Decode damage (needed by grant mode and worth having in a record). */
   readonly trackDamage?: boolean;
+  /** Grant mode: the backend that backs every pool, and where backing logs go. */
+  readonly grants?: { readonly backend: GrantBackend; readonly log: Logger };
 }
 
 export class Lifecycle {
   readonly factory: ObserverFactory;
   readonly trackers = new Set<ShmTracker>();
   readonly watcher: MappingWatcher | undefined;
+  /** Grant mode's backing (undefined in passthrough mode). */
+  readonly backing: GrantBacking | undefined;
+  private readonly backend: GrantBackend | undefined;
   private readonly recorder: LifecycleRecorder | undefined;
   /** Events seen so far, by type (for summaries and tests). */
   readonly counts = new Map<LifecycleEvent['type'], number>();
@@ -43,13 +52,20 @@ export class Lifecycle {
           });
     this.watcher =
       options.oracleFor === undefined ? undefined : new MappingWatcher(options.oracleFor);
+    this.backend = options.grants?.backend;
+    this.backing =
+      options.grants === undefined
+        ? undefined
+        : new GrantBacking(options.grants.backend, options.grants.log);
     const sinks = [...(options.sinks ?? [])];
     if (this.recorder !== undefined) sinks.push(this.recorder.record);
     const watcher = this.watcher;
     this.factory = shmTrackerFactory(
       {
         timeOrigin,
-        trackDamage: options.trackDamage ?? options.recordPath !== undefined,
+        trackDamage:
+          options.grants !== undefined || (options.trackDamage ?? options.recordPath !== undefined),
+        backing: this.backing,
         watchesMappings: watcher !== undefined,
         sink: (event) => {
           this.counts.set(event.type, (this.counts.get(event.type) ?? 0) + 1);
@@ -84,6 +100,8 @@ export class Lifecycle {
     this.watcher?.close();
     for (const tracker of this.trackers) tracker.dispose();
     this.trackers.clear();
+    this.backing?.close();
+    this.backend?.close();
     this.recorder?.close();
   }
 }

@@ -45,6 +45,11 @@ export class MappingWatcher {
 
   watch(tracker: ShmTracker, pool: PoolState): void {
     if (this.watched.has(pool)) return;
+    if (pool.mappedFile === undefined) {
+      // Nothing the oracle could look for: say so at once rather than guess.
+      tracker.onOracle(pool, 'unavailable', this.now());
+      return;
+    }
     const oracle = this.oracleFor(tracker.context.upstreamPid);
     const delayMs = this.backoff.initialMs;
     this.watched.set(pool, { tracker, pool, oracle, dueAt: this.now() + delayMs, delayMs });
@@ -83,7 +88,9 @@ export class MappingWatcher {
       else group.push(w);
     }
     for (const [oracle, group] of due) {
-      const verdicts: MappingVerdict[] = oracle.verdicts(group.map((w) => w.pool.file));
+      const verdicts: MappingVerdict[] = oracle.verdicts(
+        group.map((w) => w.pool.mappedFile ?? w.pool.file),
+      );
       this.looks++;
       const at = this.now();
       group.forEach((w, i) => {

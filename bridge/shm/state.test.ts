@@ -12,6 +12,7 @@ function pool(over: Partial<PoolState> = {}): PoolState {
     id: 5,
     size: 4096,
     file: { dev: 1n, ino: 2n },
+    mappedFile: { dev: 1n, ino: 2n },
     clientFd: -1,
     sealedAgainstShrink: true,
     buffers: new Set(),

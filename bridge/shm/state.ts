@@ -12,6 +12,12 @@ export interface PoolState {
   /** The client's pool file, as fstat saw it at create_pool. */
   readonly file: FileIdentity;
   /**
+   * The file the compositor maps for this pool, which the oracle watches: the client's
+   * file in passthrough mode, the grant extent's in grant mode (undefined: none, e.g.
+   * an extent with no file).
+   */
+  mappedFile: FileIdentity | undefined;
+  /**
    * A dup of the client's pool fd, owned by the tracker until the pool state is
    * dropped: used to detect truncation at commit time and (grant mode) to copy from.
    */

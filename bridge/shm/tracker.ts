@@ -7,7 +7,7 @@
 
 import { close as closeFd, dupCloexec, fstat, getSeals, F_SEAL_SHRINK } from '../../ffi/libc.js';
 import { SyscallError } from '../../ffi/errors.js';
-import { ClientProtocolError } from '../relay/errors.js';
+import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
 import type { WaylandObject } from '../relay/object-map.js';
 import type {
   MessageInterest,
@@ -17,7 +17,7 @@ import type {
   SessionContext,
   SessionObserver,
 } from '../relay/observer.js';
-import type { MappingVerdict } from '../oracle/types.js';
+import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import type { ArgValue } from '../wire/values.js';
 import type { EvidenceLevel, LifecycleEvent, LifecycleSink } from './events.js';
 import {
@@ -62,7 +62,26 @@ export function shmInterest(trackDamage: boolean): {
   };
 }
 
-/** Hooks for what happens around a client's pools (the mapping watcher, grant mode). */
+/**
+ * Grant mode: what backs a pool on the compositor's side instead of the client's file.
+ * Called by the tracker at the points of the protocol where the backing must act.
+ */
+export interface PoolBacking {
+  /**
+   * A validated new pool. Returns the fd the compositor receives in place of the
+   * client's (the relay sends, then closes it) and the file the compositor will map.
+   */
+  created(pool: PoolState): { fd: number; mappedFile: FileIdentity | undefined };
+  /** The pool grew (already validated against the client's file). */
+  resized(pool: PoolState): void;
+  /** The compositor will read `buffer` for this commit: bring its pages up to date. */
+  committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void;
+  surfaceDestroyed(surfaceId: number): void;
+  /** The pool is final (E3, or nothing more can be learnt): reclaim its backing. */
+  forgotten(pool: PoolState): void;
+}
+
+/** Hooks for what happens around a client's pools (the mapping watcher). */
 export interface PoolHooks {
   /**
    * The client has let go of a pool: destroyed it and every buffer made from it (or
@@ -85,6 +104,8 @@ export interface ShmTrackerOptions {
   readonly watchesMappings?: boolean;
   /** Decode damage requests (see shmInterest); without it commits report damage null. */
   readonly trackDamage?: boolean;
+  /** Grant mode: pools are re-backed (see PoolBacking). Requires trackDamage. */
+  readonly backing?: PoolBacking;
 }
 
 export class ShmTracker implements SessionObserver {
@@ -123,8 +144,7 @@ export class ShmTracker implements SessionObserver {
     if (m.fromClient) {
       switch (`${iface}.${m.name}`) {
         case 'wl_shm.create_pool':
-          this.createPool(m, a[0] as number, a[1] as number, a[2] as number);
-          break;
+          return this.createPool(m, a[0] as number, a[1] as number, a[2] as number);
         case 'wl_shm_pool.create_buffer':
           this.createBuffer(m, a);
           break;
@@ -158,6 +178,7 @@ export class ShmTracker implements SessionObserver {
           break;
         case 'wl_surface.destroy':
           this.surfaces.delete(m.object.id);
+          this.options.backing?.surfaceDestroyed(m.object.id);
           break;
         case 'wp_viewporter.get_viewport':
           this.surface(a[1] as number).viewported = true;
@@ -227,8 +248,14 @@ export class ShmTracker implements SessionObserver {
     this.updateEvidence(pool, time);
   }
 
-  private createPool(m: ObservedMessage, id: number, fd: number, size: number): void {
-    // The relay forwards (and then closes) `fd`; the tracker keeps its own dup.
+  private createPool(
+    m: ObservedMessage,
+    id: number,
+    fd: number,
+    size: number,
+  ): MessageRewrite | undefined {
+    // The relay forwards (and then closes) `fd`; the tracker keeps its own dup. In grant
+    // mode the compositor gets the backing's fd instead, and `fd` is closed here.
     if (size <= 0) {
       throw new ClientProtocolError(m.object.id, ShmError.invalidStride, `invalid size (${size})`);
     }
@@ -260,6 +287,7 @@ export class ShmTracker implements SessionObserver {
       id,
       size,
       file: { dev: st.dev, ino: st.ino },
+      mappedFile: { dev: st.dev, ino: st.ino },
       clientFd: dupCloexec(fd),
       sealedAgainstShrink: sealed,
       buffers: new Set(),
@@ -269,8 +297,22 @@ export class ShmTracker implements SessionObserver {
       oracle: undefined,
       evidence: 'E1',
     };
+    let rewrite: MessageRewrite | undefined;
+    const backing = this.options.backing;
+    if (backing !== undefined) {
+      try {
+        const { fd: upstreamFd, mappedFile } = backing.created(pool);
+        pool.mappedFile = mappedFile;
+        rewrite = { fds: [upstreamFd] };
+      } catch (err) {
+        closeFd(pool.clientFd);
+        throw err;
+      }
+      closeFd(fd); // ours now (see MessageRewrite); the tracker keeps its dup
+    }
     this.pools.set(id, pool);
     this.emit(m.time, { type: 'pool-created', pool: id, size, pages: pagesOf(size) });
+    return rewrite;
   }
 
   private resizePool(m: ObservedMessage, size: number): void {
@@ -288,6 +330,7 @@ export class ShmTracker implements SessionObserver {
       );
     }
     pool.size = size;
+    this.options.backing?.resized(pool);
     this.emit(m.time, { type: 'pool-resized', pool: pool.id, size, pages: pagesOf(size) });
   }
 
@@ -351,17 +394,24 @@ export class ShmTracker implements SessionObserver {
     const attached = surface.pendingBuffer;
     if (attached !== undefined) surface.current = attached;
     const buffer = surface.current;
-    if (buffer !== null && buffer !== undefined && !buffer.destroyed && attached !== undefined) {
-      this.checkNotTruncated(buffer, surfaceId);
-      buffer.busy = true;
-      this.emit(time, {
-        type: 'buffer-committed',
-        buffer: buffer.id,
-        surface: surfaceId,
-        damage:
-          this.options.trackDamage === true ? damageInBufferCoordinates(surface, buffer) : null,
-      });
-      this.updateEvidence(buffer.pool, time);
+    if (buffer !== null && !buffer.destroyed) {
+      const damage =
+        this.options.trackDamage === true ? damageInBufferCoordinates(surface, buffer) : null;
+      const newContent = attached !== undefined || damage === null || damage.length > 0;
+      if (newContent) {
+        this.checkNotTruncated(buffer);
+        this.options.backing?.committed(surfaceId, buffer, damage);
+      }
+      if (attached !== undefined) {
+        buffer.busy = true;
+        this.emit(time, {
+          type: 'buffer-committed',
+          buffer: buffer.id,
+          surface: surfaceId,
+          damage,
+        });
+        this.updateEvidence(buffer.pool, time);
+      }
     }
     surface.pendingBuffer = undefined;
     surface.pendingDamage = [];
@@ -373,16 +423,17 @@ export class ShmTracker implements SessionObserver {
    * compositor that reads the lost pages with SIGBUS. Unless the file is sealed against
    * shrinking, check at every commit that the buffer is still backed.
    */
-  private checkNotTruncated(buffer: BufferState, surfaceId: number): void {
+  private checkNotTruncated(buffer: BufferState): void {
     const pool = buffer.pool;
     if (pool.sealedAgainstShrink) return;
     const size = fstat(pool.clientFd).size;
     if (size < buffer.offset + buffer.stride * buffer.height) {
-      throw new ClientProtocolError(
-        surfaceId,
-        ShmError.invalidFd,
-        `wl_buffer@${buffer.id}: its pool file was truncated to ${size} bytes after the pool was created`,
-      );
+      const message = `wl_buffer@${buffer.id}: its pool file was truncated to ${size} bytes after the pool was created`;
+      // Like libwayland-server's SIGBUS handler: invalid_fd on the pool, or, once the
+      // pool object is gone, an implementation error on the display.
+      if (pool.destroyed)
+        throw new ClientProtocolError(1, DisplayErrorCode.implementation, message);
+      throw new ClientProtocolError(pool.id, ShmError.invalidFd, message);
     }
   }
 
@@ -451,6 +502,7 @@ export class ShmTracker implements SessionObserver {
     if (!this.pools.delete(pool.id)) return;
     closeFd(pool.clientFd);
     this.options.hooks?.poolForgotten?.(this, pool);
+    this.options.backing?.forgotten(pool);
   }
 
   /** Forgets every pool still held (bridge shutdown). */

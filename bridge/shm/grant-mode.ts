@@ -1,0 +1,217 @@
+// Grant mode (DESIGN §3): every client pool is re-backed by a grant extent. The
+// compositor maps the extent, never the client's memory; on each commit the bridge
+// copies what changed in the committed buffer from the client's pool into the extent,
+// then lets the commit through. Once the compositor is seen to have unmapped a pool
+// (E3), its extent's foreign access is ended and the extent freed.
+//
+// What to copy. A client draws a frame into a buffer and commits it with the damage
+// relative to the frame before (which may have come from another buffer). The extent
+// holds what the buffer held when it was last copied, so every damage committed on the
+// surface since then applies to it too: each buffer carries the damage accumulated since
+// its last copy, and a commit copies that plus its own damage. A buffer's first commit,
+// or damage that cannot be expressed in buffer coordinates, copies it whole.
+
+import type { Logger } from 'pino';
+import { dupCloexec, mmap, munmap, nativeView, PROT_READ } from '../../ffi/libc.js';
+import { GrantTableFullError } from '../grants/errors.js';
+import { type GrantBackend, type GrantExtent, PAGE_SIZE } from '../grants/types.js';
+import type { FileIdentity } from '../oracle/types.js';
+import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
+import { type PoolSource, copySpans, damageSpans } from './copy.js';
+import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
+import type { PoolBacking } from './tracker.js';
+
+/** Past this many rectangles a buffer's pending damage is simply "everything". */
+const MAX_PENDING_RECTS = 32;
+
+interface Backed {
+  /** The extent the compositor maps. Replaced when the pool grows. */
+  extent: GrantExtent;
+  /** Zero-copy view of the extent through the bridge's own mapping. */
+  view: Uint8Array;
+  /** How the client's bytes are read: a read-only mapping when sealed, else pread. */
+  source: PoolSource;
+  /** The read-only mapping behind `source`, to undo on resize and reclaim. */
+  mapping: { ptr: bigint; length: number } | undefined;
+}
+
+export interface GrantCopyStats {
+  commits: number;
+  fullCopies: number;
+  bytesCopied: number;
+  /** Bytes pread could not get because the client truncated its file. */
+  bytesMissing: number;
+  extentsAllocated: number;
+  extentsReclaimed: number;
+  /** Extents whose end of access failed when reclaimed (still mapped). */
+  reclaimFailures: number;
+}
+
+export class GrantBacking implements PoolBacking {
+  private readonly backed = new Map<PoolState, Backed>();
+  /** Damage each buffer has missed since its last copy; 'full' = copy it whole. */
+  private readonly pending = new Map<BufferState, Rect[] | 'full'>();
+  /** The buffers each surface has shown, whose pending damage its commits grow. */
+  private readonly shownOn = new Map<number, Set<BufferState>>();
+  readonly stats: GrantCopyStats = {
+    commits: 0,
+    fullCopies: 0,
+    bytesCopied: 0,
+    bytesMissing: 0,
+    extentsAllocated: 0,
+    extentsReclaimed: 0,
+    reclaimFailures: 0,
+  };
+
+  constructor(
+    private readonly backend: GrantBackend,
+    private readonly log: Logger,
+  ) {}
+
+  created(pool: PoolState): { fd: number; mappedFile: FileIdentity | undefined } {
+    let extent: GrantExtent;
+    try {
+      extent = this.backend.allocate(Math.ceil(pool.size / PAGE_SIZE));
+    } catch (err) {
+      if (err instanceof GrantTableFullError) {
+        throw new ClientProtocolError(
+          1,
+          DisplayErrorCode.noMemory,
+          `grant table full: ${err.message}`,
+        );
+      }
+      throw err;
+    }
+    if (extent.fd === undefined || extent.ptr === undefined) {
+      this.endAndFree(extent);
+      throw new Error(`the ${this.backend.name} backend has no pages to give a compositor`);
+    }
+    const backed: Backed = {
+      extent,
+      view: nativeView(extent.ptr, extent.pages * PAGE_SIZE),
+      ...this.openSource(pool),
+    };
+    this.backed.set(pool, backed);
+    this.stats.extentsAllocated++;
+    // The extent's fd stays the backend's; the relay sends and closes this dup.
+    return { fd: dupCloexec(extent.fd), mappedFile: extent.file };
+  }
+
+  resized(pool: PoolState): void {
+    const b = this.backed.get(pool);
+    if (b === undefined) return;
+    const pages = Math.ceil(pool.size / PAGE_SIZE);
+    b.extent = this.backend.grow(b.extent, pages);
+    b.view = nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE);
+    this.closeSource(b);
+    Object.assign(b, this.openSource(pool));
+  }
+
+  committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void {
+    const b = this.backed.get(buffer.pool);
+    if (b === undefined) return;
+    // Everything this surface has shown missed this damage too (see module comment).
+    let shown = this.shownOn.get(surfaceId);
+    if (shown === undefined) this.shownOn.set(surfaceId, (shown = new Set()));
+    for (const other of shown) {
+      if (other === buffer) continue;
+      if (other.destroyed) shown.delete(other);
+      else this.addPending(other, damage, buffer);
+    }
+    const missed = this.pending.get(buffer) ?? (shown.has(buffer) ? [] : 'full');
+    shown.add(buffer);
+    this.pending.set(buffer, []);
+    const rects = missed === 'full' || damage === null ? null : [...missed, ...damage];
+    const layout = {
+      offset: buffer.offset,
+      width: buffer.width,
+      height: buffer.height,
+      stride: buffer.stride,
+      bpp: bytesPerPixel(buffer.format),
+    };
+    const spans = damageSpans(layout, rects, b.source.kind === 'pread');
+    const wanted = spans.reduce((n, s) => n + s.end - s.start, 0);
+    const copied = copySpans(spans, b.source, b.view, b.extent.ptr!);
+    this.stats.commits++;
+    if (rects === null) this.stats.fullCopies++;
+    this.stats.bytesCopied += copied;
+    this.stats.bytesMissing += wanted - copied;
+  }
+
+  surfaceDestroyed(surfaceId: number): void {
+    this.shownOn.delete(surfaceId);
+  }
+
+  forgotten(pool: PoolState): void {
+    const b = this.backed.get(pool);
+    if (b === undefined) return;
+    this.backed.delete(pool);
+    for (const buffer of this.pending.keys()) if (buffer.pool === pool) this.pending.delete(buffer);
+    this.closeSource(b);
+    this.endAndFree(b.extent);
+  }
+
+  /** What backs a pool now: its extent and the bridge's view of it (tests, tools). */
+  inspect(pool: PoolState): { extent: GrantExtent; view: Uint8Array } | undefined {
+    const b = this.backed.get(pool);
+    return b === undefined ? undefined : { extent: b.extent, view: b.view };
+  }
+
+  /** Pools currently backed by an extent. */
+  get extentsInUse(): number {
+    return this.backed.size;
+  }
+
+  /** Ends access to and frees an extent; one that is still mapped is kept and reported. */
+  private endAndFree(extent: GrantExtent): void {
+    if (this.backend.endForeignAccess(extent) === 'ok') {
+      this.backend.free(extent);
+      this.stats.extentsReclaimed++;
+    } else {
+      this.stats.reclaimFailures++;
+      this.log.warn(
+        { extent: extent.id },
+        'grant extent still mapped when reclaimed; left to the backend',
+      );
+    }
+  }
+
+  /** `buffer` (already shown on this surface) missed the damage `from` just committed. */
+  private addPending(buffer: BufferState, damage: Rect[] | null, from: BufferState): void {
+    const current = this.pending.get(buffer);
+    if (current === undefined || current === 'full') return;
+    // Damage in another buffer's coordinates only carries over between equal sizes.
+    if (damage === null || from.width !== buffer.width || from.height !== buffer.height) {
+      this.pending.set(buffer, 'full');
+      return;
+    }
+    current.push(...damage);
+    if (current.length > MAX_PENDING_RECTS) this.pending.set(buffer, 'full');
+  }
+
+  /**
+   * Reads the client's pool through a read-only mapping only where that cannot fault:
+   * the file is sealed against shrinking and as large as the pool (libwayland-server's
+   * own rule). Anything else is read with pread.
+   */
+  private openSource(pool: PoolState): Pick<Backed, 'source' | 'mapping'> {
+    if (pool.sealedAgainstShrink) {
+      const ptr = mmap(pool.clientFd, pool.size, PROT_READ);
+      return {
+        source: { kind: 'mapped', view: nativeView(ptr, pool.size) },
+        mapping: { ptr, length: pool.size },
+      };
+    }
+    return { source: { kind: 'pread', fd: pool.clientFd }, mapping: undefined };
+  }
+
+  private closeSource(b: Backed): void {
+    if (b.mapping !== undefined) munmap(b.mapping.ptr, b.mapping.length);
+    b.mapping = undefined;
+  }
+
+  /** Reclaims every extent left (bridge shutdown). */
+  close(): void {
+    for (const pool of [...this.backed.keys()]) this.forgotten(pool);
+  }
+}
