@@ -50,6 +50,9 @@ const raw = {
     'void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)',
   ),
   munmap: fn<[NativePointer, number], number>('int munmap(void *addr, size_t len)'),
+  mmapAt: fn<[NativePointer | null, number, number, number, number, number], NativePointer | null>(
+    'void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)',
+  ),
   malloc: fn<[number], NativePointer | null>('void *malloc(size_t size)'),
   free: fn<[NativePointer], void>('void free(void *ptr)'),
   pread: fn<[number, NativePointer, number, number], number | bigint>(
@@ -246,6 +249,33 @@ export function mmap(fd: number, length: number, prot: number, offset = 0): Nati
   const ptr = raw.mmap(null, length, prot, MAP_SHARED, fd, offset);
   if (ptr === null || ptr === MAP_FAILED) fail('mmap');
   return ptr;
+}
+
+const MAP_PRIVATE = 2;
+const MAP_FIXED = 0x10;
+const MAP_ANONYMOUS = 0x20;
+export const PROT_NONE = 0;
+
+/**
+ * Reserves `length` bytes of address space (inaccessible, no memory behind it), to be
+ * filled with mmapAt; unmapped as a whole with munmap.
+ */
+export function reserveAddressSpace(length: number): NativePointer {
+  const ptr = raw.mmapAt(null, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ptr === null || ptr === MAP_FAILED) fail('mmap(reserve)');
+  return ptr;
+}
+
+/** Maps `fd` (shared) exactly at `addr`, replacing what was there (MAP_FIXED). */
+export function mmapAt(
+  addr: NativePointer,
+  length: number,
+  prot: number,
+  fd: number,
+  offset = 0,
+): void {
+  const ptr = raw.mmapAt(addr, length, prot, MAP_SHARED | MAP_FIXED, fd, offset);
+  if (ptr === null || ptr === MAP_FAILED) fail('mmap(fixed)');
 }
 
 export function munmap(ptr: NativePointer, length: number): void {

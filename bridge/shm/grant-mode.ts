@@ -12,12 +12,20 @@
 // or damage that cannot be expressed in buffer coordinates, copies it whole.
 
 import type { Logger } from 'pino';
-import { dupCloexec, mmap, munmap, nativeView, PROT_READ } from '../../ffi/libc.js';
+import {
+  dupCloexec,
+  mmapAt,
+  munmap,
+  nativeView,
+  PROT_READ,
+  PROT_WRITE,
+  reserveAddressSpace,
+} from '../../ffi/libc.js';
 import { GrantTableFullError } from '../grants/errors.js';
 import { type GrantBackend, type GrantExtent, PAGE_SIZE } from '../grants/types.js';
 import type { FileIdentity } from '../oracle/types.js';
 import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
-import { type PoolSource, copySpans, damageSpans } from './copy.js';
+import { type PoolSource, copySpans, damageSpans, spanBytes } from './copy.js';
 import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
 import type { PoolBacking } from './tracker.js';
 
@@ -29,9 +37,9 @@ interface Backed {
   extent: GrantExtent;
   /** Zero-copy view of the extent through the bridge's own mapping. */
   view: Uint8Array;
-  /** How the client's bytes are read: a read-only mapping when sealed, else pread. */
+  /** How the client's bytes are read: the joint mapping when sealed, else pread. */
   source: PoolSource;
-  /** The read-only mapping behind `source`, to undo on resize and reclaim. */
+  /** The joint mapping behind `source`, to undo on resize and reclaim. */
   mapping: { ptr: bigint; length: number } | undefined;
 }
 
@@ -89,7 +97,7 @@ export class GrantBacking implements PoolBacking {
     const backed: Backed = {
       extent,
       view: nativeView(extent.ptr, extent.pages * PAGE_SIZE),
-      ...this.openSource(pool),
+      ...this.openSource(pool, extent),
     };
     this.backed.set(pool, backed);
     this.stats.extentsAllocated++;
@@ -104,7 +112,7 @@ export class GrantBacking implements PoolBacking {
     b.extent = this.backend.grow(b.extent, pages);
     b.view = nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE);
     this.closeSource(b);
-    Object.assign(b, this.openSource(pool));
+    Object.assign(b, this.openSource(pool, b.extent));
   }
 
   committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void {
@@ -130,8 +138,8 @@ export class GrantBacking implements PoolBacking {
       bpp: bytesPerPixel(buffer.format),
     };
     const spans = damageSpans(layout, rects, b.source.kind === 'pread');
-    const wanted = spans.reduce((n, s) => n + s.end - s.start, 0);
-    const copied = copySpans(spans, b.source, b.view, b.extent.ptr!);
+    const wanted = spanBytes(spans);
+    const copied = copySpans(spans, b.source, b.extent.ptr!);
     this.stats.commits++;
     if (rects === null) this.stats.fullCopies++;
     this.stats.bytesCopied += copied;
@@ -190,19 +198,35 @@ export class GrantBacking implements PoolBacking {
   }
 
   /**
-   * Reads the client's pool through a read-only mapping only where that cannot fault:
-   * the file is sealed against shrinking and as large as the pool (libwayland-server's
-   * own rule). Anything else is read with pread.
+   * Reads the client's pool through a mapping only where that cannot fault: the file is
+   * sealed against shrinking and as large as the pool (libwayland-server's own rule),
+   * and the mapping is read-only. Anything else is read with pread.
    */
-  private openSource(pool: PoolState): Pick<Backed, 'source' | 'mapping'> {
-    if (pool.sealedAgainstShrink) {
-      const ptr = mmap(pool.clientFd, pool.size, PROT_READ);
-      return {
-        source: { kind: 'mapped', view: nativeView(ptr, pool.size) },
-        mapping: { ptr, length: pool.size },
-      };
+  private openSource(pool: PoolState, extent: GrantExtent): Pick<Backed, 'source' | 'mapping'> {
+    if (!pool.sealedAgainstShrink || extent.fd === undefined) {
+      return { source: { kind: 'pread', fd: pool.clientFd }, mapping: undefined };
     }
-    return { source: { kind: 'pread', fd: pool.clientFd }, mapping: undefined };
+    const poolBytes = Math.ceil(pool.size / PAGE_SIZE) * PAGE_SIZE;
+    const extentBytes = extent.pages * PAGE_SIZE;
+    const length = poolBytes + extentBytes;
+    const ptr = reserveAddressSpace(length);
+    try {
+      mmapAt(ptr, poolBytes, PROT_READ, pool.clientFd);
+      mmapAt(
+        ptr + BigInt(poolBytes),
+        extentBytes,
+        PROT_READ | PROT_WRITE,
+        extent.fd,
+        extent.fdOffset,
+      );
+    } catch (err) {
+      munmap(ptr, length);
+      throw err;
+    }
+    return {
+      source: { kind: 'joint', view: nativeView(ptr, length), extentAt: poolBytes },
+      mapping: { ptr, length },
+    };
   }
 
   private closeSource(b: Backed): void {
