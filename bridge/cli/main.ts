@@ -8,6 +8,7 @@ import { ProtocolXmlError } from '../protocol/xml.js';
 import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
 import { GntallocUnavailableError } from '../grants/errors.js';
 import { TraceFileError } from '../shm/trace-file.js';
+import { compositorCommand } from './compositor.js';
 import { OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
 import { reportCommand } from './report.js';
@@ -19,6 +20,11 @@ const USAGE = `usage:
   grantway run [--upstream NAME] [--listen NAME] [--trace] [--protocol-dir DIR]... -- CMD [ARGS...]
       Start a bridge on a fresh socket, run CMD with WAYLAND_DISPLAY pointing at it,
       and exit with CMD's status. --upstream defaults to $WAYLAND_DISPLAY, then wayland-0.
+  grantway compositor --socket NAME [--width W --height H --refresh-hz N] [--release-delay-ms N]
+                      [--hold-buffers N] [--keep-pools-mapped-ms N|until-disconnect]
+                      [--png-dir DIR] [--control PATH] [--private-global IFACE]...
+      Run the embedded headless compositor alone on NAME, with misbehaviour knobs.
+      SIGUSR1 writes the output to --png-dir; SIGUSR2 or a control "crash" kills it.
   grantway report FILE [--json]
       Summarise a lifecycle trace written with --record: pools, buffers, bytes, the
       evidence each pool reached, time from destroy to E2 and E3.
@@ -47,6 +53,17 @@ const flagSpec = {
   backend: { type: 'string' },
   domid: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  // compositor
+  socket: { type: 'string' },
+  width: { type: 'string' },
+  height: { type: 'string' },
+  'refresh-hz': { type: 'string' },
+  'release-delay-ms': { type: 'string' },
+  'hold-buffers': { type: 'string' },
+  'keep-pools-mapped-ms': { type: 'string' },
+  'png-dir': { type: 'string' },
+  control: { type: 'string' },
+  'private-global': { type: 'string', multiple: true },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -72,8 +89,12 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(values, positionals);
     case 'report':
       return reportCommand(values, positionals);
+    case 'compositor':
+      return compositorCommand(values);
     default:
-      throw new OptionError(`unknown command "${command}" (commands: proxy, run, report)`);
+      throw new OptionError(
+        `unknown command "${command}" (commands: proxy, run, report, compositor)`,
+      );
   }
 }
 

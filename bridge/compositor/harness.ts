@@ -1,0 +1,281 @@
+// The embedded compositor in a child process, for tests and benchmarks, shaped like
+// bridge/harness/weston.ts's startWeston so a suite can run against either: a private
+// 0700 XDG_RUNTIME_DIR, the socket path and env a client needs, the pid (whose
+// /proc/PID/maps is the E3 oracle's ground truth), and stop() that leaves no process,
+// socket or directory behind. On top, a control channel: state, PNGs, knobs at run
+// time, external pool references, and crash on command.
+//
+// The child runs `grantway compositor` itself: the built CLI when this module runs from
+// dist/, the TypeScript source through tsx when it runs from source (vitest).
+//
+//   const c = await startEmbeddedCompositor({ knobs: { releaseDelayMs: 200 } });
+//   await runClient('weston-simple-shm', [], c.env, 2000);   // or WaylandClient.connect(c.socketPath)
+//   const { surfaces, pools } = await c.control.state();     // what it shows, what it maps
+//   const { png } = await c.control.surfacePng(surfaces[0].serial);
+//   await c.control.setKnobs({ keepPoolsMappedMs: 'until-disconnect' });
+//   await c.stop();
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { close as closeFd, connectUnix } from '../../ffi/libc.js';
+import type { LogLevel } from '../log.js';
+import { ControlClient } from './control.js';
+import { CompositorStartError } from './errors.js';
+import type { KnobsPatch } from './knobs.js';
+
+export interface EmbeddedCompositorOptions {
+  /** Socket name inside the private runtime dir (default `grantway-embedded`). */
+  readonly socketName?: string;
+  readonly width?: number;
+  readonly height?: number;
+  readonly refreshHz?: number;
+  /** Knobs from the start (they can also be changed later through `control`). */
+  readonly knobs?: KnobsPatch;
+  /** Windows are written here as PNG when their surface goes (see CompositorOptions). */
+  readonly pngDir?: string;
+  /** Globals of interfaces the compositor does not implement (see CompositorOptions). */
+  readonly privateGlobals?: readonly string[];
+  /** The child's log level on its stderr (default warn). */
+  readonly logLevel?: LogLevel;
+  /** How long to wait for the socket and the control channel (default 10 s). */
+  readonly startTimeoutMs?: number;
+  /** SIGTERM → SIGKILL grace period in stop() (default 3 s). */
+  readonly stopGraceMs?: number;
+}
+
+export interface ExitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface EmbeddedCompositorInstance {
+  /** The private 0700 XDG_RUNTIME_DIR; removed by stop(). */
+  readonly runtimeDir: string;
+  readonly socketName: string;
+  /** Absolute socket path: `WaylandClient.connect(socketPath)` needs no environment. */
+  readonly socketPath: string;
+  /** What a client process needs to find this compositor. */
+  readonly env: { readonly XDG_RUNTIME_DIR: string; readonly WAYLAND_DISPLAY: string };
+  readonly pid: number;
+  /** The control channel's socket (JSON lines, see control.ts). */
+  readonly controlPath: string;
+  readonly control: ControlClient;
+  /** Resolves when the process has exited (on stop(), a crash, or by itself). */
+  readonly exited: Promise<ExitStatus>;
+  /** The child's stderr so far (its logs), newest last. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after the grace period; removes the runtime dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const MAX_OUTPUT = 256 * 1024;
+const POLL_MS = 20;
+
+/**
+ * Children started here and not yet stopped (pid → runtime dir). Invariant: an entry
+ * goes only once the process is dead and its directory removed, so the exit hook can
+ * clean up after an interrupted test run.
+ */
+const running = new Map<number, string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const [pid, dir] of running) {
+      killGroup(pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: already gone
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function acceptsConnections(path: string): boolean {
+  try {
+    closeFd(connectUnix(path));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** node + arguments that run `grantway` from wherever this module was loaded. */
+function cliCommand(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) {
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    return ['--import', pathToFileURL(tsx).href, join(dirname(here), '..', 'cli', 'main.ts')];
+  }
+  return [join(dirname(here), '..', 'cli', 'main.js')];
+}
+
+function compositorArgs(
+  options: EmbeddedCompositorOptions,
+  socketPath: string,
+  controlPath: string,
+): string[] {
+  const args = ['compositor', '--socket', socketPath, '--control', controlPath];
+  const add = (flag: string, value: number | string | undefined): void => {
+    if (value !== undefined) args.push(`--${flag}`, String(value));
+  };
+  add('width', options.width);
+  add('height', options.height);
+  add('refresh-hz', options.refreshHz);
+  add('release-delay-ms', options.knobs?.releaseDelayMs);
+  add('hold-buffers', options.knobs?.holdBuffers);
+  add('keep-pools-mapped-ms', options.knobs?.keepPoolsMappedMs);
+  add('png-dir', options.pngDir);
+  add('log-level', options.logLevel ?? 'warn');
+  for (const name of options.privateGlobals ?? []) add('private-global', name);
+  return args;
+}
+
+/**
+ * Starts the embedded compositor in a child process and resolves once its socket (with
+ * NAME.lock) accepts connections and its control channel answers. Rejects with
+ * CompositorStartError (with the child's output) otherwise; nothing is left behind.
+ */
+export async function startEmbeddedCompositor(
+  options: EmbeddedCompositorOptions = {},
+): Promise<EmbeddedCompositorInstance> {
+  const socketName = options.socketName ?? 'grantway-embedded';
+  const runtimeDir = await mkdtemp(join(tmpdir(), 'grantway-embedded-'));
+  await chmod(runtimeDir, 0o700);
+  const socketPath = join(runtimeDir, socketName);
+  const controlPath = join(runtimeDir, `${socketName}.control`);
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: runtimeDir };
+  delete env.WAYLAND_DISPLAY;
+  delete env.WAYLAND_SOCKET;
+  delete env.NODE_OPTIONS; // vitest's own loader hooks must not reach the child
+
+  let child: ChildProcess;
+  try {
+    child = spawn(
+      process.execPath,
+      [...cliCommand(), ...compositorArgs(options, socketPath, controlPath)],
+      { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+  } catch (error) {
+    await rm(runtimeDir, { recursive: true, force: true });
+    throw error;
+  }
+  let output = '';
+  const append = (chunk: string): void => {
+    output += chunk;
+    if (output.length > MAX_OUTPUT) output = output.slice(output.length - MAX_OUTPUT);
+  };
+  child.stdout?.setEncoding('utf8').on('data', append);
+  child.stderr?.setEncoding('utf8').on('data', append);
+
+  let exitStatus: ExitStatus | null = null;
+  let spawnError: Error | null = null;
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitStatus = { code, signal };
+      resolve(exitStatus);
+    });
+    child.once('error', (error) => {
+      spawnError = error;
+      exitStatus = { code: null, signal: null };
+      resolve(exitStatus);
+    });
+  });
+
+  const pid = child.pid;
+  if (pid !== undefined) {
+    installExitHook();
+    running.set(pid, runtimeDir);
+  }
+
+  let control: ControlClient | null = null;
+  let stopped: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      control?.close();
+      const grace = options.stopGraceMs ?? 3000;
+      if (pid !== undefined && exitStatus === null) {
+        child.kill('SIGTERM');
+        const late = await Promise.race([exited.then(() => false), sleep(grace).then(() => true)]);
+        if (late) killGroup(pid, 'SIGKILL');
+        await exited;
+      }
+      if (pid !== undefined) killGroup(pid, 'SIGKILL'); // anything it left in its group
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      await rm(runtimeDir, { recursive: true, force: true });
+      if (pid !== undefined) running.delete(pid);
+    })();
+    return stopped;
+  };
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+  for (;;) {
+    if (spawnError !== null) {
+      await stop();
+      throw new CompositorStartError(
+        `spawn failed: ${(spawnError as Error).message}`,
+        output,
+        runtimeDir,
+      );
+    }
+    if (exitStatus !== null) {
+      const { code, signal } = exitStatus as ExitStatus;
+      await stop();
+      throw new CompositorStartError(
+        `exited early (code ${code}, signal ${signal})`,
+        output,
+        runtimeDir,
+      );
+    }
+    if (
+      existsSync(socketPath) &&
+      existsSync(`${socketPath}.lock`) &&
+      existsSync(controlPath) &&
+      acceptsConnections(socketPath)
+    ) {
+      try {
+        control = await ControlClient.connect(controlPath);
+        break;
+      } catch {
+        // not listening yet
+      }
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new CompositorStartError(
+        `${socketPath} not accepting connections in time`,
+        output,
+        runtimeDir,
+      );
+    }
+    await sleep(POLL_MS);
+  }
+
+  return {
+    runtimeDir,
+    socketName,
+    socketPath,
+    env: { XDG_RUNTIME_DIR: runtimeDir, WAYLAND_DISPLAY: socketName },
+    pid: pid as number,
+    controlPath,
+    control,
+    exited,
+    output: () => output,
+    stop,
+  };
+}
