@@ -9,12 +9,17 @@ import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../
 import { GntallocUnavailableError } from '../grants/errors.js';
 import { TraceFileError } from '../shm/trace-file.js';
 import { compositorCommand } from './compositor.js';
+import { demoCommand } from './demo.js';
 import { OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 
 const USAGE = `usage:
+  grantway demo [--frames N] [--png FILE] [--json]
+      The whole idea, nothing to install: the embedded compositor, a bridge in grant
+      mode and scripted clients (one killed mid-frame); ends with a summary table and
+      a PNG of the last frame.
   grantway proxy --listen NAME --upstream NAME [--trace] [--protocol-dir DIR]...
       Serve Wayland clients on NAME, relaying each to the compositor at --upstream.
   grantway run [--upstream NAME] [--listen NAME] [--trace] [--protocol-dir DIR]... -- CMD [ARGS...]
@@ -53,6 +58,9 @@ const flagSpec = {
   backend: { type: 'string' },
   domid: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  // demo
+  frames: { type: 'string' },
+  png: { type: 'string' },
   // compositor
   socket: { type: 'string' },
   width: { type: 'string' },
@@ -91,9 +99,11 @@ async function main(argv: string[]): Promise<number> {
       return reportCommand(values, positionals);
     case 'compositor':
       return compositorCommand(values);
+    case 'demo':
+      return demoCommand(values);
     default:
       throw new OptionError(
-        `unknown command "${command}" (commands: proxy, run, report, compositor)`,
+        `unknown command "${command}" (commands: demo, proxy, run, report, compositor)`,
       );
   }
 }

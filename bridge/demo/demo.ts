@@ -1,0 +1,262 @@
+// `grantway demo`: the whole idea in one command, with nothing to install. The embedded
+// compositor runs in a child process; a bridge in grant mode runs here; scripted
+// clients paint double-buffered frames with partial damage, resize every frame, come
+// and go, and one is SIGKILLed mid-frame. At the end: what was granted, what evidence
+// each pool reached, how fast extents came back, that no extent was reclaimed while
+// the compositor still mapped it, and that none is left — plus a PNG of the last frame.
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { startEmbeddedCompositor } from '../compositor/harness.js';
+import { ScriptedWindow } from '../compositor/scripted-client.js';
+import type { WaylandProxy } from '../../ffi/wayland-client.js';
+import { MemfdGrantBackend } from '../grants/memfd.js';
+import { oracleMappingSource } from '../grants/oracle-source.js';
+import type { GrantBackend, GrantExtent } from '../grants/types.js';
+import { ProcMapsOracle } from '../oracle/proc-maps-oracle.js';
+import { ProtocolRegistry } from '../protocol/registry.js';
+import { Bridge } from '../relay/bridge.js';
+import type { LifecycleEvent } from '../shm/events.js';
+import { Lifecycle } from '../shm/lifecycle.js';
+import { type TraceSummary, summarizeTrace } from '../shm/report.js';
+
+export interface DemoOptions {
+  /** Where the PNG of the last frame goes. */
+  readonly pngPath: string;
+  /** Frames the main painter draws (the others scale with it). */
+  readonly frames: number;
+  readonly log: Logger;
+  /** Called as work completes: done of total units. */
+  readonly onProgress?: (done: number, total: number, what: string) => void;
+}
+
+export interface DemoResult {
+  readonly trace: TraceSummary;
+  readonly grantsAllocated: number;
+  readonly grantsReclaimed: number;
+  /** Extents freed while the compositor still mapped them (must be 0). */
+  readonly unsafeReclaims: number;
+  /** Extents still allocated once every client is gone and evidence settled. */
+  readonly leakedGrants: number;
+  readonly copies: { commits: number; fullCopies: number; bytes: number };
+  readonly compositorFrames: number;
+  readonly pngPath: string;
+}
+
+/** Delegates to a backend and checks, at every free, that the compositor let go. */
+class VerifyingBackend implements GrantBackend {
+  unsafe = 0;
+  constructor(
+    private readonly inner: GrantBackend,
+    private readonly oracle: ProcMapsOracle,
+  ) {}
+  get name(): GrantBackend['name'] {
+    return this.inner.name;
+  }
+  allocate(pages: number): GrantExtent {
+    return this.inner.allocate(pages);
+  }
+  grow(extent: GrantExtent, pages: number): GrantExtent {
+    return this.inner.grow(extent, pages);
+  }
+  endForeignAccess(extent: GrantExtent): ReturnType<GrantBackend['endForeignAccess']> {
+    return this.inner.endForeignAccess(extent);
+  }
+  free(extent: GrantExtent): void {
+    if (extent.file !== undefined && this.oracle.verdict(extent.file) === 'mapped') this.unsafe++;
+    this.inner.free(extent);
+  }
+  stats(): ReturnType<GrantBackend['stats']> {
+    return this.inner.stats();
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const compositor = await startEmbeddedCompositor({ socketName: 'grantway-demo-compositor' });
+  const events: LifecycleEvent[] = [];
+  const oracle = new ProcMapsOracle(compositor.pid);
+  const backend = new VerifyingBackend(
+    new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }),
+    oracle,
+  );
+  const lifecycle = new Lifecycle({
+    mode: 'grant',
+    sinks: [(e) => events.push(e)],
+    oracleFor: () => oracle,
+    grants: { backend, log: options.log },
+  });
+  const bridge = Bridge.start({
+    listenPath: join(compositor.runtimeDir, 'grantway-demo'),
+    upstreamPath: compositor.socketPath,
+    registry: new ProtocolRegistry(),
+    log: options.log,
+    observe: lifecycle.factory,
+  });
+  const n = options.frames;
+  const plan = { painter: n, resizer: Math.ceil(n / 3), churn: 8, victim: 20 };
+  const total = plan.painter + plan.resizer + plan.churn + plan.victim;
+  let done = 0;
+  const tick = (what: string): void => options.onProgress?.(++done, total, what);
+  try {
+    const victim = runVictim(bridge.listenPath, plan.victim, () => tick('victim'));
+    const resizer = runResizer(bridge.listenPath, plan.resizer, () => tick('resizer'));
+    const churn = runChurn(bridge.listenPath, plan.churn, () => tick('short-lived client'));
+    await runPainter(
+      bridge.listenPath,
+      plan.painter,
+      () => tick('painter'),
+      async () => {
+        await compositor.control.writePng(options.pngPath);
+      },
+    );
+    await Promise.all([victim, resizer, churn]);
+    await bridge.whenIdle();
+    await lifecycle.settle(3000);
+    const state = await compositor.control.state();
+    const trace = summarizeTrace({
+      header: {
+        format: 'grantway-lifecycle',
+        version: 1,
+        startedAt: '',
+        mode: 'grant',
+        source: 'demo',
+      },
+      events,
+    });
+    const stats = lifecycle.backing!.stats;
+    return {
+      trace,
+      grantsAllocated: stats.extentsAllocated,
+      grantsReclaimed: stats.extentsReclaimed,
+      unsafeReclaims: backend.unsafe,
+      leakedGrants: backend.stats().extentsInUse,
+      copies: { commits: stats.commits, fullCopies: stats.fullCopies, bytes: stats.bytesCopied },
+      compositorFrames: state.frames,
+      pngPath: options.pngPath,
+    };
+  } finally {
+    bridge.close();
+    lifecycle.close();
+    await compositor.stop();
+  }
+}
+
+/** Double-buffered animation with partial damage: a square moving across a field. */
+async function runPainter(
+  socket: string,
+  frames: number,
+  onFrame: () => void,
+  beforeClose: () => Promise<void>,
+): Promise<void> {
+  const W = 320;
+  const H = 200;
+  const window = await ScriptedWindow.open(socket, { title: 'painter' });
+  try {
+    const pool = window.createPool(2 * W * H * 4);
+    const buffers = [0, W * H * 4].map((offset) => window.createBuffer(pool, W, H, offset));
+    const pixels = new Uint32Array(
+      pool.bytes().buffer,
+      pool.bytes().byteOffset,
+      (2 * W * H * 4) / 4,
+    );
+    const paint = (b: number, frame: number): void => {
+      const base = (b * W * H) >>> 0;
+      pixels.fill(0xff203040, base, base + W * H);
+      const x0 = (frame * 4) % (W - 40);
+      for (let y = 80; y < 120; y++)
+        pixels.fill(0xffe0a020, base + y * W + x0, base + y * W + x0 + 40);
+    };
+    for (let frame = 0; frame < frames; frame++) {
+      const b = frame % 2;
+      paint(b, frame);
+      window.surface.request('attach', [buffers[b]!.proxy, 0, 0]);
+      // Damage: the band the square moves in; the rest is as in the frame before.
+      window.surface.request('damage_buffer', frame < 2 ? [0, 0, W, H] : [0, 80, W, 40]);
+      const callback = window.surface.request('frame') as WaylandProxy;
+      const shown = new Promise<void>((resolve) => callback.on('done', () => resolve()));
+      window.surface.request('commit');
+      await shown;
+      onFrame();
+    }
+    await beforeClose();
+    for (const b of buffers) b.destroy();
+    pool.destroy();
+  } finally {
+    window.close();
+  }
+}
+
+/** A window that changes size every frame: a new pool each time, the old one dropped. */
+async function runResizer(socket: string, frames: number, onFrame: () => void): Promise<void> {
+  const window = await ScriptedWindow.open(socket, { title: 'resizer' });
+  try {
+    for (let frame = 0; frame < frames; frame++) {
+      const w = 64 + ((frame * 37) % 200);
+      const h = 48 + ((frame * 23) % 150);
+      const pool = window.createPool(w * h * 4);
+      const buffer = window.createBuffer(pool, w, h);
+      buffer.fill(0xff000000 | ((frame * 2654435761) % 0xffffff));
+      await window.commit(buffer);
+      buffer.destroy();
+      pool.destroy();
+      onFrame();
+    }
+  } finally {
+    window.close();
+  }
+}
+
+/** Clients that connect, draw a few frames and leave. */
+async function runChurn(socket: string, clients: number, onClient: () => void): Promise<void> {
+  for (let i = 0; i < clients; i++) {
+    const window = await ScriptedWindow.open(socket, { title: `short-lived ${i}` });
+    const pool = window.createPool(96 * 64 * 4);
+    const buffer = window.createBuffer(pool, 96, 64);
+    for (let frame = 0; frame < 3; frame++) {
+      buffer.fill(0xff405060 + frame);
+      await window.commit(buffer);
+    }
+    window.close(); // without destroying anything: the compositor cleans up
+    onClient();
+  }
+}
+
+/** A client in its own process, SIGKILLed mid-frame once it has drawn `frames`. */
+async function runVictim(socket: string, frames: number, onFrame: () => void): Promise<void> {
+  // Built (.js) or, under vitest, source (.ts, run through tsx).
+  const fromSource = import.meta.url.endsWith('.ts');
+  const script = fileURLToPath(
+    new URL(fromSource ? './victim.ts' : './victim.js', import.meta.url),
+  );
+  const args = fromSource ? ['--import', 'tsx', script, socket] : [script, socket];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let seen = 0;
+    let buffered = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (let i = 0; i < lines.length && seen < frames; i++) {
+        seen++;
+        onFrame();
+        if (seen === frames) {
+          // Mid-frame: its next commit is on the wire or about to be.
+          setTimeout(() => child.kill('SIGKILL'), 3);
+        }
+      }
+    });
+    child.once('error', reject);
+    child.once('exit', () =>
+      seen >= frames ? resolve() : reject(new Error('the victim client died early')),
+    );
+  });
+  await sleep(10);
+}
