@@ -105,18 +105,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let done = 0;
   const tick = (what: string): void => options.onProgress?.(++done, total, what);
   try {
-    const victim = runVictim(bridge.listenPath, plan.victim, () => tick('victim'));
-    const resizer = runResizer(bridge.listenPath, plan.resizer, () => tick('resizer'));
-    const churn = runChurn(bridge.listenPath, plan.churn, () => tick('short-lived client'));
-    await runPainter(
+    // All clients at once; allSettled so that one failing does not leave the others'
+    // rejections unobserved, then the first failure is rethrown. The painter takes its
+    // picture once the others have gone, so the last frame shows it alone.
+    const others = Promise.allSettled([
+      runVictim(bridge.listenPath, plan.victim, () => tick('victim')),
+      runResizer(bridge.listenPath, plan.resizer, () => tick('resizer')),
+      runChurn(bridge.listenPath, plan.churn, () => tick('short-lived client')),
+    ]);
+    const painter = runPainter(
       bridge.listenPath,
       plan.painter,
       () => tick('painter'),
       async () => {
+        await others;
         await compositor.control.writePng(options.pngPath);
       },
     );
-    await Promise.all([victim, resizer, churn]);
+    const outcomes = [...(await others), ...(await Promise.allSettled([painter]))];
+    for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
     await bridge.whenIdle();
     await lifecycle.settle(3000);
     const state = await compositor.control.state();
@@ -185,6 +192,7 @@ async function runPainter(
       await shown;
       onFrame();
     }
+    // Waits for the other clients to be gone, then the picture is taken.
     await beforeClose();
     for (const b of buffers) b.destroy();
     pool.destroy();
