@@ -1,0 +1,166 @@
+// The test harness in one call: a compositor (grantway's embedded one by default, weston
+// headless when asked), a bridge in front of it in the chosen mode, and what a test of
+// a Wayland client or of a reclaim policy needs — scripted windows or real programs
+// through the bridge, the lifecycle events and grant state, the compositor's pixels —
+// with one stop() that leaves no process, socket, fd or grant behind. Usable from
+// vitest or any Node test runner.
+
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { startEmbeddedCompositor } from '../compositor/harness.js';
+import type { KnobsPatch } from '../compositor/knobs.js';
+import { decodePng, type RgbaImage } from '../compositor/png.js';
+import { ScriptedWindow, type ScriptedWindowOptions } from '../compositor/scripted-client.js';
+import { MemfdGrantBackend } from '../grants/memfd.js';
+import { oracleMappingSource } from '../grants/oracle-source.js';
+import { silentLogger } from '../log.js';
+import { ProcMapsOracle } from '../oracle/proc-maps-oracle.js';
+import { ProtocolRegistry } from '../protocol/registry.js';
+import { Bridge } from '../relay/bridge.js';
+import type { TraceSink } from '../relay/session.js';
+import type { LifecycleEvent } from '../shm/events.js';
+import { Lifecycle } from '../shm/lifecycle.js';
+import { type ClientResult, runClient } from './process.js';
+import { startWeston } from './weston.js';
+
+export interface HarnessOptions {
+  /** Which compositor to start (default: the embedded one, nothing to install). */
+  readonly compositor?: 'embedded' | 'weston';
+  /** Bridge mode (default grant, on memfd pages). */
+  readonly mode?: 'grant' | 'passthrough';
+  /** Misbehaviour knobs of the embedded compositor (release delays, held buffers…). */
+  readonly knobs?: KnobsPatch;
+  /** Bridge logs (default silent). */
+  readonly log?: Logger;
+  /** Every message of every connection, WAYLAND_DEBUG style. */
+  readonly trace?: TraceSink;
+}
+
+/** The compositor under the bridge, whichever it is. */
+export interface HarnessCompositor {
+  readonly kind: 'embedded' | 'weston';
+  readonly pid: number;
+  readonly socketPath: string;
+  readonly runtimeDir: string;
+}
+
+export interface Harness {
+  readonly compositor: HarnessCompositor;
+  readonly bridge: Bridge;
+  readonly lifecycle: Lifecycle;
+  /** Every lifecycle event so far, in order. */
+  readonly events: readonly LifecycleEvent[];
+  /** What a real client needs to connect through the bridge. */
+  readonly env: { readonly XDG_RUNTIME_DIR: string; readonly WAYLAND_DISPLAY: string };
+  /** A scripted client (libwayland-client through FFI) with a mapped toplevel. */
+  openWindow(options?: ScriptedWindowOptions): Promise<ScriptedWindow>;
+  /** Runs a real program through the bridge until it exits or `timeoutMs` passes. */
+  run(command: string, args?: readonly string[], timeoutMs?: number): Promise<ClientResult>;
+  /** Resolves with the first event (past or future) that matches, or rejects on timeout. */
+  waitFor(match: (event: LifecycleEvent) => boolean, timeoutMs?: number): Promise<LifecycleEvent>;
+  /** Grant extents: allocated so far, reclaimed so far, and held now (grant mode). */
+  grants(): { allocated: number; reclaimed: number; inUse: number };
+  /** The compositor's last repainted output (embedded compositor only). */
+  frame(): Promise<RgbaImage>;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const kind = options.compositor ?? 'embedded';
+  const log = options.log ?? silentLogger;
+  const embedded =
+    kind === 'embedded' ? await startEmbeddedCompositor({ knobs: options.knobs }) : undefined;
+  const weston = kind === 'weston' ? await startWeston() : undefined;
+  const base = (embedded ?? weston)!;
+  const compositor: HarnessCompositor = {
+    kind,
+    pid: base.pid,
+    socketPath: base.socketPath,
+    runtimeDir: base.runtimeDir,
+  };
+  const events: LifecycleEvent[] = [];
+  const waiters = new Set<() => void>();
+  const oracle = new ProcMapsOracle(compositor.pid);
+  const backend =
+    (options.mode ?? 'grant') === 'grant'
+      ? new MemfdGrantBackend({ remote: oracleMappingSource(oracle) })
+      : undefined;
+  const lifecycle = new Lifecycle({
+    mode: backend === undefined ? 'passthrough' : 'grant',
+    trackDamage: true,
+    sinks: [
+      (event) => {
+        events.push(event);
+        for (const wake of waiters) wake();
+      },
+    ],
+    oracleFor: () => oracle,
+    grants: backend === undefined ? undefined : { backend, log },
+  });
+  const bridge = Bridge.start({
+    listenPath: join(compositor.runtimeDir, 'grantway-harness'),
+    upstreamPath: compositor.socketPath,
+    registry: new ProtocolRegistry(),
+    log,
+    trace: options.trace,
+    observe: lifecycle.factory,
+  });
+  const windows = new Set<ScriptedWindow>();
+  const env = { XDG_RUNTIME_DIR: compositor.runtimeDir, WAYLAND_DISPLAY: bridge.listenPath };
+  let stopped = false;
+
+  return {
+    compositor,
+    bridge,
+    lifecycle,
+    events,
+    env,
+    async openWindow(windowOptions?: ScriptedWindowOptions): Promise<ScriptedWindow> {
+      const window = await ScriptedWindow.open(bridge.listenPath, windowOptions);
+      windows.add(window);
+      return window;
+    },
+    run(command: string, args: readonly string[] = [], timeoutMs = 10_000): Promise<ClientResult> {
+      return runClient(command, args, env, timeoutMs);
+    },
+    waitFor(match: (event: LifecycleEvent) => boolean, timeoutMs = 5000): Promise<LifecycleEvent> {
+      return new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          const found = events.find(match);
+          if (found === undefined) return false;
+          waiters.delete(wake);
+          clearTimeout(timer);
+          resolve(found);
+          return true;
+        };
+        const wake = (): void => void check();
+        const timer = setTimeout(() => {
+          waiters.delete(wake);
+          reject(new Error(`no matching lifecycle event within ${timeoutMs} ms`));
+        }, timeoutMs);
+        if (!check()) waiters.add(wake);
+      });
+    },
+    grants() {
+      const stats = lifecycle.backing?.stats;
+      return {
+        allocated: stats?.extentsAllocated ?? 0,
+        reclaimed: stats?.extentsReclaimed ?? 0,
+        inUse: backend?.stats().extentsInUse ?? 0,
+      };
+    },
+    async frame(): Promise<RgbaImage> {
+      if (embedded === undefined)
+        throw new Error('frame(): only the embedded compositor reads pixels back');
+      return decodePng((await embedded.control.framePng()).png);
+    },
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      for (const window of windows) window.close();
+      bridge.close();
+      lifecycle.close();
+      await (embedded ?? weston)!.stop();
+    },
+  };
+}
