@@ -13,6 +13,7 @@ import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
 import { silentLogger } from '../bridge/log.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { Bridge } from '../bridge/relay/bridge.js';
+import { type TestBridge, startTestBridge } from './support/test-bridge.js';
 import { WaylandClient } from '../ffi/wayland-client.js';
 
 const registry = new ProtocolRegistry();
@@ -35,6 +36,7 @@ function parseGlobals(output: string): Global[] {
 
 /** What the suite needs of a running compositor (startWeston and the embedded harness agree). */
 interface RunningCompositor {
+  readonly pid: number;
   readonly runtimeDir: string;
   readonly socketPath: string;
   readonly env: { readonly XDG_RUNTIME_DIR: string; readonly WAYLAND_DISPLAY: string };
@@ -81,13 +83,16 @@ const compositors: CompositorUnderTest[] = [
 ];
 
 /** A bridge in front of the compositor whose trace lines are kept for the test to read. */
-function startBridge(weston: RunningCompositor, name: string): { bridge: Bridge; trace: string[] } {
+/** A grant-mode bridge (the CLI's default) in front of `weston`, its trace kept. */
+function startBridge(
+  weston: RunningCompositor,
+  name: string,
+): { bridge: TestBridge; trace: string[] } {
   const trace: string[] = [];
-  const bridge = Bridge.start({
+  const bridge = startTestBridge({
     listenPath: join(weston.runtimeDir, name),
     upstreamPath: weston.socketPath,
-    registry,
-    log: silentLogger,
+    compositorPid: weston.pid,
     trace: (line) => trace.push(line),
   });
   return { bridge, trace };
@@ -159,7 +164,14 @@ describe.each(compositors)('bridge in front of $name', (compositor) => {
         expect(errors).toEqual([]);
         expect(commits).toBeGreaterThan(100); // ~60 per second when frame callbacks flow
         expect(frames).toBeGreaterThan(100);
-        await bridge.whenIdle();
+        await bridge.bridge.whenIdle();
+        // Grant mode: its pools were re-backed, every commit copied, and once it was
+        // killed the compositor unmapped them and the extents came back.
+        await bridge.lifecycle.settle(3000);
+        const stats = bridge.lifecycle.backing!.stats;
+        expect(stats.extentsAllocated).toBeGreaterThan(0);
+        expect(stats.commits).toBeGreaterThan(100);
+        expect(stats.extentsReclaimed).toBe(stats.extentsAllocated);
       } finally {
         bridge.close();
       }

@@ -170,6 +170,33 @@ describe('shm lifetime tracker', () => {
     await until(() => levels().includes('E2'), 'E2');
   });
 
+  it('keeps a pool whose id the client reused while its buffer lives (weston-simple-shm does this)', async () => {
+    const { c, up } = await setup();
+    c.send(ID.pool, createBuffer, [ID.buffer, 0, 64, 64, 256, 0]);
+    c.send(ID.pool, poolDestroy, []);
+    await up.until(() =>
+      up.received.some((m) => m.objectId === ID.pool && m.opcode === poolDestroy.opcode),
+    );
+    up.send(1, deleteId, [ID.pool]);
+    await until(() => types().includes('delete-acked'), 'first pool retired');
+    const second = memfdCreate('second');
+    fds.push(second);
+    ftruncate(second, 4096);
+    c.send(ID.shm, createPool, [ID.pool, second, 4096]); // the same id, a new pool
+    await until(() => types().filter((t) => t === 'pool-created').length === 2, 'second pool');
+    c.send(ID.buffer, bufferDestroy, []);
+    await up.until(() => up.received.some((m) => m.objectId === ID.buffer));
+    up.send(1, deleteId, [ID.buffer]);
+    // The first pool (not the second, which is alive) reaches E2 with its last buffer.
+    await until(() => levels().includes('E2'), 'first pool E2');
+    const tracker = [...lifecycle.trackers][0]!;
+    const pools = [...tracker.poolStates()];
+    expect(pools.map((p) => [p.size, p.evidence])).toEqual([
+      [64 * 64 * 4, 'E2'],
+      [4096, 'E1'],
+    ]);
+  });
+
   it('client killed mid-frame: everything it had is destroyed and retired at once (E2)', async () => {
     const { c } = await setup();
     c.send(ID.pool, createBuffer, [ID.buffer, 0, 64, 64, 256, 0]);

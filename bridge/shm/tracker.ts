@@ -109,7 +109,14 @@ export interface ShmTrackerOptions {
 }
 
 export class ShmTracker implements SessionObserver {
+  /**
+   * Pools by id, while the id is theirs: an entry goes at the pool's delete_id, since
+   * the client may then reuse the id for a new pool while the old one lives on through
+   * its buffers (weston-simple-shm destroys each pool right after its buffer).
+   */
   private readonly pools = new Map<number, PoolState>();
+  /** Every pool not yet final, whether or not its id is still its own. */
+  private readonly tracked = new Set<PoolState>();
   private readonly buffers = new Map<number, BufferState>();
   private readonly surfaces = new Map<number, SurfaceState>();
   /** wl_shm formats the compositor advertised; argb8888 and xrgb8888 are mandatory. */
@@ -130,12 +137,12 @@ export class ShmTracker implements SessionObserver {
 
   /** The client is gone and every pool is final: nothing more will happen here. */
   get finished(): boolean {
-    return this.closed && this.pools.size === 0;
+    return this.closed && this.tracked.size === 0;
   }
 
   /** Pools still tracked (live, or destroyed and not yet final). */
   poolStates(): IterableIterator<PoolState> {
-    return this.pools.values();
+    return this.tracked.values();
   }
 
   onMessage(m: ObservedMessage): MessageRewrite | undefined {
@@ -202,6 +209,7 @@ export class ShmTracker implements SessionObserver {
     if (name === 'wl_shm_pool') {
       const pool = this.pools.get(object.id);
       if (pool === undefined) return;
+      this.pools.delete(object.id);
       pool.acked = true;
       this.emit(time, { type: 'delete-acked', object: object.id, kind: 'pool' });
       this.updateEvidence(pool, time);
@@ -232,7 +240,7 @@ export class ShmTracker implements SessionObserver {
     }
     this.buffers.clear();
     this.surfaces.clear();
-    for (const pool of [...this.pools.values()]) {
+    for (const pool of [...this.tracked]) {
       pool.destroyed = true;
       pool.acked = true;
       this.checkLetGo(pool);
@@ -242,7 +250,7 @@ export class ShmTracker implements SessionObserver {
 
   /** An E3 verdict from the mapping watcher. */
   onOracle(pool: PoolState, verdict: MappingVerdict, time: number): void {
-    if (!this.pools.has(pool.id) || pool.oracle === verdict) return;
+    if (!this.tracked.has(pool) || pool.oracle === verdict) return;
     pool.oracle = verdict;
     this.emit(time, { type: 'oracle', pool: pool.id, verdict });
     this.updateEvidence(pool, time);
@@ -311,6 +319,7 @@ export class ShmTracker implements SessionObserver {
       closeFd(fd); // ours now (see MessageRewrite); the tracker keeps its dup
     }
     this.pools.set(id, pool);
+    this.tracked.add(pool);
     this.emit(m.time, { type: 'pool-created', pool: id, size, pages: pagesOf(size) });
     return rewrite;
   }
@@ -499,7 +508,8 @@ export class ShmTracker implements SessionObserver {
 
   /** Drops a pool for good, and with it the tracker's dup of the client fd. */
   private forget(pool: PoolState): void {
-    if (!this.pools.delete(pool.id)) return;
+    if (!this.tracked.delete(pool)) return;
+    if (this.pools.get(pool.id) === pool) this.pools.delete(pool.id);
     closeFd(pool.clientFd);
     this.options.hooks?.poolForgotten?.(this, pool);
     this.options.backing?.forgotten(pool);
@@ -507,7 +517,7 @@ export class ShmTracker implements SessionObserver {
 
   /** Forgets every pool still held (bridge shutdown). */
   dispose(): void {
-    for (const pool of [...this.pools.values()]) this.forget(pool);
+    for (const pool of [...this.tracked]) this.forget(pool);
   }
 
   private emit(time: number, event: DistributiveOmit<LifecycleEvent, 't' | 'client'>): void {
