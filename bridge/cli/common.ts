@@ -10,7 +10,11 @@ import type { RemoteMappingSource } from '../grants/types.js';
 import { ProcMapsOracle } from '../oracle/proc-maps-oracle.js';
 import type { MappingOracle } from '../oracle/types.js';
 import { Lifecycle } from '../shm/lifecycle.js';
-import type { BridgeModeOptions } from './options.js';
+import { PolicyOptionError, UnknownPolicyError } from '../../policies/errors.js';
+import { LiveReclaimer } from '../../policies/live.js';
+import { DEFAULT_POLICY, createPolicy } from '../../policies/registry.js';
+import type { ReclaimPolicy } from '../../policies/types.js';
+import { type BridgeModeOptions, OptionError } from './options.js';
 
 export async function loadRegistry(protocolDirs: readonly string[]): Promise<ProtocolRegistry> {
   const extra = [];
@@ -32,10 +36,23 @@ export function traceFor(enabled: boolean): TraceSink | undefined {
 
 export type { Logger };
 
+/** --policy/--policy-opt as a policy (default: evidence at E3); errors name the option. */
+export function policyFromFlags(options: BridgeModeOptions): ReclaimPolicy {
+  try {
+    return createPolicy(options.policy ?? DEFAULT_POLICY, options['policy-opt'] ?? []);
+  } catch (err) {
+    if (err instanceof UnknownPolicyError || err instanceof PolicyOptionError) {
+      throw new OptionError(`--policy: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
 /**
  * Buffer-lifetime tracking for a CLI bridge: always on; grant mode re-backs pools on the
- * chosen backend; --record writes the events; E3 evidence comes from the compositor's
- * /proc/PID/maps (one oracle per compositor pid).
+ * chosen backend, and the reclaim scheduler (--policy) decides when their extents go;
+ * --record writes the events; E3 evidence comes from the compositor's /proc/PID/maps
+ * (one oracle per compositor pid).
  */
 export function createLifecycle(
   options: BridgeModeOptions,
@@ -63,17 +80,20 @@ export function createLifecycle(
       return answer;
     },
   };
+  const policy = policyFromFlags(options);
   const backend =
     options.mode === 'passthrough'
       ? undefined
       : options.backend === 'gntalloc'
         ? createGrantBackend('gntalloc', { domid: options.domid ?? 0, remote })
         : createGrantBackend('memfd', { remote });
+  const reclaimer =
+    backend === undefined ? undefined : new LiveReclaimer({ backend, policy, oracle: remote });
   return new Lifecycle({
     mode: options.mode,
     recordPath: options.record,
     source: `grantway ${argv.join(' ')}`,
     oracleFor,
-    grants: backend === undefined ? undefined : { backend, log },
+    grants: backend === undefined ? undefined : { backend, log, reclaimer },
   });
 }

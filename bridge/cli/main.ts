@@ -8,6 +8,7 @@ import { ProtocolXmlError } from '../protocol/xml.js';
 import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
 import { GntallocUnavailableError } from '../grants/errors.js';
 import { TraceFileError } from '../shm/trace-file.js';
+import { benchCommand } from './bench.js';
 import { compositorCommand } from './compositor.js';
 import { demoCommand } from './demo.js';
 import { OptionError } from './options.js';
@@ -33,6 +34,10 @@ const USAGE = `usage:
   grantway report FILE [--json]
       Summarise a lifecycle trace written with --record: pools, buffers, bytes, the
       evidence each pool reached, time from destroy to E2 and E3.
+  grantway bench policies [TRACE.jsonl...] [--json] [--html FILE] [--policy NAME [--policy-opt K=V]...]
+      Replay every reclaim policy on every trace (the given files, or fixtures/traces and
+      the synthetic ones) against every simulated compositor; a table, JSON, or an HTML
+      report with plots.
 
 Socket names without a '/' live in $XDG_RUNTIME_DIR, as in libwayland.
 Common options:
@@ -44,6 +49,9 @@ Common options:
                         memory; passthrough: client fds go through, lifetimes are tracked
   --backend NAME        grant pages from memfd (default, any Linux) or gntalloc (Xen;
                         needs --domid N)
+  --policy NAME         when to reclaim grant extents: evidence (default, at E3),
+                        linux-deferred, qubes, watermark, recycle (see policies/README.md)
+  --policy-opt K=V      an option of the policy, e.g. level=E2 (repeatable)
 `;
 
 const flagSpec = {
@@ -58,6 +66,9 @@ const flagSpec = {
   backend: { type: 'string' },
   domid: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  policy: { type: 'string' },
+  'policy-opt': { type: 'string', multiple: true },
+  html: { type: 'string' },
   // demo
   frames: { type: 'string' },
   png: { type: 'string' },
@@ -83,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
     options: flagSpec,
-    allowPositionals: command === 'run' || command === 'report',
+    allowPositionals: command === 'run' || command === 'report' || command === 'bench',
     strict: true,
   });
   if (values.help) {
@@ -101,9 +112,11 @@ async function main(argv: string[]): Promise<number> {
       return compositorCommand(values);
     case 'demo':
       return demoCommand(values);
+    case 'bench':
+      return benchCommand(values, positionals);
     default:
       throw new OptionError(
-        `unknown command "${command}" (commands: demo, proxy, run, report, compositor)`,
+        `unknown command "${command}" (commands: demo, proxy, run, report, compositor, bench)`,
       );
   }
 }

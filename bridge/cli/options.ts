@@ -19,6 +19,9 @@ export const commonOptionsSchema = z.object({
   // sim is a model with no pages to give a compositor: it serves replays, not bridging.
   backend: z.enum(['memfd', 'gntalloc']).default('memfd'),
   domid: z.coerce.number().int().min(0).max(0x7fef).optional(),
+  // Reclaim policy (policies/registry.ts validates the name and each KEY=VALUE).
+  policy: z.string().min(1, 'must name a policy').optional(),
+  'policy-opt': z.array(z.string()).default([]),
 });
 
 /** gntalloc grants pages to one domain, which must be named. */
@@ -39,8 +42,14 @@ export const runOptionsSchema = commonOptionsSchema
 
 export const reportOptionsSchema = z.object({ json: z.boolean().default(false) });
 
+export const benchOptionsSchema = z.object({
+  json: z.boolean().default(false),
+  html: z.string().min(1, 'must name a file').optional(),
+});
+
 export type ProxyOptions = z.infer<typeof proxyOptionsSchema>;
-export type BridgeModeOptions = Pick<ProxyOptions, 'mode' | 'backend' | 'domid' | 'record'>;
+export type BridgeModeOptions = Pick<ProxyOptions, 'mode' | 'backend' | 'domid' | 'record'> &
+  Partial<Pick<ProxyOptions, 'policy' | 'policy-opt'>>;
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 
 /** A flag that was given a value outside what its schema allows. */

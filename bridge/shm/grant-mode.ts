@@ -1,8 +1,10 @@
 // Grant mode (DESIGN §3): every client pool is re-backed by a grant extent. The
 // compositor maps the extent, never the client's memory; on each commit the bridge
 // copies what changed in the committed buffer from the client's pool into the extent,
-// then lets the commit through. Once the compositor is seen to have unmapped a pool
-// (E3), its extent's foreign access is ended and the extent freed.
+// then lets the commit through. Once the tracker is done with a pool (E3, or nothing
+// more can be learnt), its extent goes to the reclaim scheduler (policies/), whose
+// policy decides when to end foreign access and free it; without a scheduler it is
+// ended and freed at once.
 //
 // What to copy. A client draws a frame into a buffer and commits it with the damage
 // relative to the frame before (which may have come from another buffer). The extent
@@ -28,6 +30,7 @@ import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
 import { type PoolSource, copySpans, damageSpans, spanBytes } from './copy.js';
 import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
 import type { PoolBacking } from './tracker.js';
+import type { ExtentReclaimer } from '../../policies/live.js';
 
 /** Past this many rectangles a buffer's pending damage is simply "everything". */
 const MAX_PENDING_RECTS = 32;
@@ -50,9 +53,12 @@ export interface GrantCopyStats {
   /** Bytes pread could not get because the client truncated its file. */
   bytesMissing: number;
   extentsAllocated: number;
+  /** Reclaimed directly (no scheduler); with one, see its stats(). */
   extentsReclaimed: number;
-  /** Extents whose end of access failed when reclaimed (still mapped). */
+  /** Extents whose end of access failed when reclaimed directly (still mapped). */
   reclaimFailures: number;
+  /** Extents handed to the reclaim scheduler. */
+  extentsRetired: number;
 }
 
 export class GrantBacking implements PoolBacking {
@@ -69,17 +75,21 @@ export class GrantBacking implements PoolBacking {
     extentsAllocated: 0,
     extentsReclaimed: 0,
     reclaimFailures: 0,
+    extentsRetired: 0,
   };
 
   constructor(
     private readonly backend: GrantBackend,
     private readonly log: Logger,
+    /** Decides when extents are reclaimed; undefined: at once, in forgotten(). */
+    private readonly reclaimer?: ExtentReclaimer,
   ) {}
 
   created(pool: PoolState): { fd: number; mappedFile: FileIdentity | undefined } {
     let extent: GrantExtent;
     try {
-      extent = this.backend.allocate(Math.ceil(pool.size / PAGE_SIZE));
+      const pages = Math.ceil(pool.size / PAGE_SIZE);
+      extent = this.reclaimer?.allocate(pages) ?? this.backend.allocate(pages);
     } catch (err) {
       if (err instanceof GrantTableFullError) {
         throw new ClientProtocolError(
@@ -91,7 +101,9 @@ export class GrantBacking implements PoolBacking {
       throw err;
     }
     if (extent.fd === undefined || extent.ptr === undefined) {
-      this.endAndFree(extent);
+      // Never shown to the compositor, so certainly unmapped.
+      if (this.reclaimer === undefined) this.endAndFree(extent);
+      else this.reclaimer.retire(extent, { evidence: 'E3', oracle: 'unmapped' });
       throw new Error(`the ${this.backend.name} backend has no pages to give a compositor`);
     }
     const backed: Backed = {
@@ -109,7 +121,7 @@ export class GrantBacking implements PoolBacking {
     const b = this.backed.get(pool);
     if (b === undefined) return;
     const pages = Math.ceil(pool.size / PAGE_SIZE);
-    b.extent = this.backend.grow(b.extent, pages);
+    b.extent = this.reclaimer?.grow(b.extent, pages) ?? this.backend.grow(b.extent, pages);
     b.view = nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE);
     this.closeSource(b);
     Object.assign(b, this.openSource(pool, b.extent));
@@ -156,7 +168,12 @@ export class GrantBacking implements PoolBacking {
     this.backed.delete(pool);
     for (const buffer of this.pending.keys()) if (buffer.pool === pool) this.pending.delete(buffer);
     this.closeSource(b);
-    this.endAndFree(b.extent);
+    if (this.reclaimer === undefined) {
+      this.endAndFree(b.extent);
+    } else {
+      this.reclaimer.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle });
+      this.stats.extentsRetired++;
+    }
   }
 
   /** What backs a pool now: its extent and the bridge's view of it (tests, tools). */
@@ -234,8 +251,9 @@ export class GrantBacking implements PoolBacking {
     b.mapping = undefined;
   }
 
-  /** Reclaims every extent left (bridge shutdown). */
+  /** Reclaims (or retires) every extent left, and stops the scheduler (bridge shutdown). */
   close(): void {
     for (const pool of [...this.backed.keys()]) this.forgotten(pool);
+    this.reclaimer?.close();
   }
 }

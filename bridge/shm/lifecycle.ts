@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino';
 import type { GrantBackend } from '../grants/types.js';
+import type { ExtentReclaimer } from '../../policies/live.js';
 import type { ObserverFactory } from '../relay/observer.js';
 import type { MappingOracle } from '../oracle/types.js';
 import type { LifecycleEvent, LifecycleSink } from './events.js';
@@ -25,8 +26,16 @@ export interface LifecycleOptions {
   readonly sinks?: readonly LifecycleSink[];
   /** Decode damage (needed by grant mode and worth having in a record). */
   readonly trackDamage?: boolean;
-  /** Grant mode: the backend that backs every pool, and where backing logs go. */
-  readonly grants?: { readonly backend: GrantBackend; readonly log: Logger };
+  /**
+   * Grant mode: the backend that backs every pool, where backing logs go, and the reclaim
+   * scheduler that decides when extents are reclaimed (without one: at once, when the
+   * tracker forgets the pool).
+   */
+  readonly grants?: {
+    readonly backend: GrantBackend;
+    readonly log: Logger;
+    readonly reclaimer?: ExtentReclaimer | undefined;
+  };
 }
 
 export class Lifecycle {
@@ -56,7 +65,7 @@ export class Lifecycle {
     this.backing =
       options.grants === undefined
         ? undefined
-        : new GrantBacking(options.grants.backend, options.grants.log);
+        : new GrantBacking(options.grants.backend, options.grants.log, options.grants.reclaimer);
     const sinks = [...(options.sinks ?? [])];
     if (this.recorder !== undefined) sinks.push(this.recorder.record);
     const watcher = this.watcher;

@@ -1,0 +1,415 @@
+// The reclaim scheduler (DESIGN §5): the one owner of every grant extent between its
+// allocation and its free. It receives what the bridge learns about a pool's backing
+// (allocated, grown, let go, new evidence or oracle verdicts) and the passing of time,
+// keeps the deferred set and the policy's timers, and asks its policy what to attempt.
+// Every end of foreign access goes through the GrantBackend, which refuses while the
+// remote side maps the grant, exactly as Xen does.
+//
+// No clock inside: every entry point takes `now` (ms) from its caller — the live driver
+// passes performance.now(), a replay passes trace time — so a replay is a pure function
+// of its inputs. Time never runs backwards here: an earlier `now` counts as the latest
+// one seen. Before an entry point acts at `now`, every timer due at or before `now`
+// fires, each at its own time, in time order.
+
+import { GrantTableFullError } from '../bridge/grants/errors.js';
+import type {
+  EndAccessResult,
+  GrantBackend,
+  GrantExtent,
+  RemoteMappingSource,
+} from '../bridge/grants/types.js';
+import type { MappingVerdict } from '../bridge/oracle/types.js';
+import { type EvidenceLevel, evidenceRank } from '../bridge/shm/events.js';
+import { SchedulerStateError } from './errors.js';
+import { MinHeap } from './heap.js';
+import type { GrantId, GrantInfo, GrantPhase, PolicyContext, ReclaimPolicy } from './types.js';
+
+/** What the bridge knows about a pool's unmapping when it reports it. */
+export interface GrantFacts {
+  readonly evidence: EvidenceLevel;
+  readonly oracle?: MappingVerdict | undefined;
+}
+
+/** Observers of what the scheduler does (metrics, replays, tests); all optional. */
+export interface SchedulerListener {
+  /** An endForeignAccess call went to the backend. */
+  attempted?(id: GrantId, result: EndAccessResult, at: number): void;
+  /** A retired grant's refs went back to the table. `wasCached`: it had been cached. */
+  freed?(id: GrantId, at: number, wasCached: boolean): void;
+  /** A retired grant was proven unmapped and kept for reuse. */
+  cached?(id: GrantId, at: number): void;
+  /** refsInUse or deferredRefs changed. */
+  changed?(at: number, refsInUse: number, deferredRefs: number): void;
+}
+
+export interface ReclaimSchedulerOptions {
+  readonly backend: GrantBackend;
+  readonly policy: ReclaimPolicy;
+  /** The E3 oracle behind probe() and cache(); without it every probe is 'unavailable'. */
+  readonly oracle?: RemoteMappingSource;
+  readonly listener?: SchedulerListener;
+}
+
+export interface SchedulerStats {
+  /** Fresh extents from the backend. */
+  readonly allocations: number;
+  /** Cached extents handed to a new pool instead. */
+  readonly reuses: number;
+  /** Allocations that failed for lack of refs even after the policy's pressure turn. */
+  readonly allocationFailures: number;
+  readonly retired: number;
+  /** Retired extents whose refs went back to the table. */
+  readonly freed: number;
+  /** endForeignAccess calls made through this scheduler, and those refused. */
+  readonly endAccessAttempts: number;
+  readonly endAccessFailures: number;
+  readonly probes: number;
+  readonly timerEvents: number;
+  /** Refs allocated and not freed; its peak. */
+  readonly refsInUse: number;
+  readonly peakRefsInUse: number;
+  /** Refs retired (or ended) and not yet freed or cached: the deferred queue; its peak. */
+  readonly deferredRefs: number;
+  readonly maxDeferredRefs: number;
+  readonly cachedRefs: number;
+}
+
+interface GrantRecord {
+  /** Replaced when the extent grows. Never shown to a policy (it carries the fd). */
+  extent: GrantExtent;
+  /** What policies see; mutated only here. */
+  readonly info: MutableInfo;
+}
+
+type MutableInfo = { -readonly [K in keyof GrantInfo]: GrantInfo[K] };
+
+type Counter = Exclude<keyof SchedulerStats, 'refsInUse' | 'deferredRefs' | 'cachedRefs'>;
+
+export class ReclaimScheduler {
+  private readonly backend: GrantBackend;
+  private readonly policy: ReclaimPolicy;
+  private readonly oracle: RemoteMappingSource | undefined;
+  private readonly listener: SchedulerListener;
+  /** Every grant not yet freed, by id. Invariant: a record's phase is never 'freed'. */
+  private readonly records = new Map<GrantId, GrantRecord>();
+  /** Ids in phase 'retired', in retirement order (a Set keeps insertion order). */
+  private readonly retiredOrder = new Set<GrantId>();
+  /** Wake-up times asked for by the policy; `timerKeys` dedupes equal times. */
+  private readonly timers = new MinHeap<number>();
+  private readonly timerKeys = new Set<number>();
+  /** Ids cached since their last retirement (cached → ended → freed tells the listener). */
+  private readonly everCached = new Set<GrantId>();
+  private time = 0;
+  /** Invariant: refsInUse = Σ pages over records; deferredRefs over retired|ended ones. */
+  private refsInUse = 0;
+  private deferredRefs = 0;
+  private cachedRefs = 0;
+  private readonly counters: Record<Counter, number> = {
+    allocations: 0,
+    reuses: 0,
+    allocationFailures: 0,
+    retired: 0,
+    freed: 0,
+    endAccessAttempts: 0,
+    endAccessFailures: 0,
+    probes: 0,
+    timerEvents: 0,
+    peakRefsInUse: 0,
+    maxDeferredRefs: 0,
+  };
+  private readonly ctx: PolicyContext;
+
+  constructor(options: ReclaimSchedulerOptions) {
+    this.backend = options.backend;
+    this.policy = options.policy;
+    this.oracle = options.oracle;
+    this.listener = options.listener ?? {};
+    this.ctx = this.makeContext();
+  }
+
+  get policyName(): string {
+    return this.policy.name;
+  }
+
+  /** The latest time seen. */
+  get now(): number {
+    return this.time;
+  }
+
+  /**
+   * Grants `pages` pages to a new pool: a cached extent the policy offers, or fresh refs
+   * from the backend. When the table is full the policy gets one 'pressure' turn, then
+   * the allocation is tried once more; GrantTableFullError if it still fails.
+   */
+  acquire(pages: number, now: number): GrantExtent {
+    this.advance(now);
+    for (let turn = 0; ; turn++) {
+      const reused = this.policy.reuse?.(pages, this.ctx);
+      if (reused !== undefined) return this.reuse(reused, pages);
+      try {
+        const extent = this.backend.allocate(pages);
+        this.counters.allocations++;
+        const rec: GrantRecord = {
+          extent,
+          info: {
+            id: extent.id,
+            pages: extent.pages,
+            phase: 'in-use',
+            evidence: 'E0',
+            oracle: undefined,
+            allocatedAt: this.time,
+            retiredAt: undefined,
+            attempts: 0,
+          },
+        };
+        this.records.set(extent.id, rec);
+        this.addRefs(extent.pages, 0);
+        this.policy.handle({ type: 'allocated', grant: rec.info }, this.ctx);
+        return extent;
+      } catch (err) {
+        if (!(err instanceof GrantTableFullError)) throw err;
+        if (turn > 0) {
+          this.counters.allocationFailures++;
+          throw err;
+        }
+        this.policy.handle({ type: 'pressure', pages }, this.ctx);
+      }
+    }
+  }
+
+  /** wl_shm_pool.resize: grows an in-use extent through the backend; returns the new one. */
+  grow(extent: GrantExtent, pages: number, now: number): GrantExtent {
+    this.advance(now);
+    const rec = this.recordOf(extent, 'grow', ['in-use']);
+    const grown = this.backend.grow(rec.extent, pages);
+    const more = grown.pages - rec.extent.pages;
+    rec.extent = grown;
+    rec.info.pages = grown.pages;
+    this.addRefs(more, 0);
+    return grown;
+  }
+
+  /** The owner let go of the extent: from now on the policy decides when to reclaim it. */
+  retire(extent: GrantExtent, facts: GrantFacts, now: number): void {
+    this.advance(now);
+    const rec = this.recordOf(extent, 'retire', ['in-use']);
+    const info = rec.info;
+    info.phase = 'retired';
+    info.retiredAt = this.time;
+    info.attempts = 0;
+    info.evidence = facts.evidence;
+    info.oracle = facts.oracle;
+    this.retiredOrder.add(info.id);
+    this.counters.retired++;
+    this.addRefs(0, info.pages);
+    this.policy.handle({ type: 'retired', grant: info }, this.ctx);
+  }
+
+  /**
+   * News about a grant: higher evidence, or an oracle verdict. Kept for any grant; the
+   * policy hears of it only for a retired one. Evidence never goes down.
+   */
+  update(extent: GrantExtent, facts: GrantFacts, now: number): void {
+    this.advance(now);
+    const rec = this.records.get(extent.id);
+    if (rec === undefined || rec.extent !== extent) return; // already reclaimed: old news
+    const info = rec.info;
+    const higher = evidenceRank(facts.evidence) > evidenceRank(info.evidence);
+    const verdict = facts.oracle !== undefined && facts.oracle !== info.oracle;
+    if (!higher && !verdict) return;
+    if (higher) info.evidence = facts.evidence;
+    if (verdict) info.oracle = facts.oracle;
+    if (info.phase === 'retired') this.policy.handle({ type: 'evidence', grant: info }, this.ctx);
+  }
+
+  /** Fires every timer due at or before `now`, each at its own time, in order. */
+  advance(now: number): void {
+    for (;;) {
+      const due = this.timers.peekKey();
+      if (due === undefined || due > now) break;
+      this.timers.pop();
+      this.timerKeys.delete(due);
+      if (due > this.time) this.time = due;
+      this.counters.timerEvents++;
+      this.policy.handle({ type: 'timer' }, this.ctx);
+    }
+    if (now > this.time) this.time = now;
+  }
+
+  /** When the next timer is due (undefined: none asked for). */
+  nextDueAt(): number | undefined {
+    return this.timers.peekKey();
+  }
+
+  /** The facts about a grant (undefined once freed). */
+  grant(id: GrantId): GrantInfo | undefined {
+    return this.records.get(id)?.info;
+  }
+
+  /** The extent a grant id stands for now (replays and tests). */
+  extentOf(id: GrantId): GrantExtent | undefined {
+    return this.records.get(id)?.extent;
+  }
+
+  stats(): SchedulerStats {
+    return {
+      ...this.counters,
+      refsInUse: this.refsInUse,
+      deferredRefs: this.deferredRefs,
+      cachedRefs: this.cachedRefs,
+    };
+  }
+
+  /** Drops every timer; grants left stay with the backend (its close() deals with them). */
+  close(): void {
+    this.timers.clear();
+    this.timerKeys.clear();
+  }
+
+  // --- the policy's context ----------------------------------------------------------
+
+  private makeContext(): PolicyContext {
+    // Closures, not `this`-bound methods: an interceptor may build its own context with
+    // this one as prototype and override a few methods (see recycle).
+    const methods: Omit<PolicyContext, 'now' | 'refsInUse' | 'refsTotal'> = {
+      grant: (id) => this.records.get(id)?.info,
+      retired: () => [...this.retiredOrder].map((id) => this.records.get(id)!.info),
+      endAccess: (id) => this.endAccess(id),
+      free: (id) => this.free(id),
+      reclaim: (id) => {
+        const result = this.endAccess(id);
+        if (result === 'ok') this.free(id);
+        return result;
+      },
+      probe: (id) => this.probe(this.live(id, 'probe')),
+      cache: (id) => this.cache(id),
+      wakeAt: (at) => {
+        const t = Math.max(at, this.time);
+        if (this.timerKeys.has(t)) return;
+        this.timerKeys.add(t);
+        this.timers.push(t, t);
+      },
+    };
+    const refsTotal = (): number => {
+      const total = this.backend.stats().refsTotal;
+      return Number.isFinite(total) && total > 0 ? total : Infinity;
+    };
+    return Object.defineProperties(methods, {
+      now: { get: () => this.time, enumerable: true },
+      refsInUse: { get: () => this.refsInUse, enumerable: true },
+      refsTotal: { get: refsTotal, enumerable: true },
+    }) as PolicyContext;
+  }
+
+  private endAccess(id: GrantId): EndAccessResult {
+    const rec = this.live(id, 'endAccess');
+    const info = rec.info;
+    if (info.phase === 'ended') return 'ok';
+    if (info.phase !== 'retired' && info.phase !== 'cached') {
+      throw new SchedulerStateError('endAccess', id, info.phase);
+    }
+    const result = this.backend.endForeignAccess(rec.extent);
+    info.attempts++;
+    this.counters.endAccessAttempts++;
+    if (result === 'still-mapped') this.counters.endAccessFailures++;
+    this.listener.attempted?.(id, result, this.time);
+    if (result === 'ok') {
+      if (info.phase === 'cached') {
+        this.cachedRefs -= info.pages;
+        this.deferredRefs += info.pages;
+      }
+      this.retiredOrder.delete(id);
+      info.phase = 'ended';
+    }
+    return result;
+  }
+
+  private free(id: GrantId): void {
+    const rec = this.live(id, 'free');
+    const info = rec.info;
+    if (info.phase !== 'ended') throw new SchedulerStateError('free', id, info.phase);
+    const wasCached = this.everCached.has(id);
+    this.backend.free(rec.extent);
+    this.records.delete(id);
+    this.everCached.delete(id);
+    info.phase = 'freed';
+    this.counters.freed++;
+    this.addRefs(-info.pages, -info.pages);
+    this.listener.freed?.(id, this.time, wasCached);
+  }
+
+  private probe(rec: GrantRecord): MappingVerdict {
+    this.counters.probes++;
+    const answer = this.oracle?.isMapped(rec.extent) ?? 'unknown';
+    const verdict: MappingVerdict =
+      answer === 'unknown' ? 'unavailable' : answer ? 'mapped' : 'unmapped';
+    rec.info.oracle = verdict;
+    if (verdict === 'unmapped' && rec.info.phase === 'retired') rec.info.evidence = 'E3';
+    return verdict;
+  }
+
+  private cache(id: GrantId): boolean {
+    const rec = this.live(id, 'cache');
+    const info = rec.info;
+    if (info.phase !== 'retired') throw new SchedulerStateError('cache', id, info.phase);
+    if (this.probe(rec) !== 'unmapped') return false;
+    info.phase = 'cached';
+    this.retiredOrder.delete(id);
+    this.everCached.add(id);
+    this.cachedRefs += info.pages;
+    this.addRefs(0, -info.pages);
+    this.listener.cached?.(id, this.time);
+    return true;
+  }
+
+  private reuse(id: GrantId, pages: number): GrantExtent {
+    const rec = this.live(id, 'reuse');
+    const info = rec.info;
+    if (info.phase !== 'cached') throw new SchedulerStateError('reuse', id, info.phase);
+    if (info.pages !== pages) {
+      throw new SchedulerStateError('reuse', id, `${info.pages} pages (wanted ${pages})`);
+    }
+    this.cachedRefs -= info.pages;
+    this.everCached.delete(id);
+    info.phase = 'in-use';
+    info.evidence = 'E0';
+    info.oracle = undefined;
+    info.allocatedAt = this.time;
+    info.retiredAt = undefined;
+    info.attempts = 0;
+    this.counters.reuses++;
+    this.policy.handle({ type: 'allocated', grant: info }, this.ctx);
+    return rec.extent;
+  }
+
+  private live(id: GrantId, operation: string): GrantRecord {
+    const rec = this.records.get(id);
+    if (rec === undefined) throw new SchedulerStateError(operation, id, 'freed');
+    return rec;
+  }
+
+  private recordOf(
+    extent: GrantExtent,
+    operation: string,
+    phases: readonly GrantPhase[],
+  ): GrantRecord {
+    const rec = this.records.get(extent.id);
+    if (rec === undefined || rec.extent !== extent) {
+      throw new SchedulerStateError(operation, extent.id, 'unknown (freed or replaced)');
+    }
+    if (!phases.includes(rec.info.phase)) {
+      throw new SchedulerStateError(operation, extent.id, rec.info.phase);
+    }
+    return rec;
+  }
+
+  private addRefs(inUse: number, deferred: number): void {
+    this.refsInUse += inUse;
+    this.deferredRefs += deferred;
+    if (this.refsInUse > this.counters.peakRefsInUse) this.counters.peakRefsInUse = this.refsInUse;
+    if (this.deferredRefs > this.counters.maxDeferredRefs) {
+      this.counters.maxDeferredRefs = this.deferredRefs;
+    }
+    this.listener.changed?.(this.time, this.refsInUse, this.deferredRefs);
+  }
+}

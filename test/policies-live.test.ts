@@ -1,0 +1,106 @@
+// The reclaim scheduler live in the bridge, on weston headless: grant mode hands each
+// extent it is done with to the scheduler, and the default policy (evidence at E3)
+// reclaims it once weston has unmapped it — with no failed end of access, and with the
+// backend's end of access verified by the oracle rather than assumed.
+
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { F_SEAL_SHRINK, addSeals, close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
+import { type WaylandProxy, WaylandClient } from '../ffi/wayland-client.js';
+import { policyFromFlags } from '../bridge/cli/common.js';
+import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
+import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
+import { type WestonInstance, startWeston, westonAvailable } from '../bridge/harness/weston.js';
+import { silentLogger } from '../bridge/log.js';
+import { ProcMapsOracle } from '../bridge/oracle/proc-maps-oracle.js';
+import { ProtocolRegistry } from '../bridge/protocol/registry.js';
+import { Bridge } from '../bridge/relay/bridge.js';
+import type { LifecycleEvent } from '../bridge/shm/events.js';
+import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import { LiveReclaimer } from '../policies/live.js';
+
+const registry = new ProtocolRegistry();
+const W = 64;
+const H = 48;
+const SIZE = W * H * 4;
+
+describe.skipIf(!westonAvailable())('reclaim scheduler in the bridge, on weston headless', () => {
+  let weston: WestonInstance;
+
+  beforeAll(async () => {
+    weston = await startWeston({ socketName: 'gw-policies-weston' });
+  });
+  afterAll(async () => {
+    await weston?.stop();
+  });
+
+  it('the default policy reclaims a pool once weston has unmapped it', async () => {
+    const oracle = new ProcMapsOracle(weston.pid);
+    const remote = oracleMappingSource(oracle);
+    const backend = new MemfdGrantBackend({ remote });
+    const policy = policyFromFlags({ mode: 'grant', backend: 'memfd' }); // no --policy
+    expect(policy.name).toBe('evidence-E3');
+    const reclaimer = new LiveReclaimer({ backend, policy, oracle: remote });
+    const events: LifecycleEvent[] = [];
+    const lifecycle = new Lifecycle({
+      mode: 'grant',
+      sinks: [(e) => events.push(e)],
+      oracleFor: () => oracle,
+      grants: { backend, log: silentLogger, reclaimer },
+    });
+    const bridge = Bridge.start({
+      listenPath: join(weston.runtimeDir, 'gw-policies'),
+      upstreamPath: weston.socketPath,
+      registry,
+      log: silentLogger,
+      observe: lifecycle.factory,
+    });
+    const client = WaylandClient.connect(bridge.listenPath);
+    client.attachToLoop();
+    const memfd = memfdCreate('policies-live');
+    try {
+      ftruncate(memfd, SIZE);
+      addSeals(memfd, F_SEAL_SHRINK);
+      const reg = client.display.request('get_registry') as WaylandProxy;
+      const found = new Map<string, number>();
+      reg.on('global', ([name, iface]) => found.set(iface as string, name as number));
+      await client.roundtripAsync();
+      const bind = (iface: string, version: number): WaylandProxy =>
+        reg.request('bind', [found.get(iface)!, registry.get(iface)!, version]) as WaylandProxy;
+      const shm = bind('wl_shm', 1);
+      const compositor = bind('wl_compositor', 4);
+      const pool = shm.request('create_pool', [memfd, SIZE]) as WaylandProxy;
+      const buffer = pool.request('create_buffer', [0, W, H, W * 4, 1]) as WaylandProxy;
+      const surface = compositor.request('create_surface') as WaylandProxy;
+      surface.request('attach', [buffer, 0, 0]);
+      surface.request('damage_buffer', [0, 0, W, H]);
+      surface.request('commit');
+      await client.roundtripAsync();
+      expect(reclaimer.scheduler.stats()).toMatchObject({ allocations: 1, refsInUse: 3 });
+
+      buffer.destroy();
+      pool.destroy();
+      surface.destroy();
+      await client.roundtripAsync();
+      const deadline = Date.now() + 5000;
+      while (reclaimer.scheduler.stats().freed < 1 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(reclaimer.scheduler.stats()).toMatchObject({
+        retired: 1,
+        freed: 1,
+        endAccessFailures: 0,
+        refsInUse: 0,
+      });
+      expect(lifecycle.backing!.stats).toMatchObject({ extentsRetired: 1, extentsReclaimed: 0 });
+      expect(events.some((e) => e.type === 'evidence' && e.level === 'E3')).toBe(true);
+      // The backend's end of access was checked against weston's mappings, not assumed.
+      expect(backend.stats()).toMatchObject({ refsInUse: 0, endAccessUnverified: 0 });
+    } finally {
+      closeFd(memfd);
+      client.close();
+      bridge.close();
+      lifecycle.close();
+    }
+  });
+});
