@@ -16,13 +16,19 @@
 //   await c.stop();
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { close as closeFd, connectUnix } from '../../ffi/libc.js';
+import {
+  acceptsConnections,
+  killGroup,
+  sleep,
+  trackChild,
+  untrackChild,
+} from '../harness/children.js';
 import type { LogLevel } from '../log.js';
 import { ControlClient } from './control.js';
 import { CompositorStartError } from './errors.js';
@@ -75,44 +81,6 @@ export interface EmbeddedCompositorInstance {
 
 const MAX_OUTPUT = 256 * 1024;
 const POLL_MS = 20;
-
-/**
- * Children started here and not yet stopped (pid → runtime dir). Invariant: an entry
- * goes only once the process is dead and its directory removed, so the exit hook can
- * clean up after an interrupted test run.
- */
-const running = new Map<number, string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const [pid, dir] of running) {
-      killGroup(pid, 'SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: already gone
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function acceptsConnections(path: string): boolean {
-  try {
-    closeFd(connectUnix(path));
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** node + arguments that run `grantway` from wherever this module was loaded. */
 function cliCommand(): string[] {
@@ -198,8 +166,7 @@ export async function startEmbeddedCompositor(
 
   const pid = child.pid;
   if (pid !== undefined) {
-    installExitHook();
-    running.set(pid, runtimeDir);
+    trackChild(pid, runtimeDir);
   }
 
   let control: ControlClient | null = null;
@@ -218,7 +185,7 @@ export async function startEmbeddedCompositor(
       child.stdout?.destroy();
       child.stderr?.destroy();
       await rm(runtimeDir, { recursive: true, force: true });
-      if (pid !== undefined) running.delete(pid);
+      if (pid !== undefined) untrackChild(pid);
     })();
     return stopped;
   };

@@ -4,11 +4,11 @@
 // never touch the user's own runtime directory or sockets.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { close as closeFd, connectUnix } from '../../ffi/libc.js';
+import { acceptsConnections, killGroup, sleep, trackChild, untrackChild } from './children.js';
 import { commandAvailable } from './process.js';
 
 export interface WestonOptions {
@@ -64,34 +64,6 @@ const MAX_OUTPUT = 256 * 1024;
 const POLL_MS = 20;
 
 /**
- * Every weston started here and not yet stopped. Invariant: an instance leaves this set
- * only once its process group is dead and its runtime dir removed, so the exit hook
- * below can clean up whatever a crashed or interrupted test run left.
- */
-const running = new Map<number, string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const [pid, dir] of running) {
-      killGroup(pid, 'SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
-/** Signals weston and the helper clients it launched (its own process group). */
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: already gone
-  }
-}
-
-/**
  * Processes of group `pgid` that still run. Zombies do not count: weston's helpers that
  * outlive it are re-parented to init, which reaps them on its own schedule.
  */
@@ -110,18 +82,6 @@ function liveGroupMembers(pgid: number): number {
     if (Number(fields[2]) === pgid && fields[0] !== 'Z') live++;
   }
   return live;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** True once something listens on `path` (a connect succeeds). */
-function acceptsConnections(path: string): boolean {
-  try {
-    closeFd(connectUnix(path));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -180,8 +140,7 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
 
   const pid = child.pid;
   if (pid !== undefined) {
-    installExitHook();
-    running.set(pid, runtimeDir);
+    trackChild(pid, runtimeDir);
   }
 
   let stopped: Promise<void> | null = null;
@@ -208,7 +167,7 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
       child.stdout?.destroy();
       child.stderr?.destroy();
       await rm(runtimeDir, { recursive: true, force: true });
-      if (pid !== undefined) running.delete(pid);
+      if (pid !== undefined) untrackChild(pid);
     })();
     return stopped;
   };
