@@ -38,13 +38,23 @@ export function watchFd(fd: number, onReady: (ready: FdReadiness) => void): FdWa
   // koffi calls back with (status, events) although its typings declare (events): a
   // negative libuv status means the fd is in error, reported here as a hangup so the
   // owner reads, sees the failure, and tears down.
+  // An exception must not leave a koffi callback: koffi keeps it pending and throws it
+  // out of whatever FFI call runs next (another session's recvmsg, a close…), far from
+  // its cause. It is rethrown on a fresh tick instead, so it reaches 'uncaughtException'
+  // like an exception from any other Node callback.
   const onPoll = (status: number, ev: PollEvents | undefined): void => {
     if (closed) return;
-    if (status < 0 || ev === undefined) {
-      onReady({ readable: true, writable: false, hangup: true });
-      return;
+    try {
+      if (status < 0 || ev === undefined) {
+        onReady({ readable: true, writable: false, hangup: true });
+        return;
+      }
+      onReady({ readable: ev.readable, writable: ev.writable, hangup: ev.disconnect });
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
     }
-    onReady({ readable: ev.readable, writable: ev.writable, hangup: ev.disconnect });
   };
   const callback = onPoll as unknown as (ev: PollEvents) => void;
   const handle = koffi.node.poll(fd, { readable: true, disconnect: true }, callback);

@@ -1,5 +1,5 @@
 // What every bridge-running command shares: loading protocols (built-in plus
-// --protocol-dir), the logger, and the --trace sink.
+// --protocol-dir), the logger, the --trace sink, and the per-client limits.
 
 import type { Logger } from 'pino';
 import { loadProtocolDir, ProtocolRegistry } from '../protocol/registry.js';
@@ -14,7 +14,8 @@ import { PolicyOptionError, UnknownPolicyError } from '../../policies/errors.js'
 import { LiveReclaimer } from '../../policies/live.js';
 import { DEFAULT_POLICY, createPolicy } from '../../policies/registry.js';
 import type { ReclaimPolicy } from '../../policies/types.js';
-import { type BridgeModeOptions, OptionError } from './options.js';
+import type { ClientLimits } from '../relay/limits.js';
+import { type BridgeModeOptions, type LimitFlags, OptionError } from './options.js';
 
 export async function loadRegistry(protocolDirs: readonly string[]): Promise<ProtocolRegistry> {
   const extra = [];
@@ -35,6 +36,18 @@ export function traceFor(enabled: boolean): TraceSink | undefined {
 }
 
 export type { Logger };
+
+/** The --max-* and --stall-timeout-ms flags as BridgeOptions.limits (unset: the default). */
+export function limitsFromFlags(options: LimitFlags): Partial<ClientLimits> {
+  return {
+    maxPoolSize: options['max-pool-size'],
+    maxShmTotal: options['max-shm-total'],
+    maxObjects: options['max-objects'],
+    maxFds: options['max-fds'],
+    maxBufferedBytes: options['max-buffered'],
+    stallTimeoutMs: options['stall-timeout-ms'],
+  };
+}
 
 /** --policy/--policy-opt as a policy (default: evidence at E3); errors name the option. */
 export function policyFromFlags(options: BridgeModeOptions): ReclaimPolicy {

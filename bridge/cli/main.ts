@@ -52,6 +52,15 @@ Common options:
   --policy NAME         when to reclaim grant extents: evidence (default, at E3),
                         linux-deferred, qubes, watermark, recycle (see policies/README.md)
   --policy-opt K=V      an option of the policy, e.g. level=E2 (repeatable)
+Per-client limits (proxy, run; see SECURITY.md) — a client over one is disconnected alone,
+told which limit it hit; SIZE is bytes or 64K, 256M, 1G:
+  --max-pool-size SIZE      largest wl_shm pool (default 256M)
+  --max-shm-total SIZE      all of a client's pools not yet unmapped (default 1G)
+  --max-objects N           object ids in use at once (default 32768)
+  --max-fds N               fds the bridge holds for a client (default 1024)
+  --max-buffered SIZE       bytes buffered for a client, both directions (default 640K)
+  --stall-timeout-ms N      disconnect a client that reads nothing for this long while
+                            its output is full (default 30000; 0: never)
 `;
 
 const flagSpec = {
@@ -68,6 +77,12 @@ const flagSpec = {
   help: { type: 'boolean', short: 'h' },
   policy: { type: 'string' },
   'policy-opt': { type: 'string', multiple: true },
+  'max-pool-size': { type: 'string' },
+  'max-shm-total': { type: 'string' },
+  'max-objects': { type: 'string' },
+  'max-fds': { type: 'string' },
+  'max-buffered': { type: 'string' },
+  'stall-timeout-ms': { type: 'string' },
   html: { type: 'string' },
   // demo
   frames: { type: 'string' },

@@ -2,6 +2,7 @@
 // bad value is refused with the flag's name and the allowed values.
 
 import { z } from 'zod';
+import { clientLimitFields } from '../relay/limits.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -9,6 +10,27 @@ const socketName = z
   .string()
   .min(1, 'must not be empty')
   .refine((s) => !s.includes('\0'), 'must not contain NUL');
+
+const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** A byte count: 268435456, 64K, 256M or 1G (binary units; KiB, MiB, GiB also read). */
+const byteCount = z
+  .string()
+  .regex(/^\d+(\s*[kmg](i?b)?)?$/i, 'must be a byte count like 268435456, 64K, 256M or 1G')
+  .transform((s) => {
+    const unit = /[kmg]/i.exec(s)?.[0].toLowerCase() ?? '';
+    return Number.parseInt(s, 10) * UNITS[unit]!;
+  });
+
+/** Per-client limits (bridge/relay/limits.ts): the ranges are the bridge's own. */
+const limitFlags = {
+  'max-pool-size': byteCount.pipe(clientLimitFields.maxPoolSize.unwrap()).optional(),
+  'max-shm-total': byteCount.pipe(clientLimitFields.maxShmTotal.unwrap()).optional(),
+  'max-objects': z.coerce.number().pipe(clientLimitFields.maxObjects.unwrap()).optional(),
+  'max-fds': z.coerce.number().pipe(clientLimitFields.maxFds.unwrap()).optional(),
+  'max-buffered': byteCount.pipe(clientLimitFields.maxBufferedBytes.unwrap()).optional(),
+  'stall-timeout-ms': z.coerce.number().pipe(clientLimitFields.stallTimeoutMs.unwrap()).optional(),
+};
 
 export const commonOptionsSchema = z.object({
   trace: z.boolean().default(false),
@@ -22,6 +44,7 @@ export const commonOptionsSchema = z.object({
   // Reclaim policy (policies/registry.ts validates the name and each KEY=VALUE).
   policy: z.string().min(1, 'must name a policy').optional(),
   'policy-opt': z.array(z.string()).default([]),
+  ...limitFlags,
 });
 
 /** gntalloc grants pages to one domain, which must be named. */
@@ -51,6 +74,7 @@ export type ProxyOptions = z.infer<typeof proxyOptionsSchema>;
 export type BridgeModeOptions = Pick<ProxyOptions, 'mode' | 'backend' | 'domid' | 'record'> &
   Partial<Pick<ProxyOptions, 'policy' | 'policy-opt'>>;
 export type RunOptions = z.infer<typeof runOptionsSchema>;
+export type LimitFlags = Pick<ProxyOptions, keyof typeof limitFlags>;
 
 /** A flag that was given a value outside what its schema allows. */
 export class OptionError extends Error {

@@ -4,7 +4,7 @@
 import { createLogger } from '../log.js';
 import { Bridge } from '../relay/bridge.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { createLifecycle, loadRegistry, traceFor } from './common.js';
+import { createLifecycle, limitsFromFlags, loadRegistry, traceFor } from './common.js';
 import { proxyOptionsSchema, validateOptions } from './options.js';
 
 export async function proxyCommand(flags: Record<string, unknown>): Promise<number> {
@@ -21,6 +21,7 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
     log,
     trace: traceFor(options.trace),
     observe: lifecycle.factory,
+    limits: limitsFromFlags(options),
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

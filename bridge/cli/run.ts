@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
 import { Bridge } from '../relay/bridge.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { createLifecycle, loadRegistry, traceFor } from './common.js';
+import { createLifecycle, limitsFromFlags, loadRegistry, traceFor } from './common.js';
 import { OptionError, runOptionsSchema, validateOptions } from './options.js';
 
 export async function runCommand(
@@ -33,6 +33,7 @@ export async function runCommand(
     log,
     trace: traceFor(options.trace),
     observe: lifecycle.factory,
+    limits: limitsFromFlags(options),
   });
   try {
     return await new Promise<number>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { UnixChannel } from '../../ffi/unix-channel.js';
 import type { ProtocolRegistry } from '../protocol/registry.js';
 import { encodeMessage } from '../wire/encode.js';
 import { DisplayErrorCode, UpstreamUnavailableError } from './errors.js';
+import { type ClientLimits, channelCapacities, resolveClientLimits } from './limits.js';
 import { WaylandListener } from './listener.js';
 import { MessageTables } from './message-table.js';
 import type { ObserverFactory } from './observer.js';
@@ -25,27 +26,38 @@ export interface BridgeOptions {
   readonly trace?: TraceSink;
   /** Creates each session's observer (the shm tracker, grant mode). */
   readonly observe?: ObserverFactory;
+  /** Per-client limits; those not given take their defaults (limits.ts, SECURITY.md). */
+  readonly limits?: Partial<ClientLimits>;
 }
 
 export class Bridge {
   private readonly sessions = new Set<Session>();
   private readonly tables: MessageTables;
   private readonly listener: WaylandListener;
+  readonly limits: ClientLimits;
+  /** Socket buffer sizes, derived from limits.maxBufferedBytes. */
+  private readonly capacities: { rx: number; tx: number };
   private nextSessionId = 1;
   private closed = false;
   private closedWaiters: (() => void)[] = [];
 
-  private constructor(private readonly options: BridgeOptions) {
+  private constructor(
+    private readonly options: BridgeOptions,
+    limits: ClientLimits,
+  ) {
     this.tables = new MessageTables(options.registry, options.observe);
+    this.limits = limits;
+    this.capacities = channelCapacities(limits);
     this.listener = WaylandListener.open(options.listenPath, (fd) => this.accept(fd));
   }
 
-  /** Checks the upstream socket exists, then listens. */
+  /** Validates the limits, checks the upstream socket exists, then listens. */
   static start(options: BridgeOptions): Bridge {
+    const limits = resolveClientLimits(options.limits);
     checkUpstream(options.upstreamPath);
-    const bridge = new Bridge(options);
+    const bridge = new Bridge(options, limits);
     options.log.info(
-      { listen: options.listenPath, upstream: options.upstreamPath },
+      { listen: options.listenPath, upstream: options.upstreamPath, limits },
       'bridge listening',
     );
     return bridge;
@@ -57,6 +69,11 @@ export class Bridge {
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** Each live session's counters (Session.stats), for monitoring and tests. */
+  sessionStats(): ({ id: number } & ReturnType<Session['stats']>)[] {
+    return [...this.sessions].map((s) => ({ id: s.id, ...s.stats() }));
   }
 
   /** Resolves when no session is left (after the last client leaves). */
@@ -82,11 +99,16 @@ export class Bridge {
     const observer = this.options.observe?.create(id, {
       upstreamPid: peerCredentials(upstreamFd).pid,
       clientPid: peerCredentials(clientFd).pid,
+      limits: this.limits,
     });
-    const session = new Session(new UnixChannel(clientFd), new UnixChannel(upstreamFd), {
+    const { rx, tx } = this.capacities;
+    const client = new UnixChannel(clientFd, rx, tx);
+    const upstream = new UnixChannel(upstreamFd, rx, tx);
+    const session = new Session(client, upstream, {
       id,
       tables: this.tables,
       log: this.options.log,
+      limits: this.limits,
       trace: this.options.trace,
       observer,
       onClosed: (s) => this.onSessionClosed(s),

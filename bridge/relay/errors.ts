@@ -2,6 +2,8 @@
 // A ClientProtocolError becomes a wl_display.error sent to that client alone, whose
 // session is then closed; no other session is touched.
 
+import { type ClientLimitName, LIMIT_UNITS } from './limits.js';
+
 /** wl_display.error codes (the wl_display.error enum of wayland.xml). */
 export const DisplayErrorCode = {
   invalidObject: 0,
@@ -13,7 +15,7 @@ export type DisplayErrorCode = (typeof DisplayErrorCode)[keyof typeof DisplayErr
 
 /** The client broke the protocol; it gets wl_display.error and is disconnected. */
 export class ClientProtocolError extends Error {
-  readonly code = 'ERR_CLIENT_PROTOCOL';
+  readonly code: 'ERR_CLIENT_PROTOCOL' | 'ERR_CLIENT_LIMIT' = 'ERR_CLIENT_PROTOCOL';
   constructor(
     /** Object the error is about (1 = wl_display when no better one exists). */
     readonly objectId: number,
@@ -34,14 +36,26 @@ export class UpstreamProtocolError extends Error {
   }
 }
 
-/** A client exceeded a configured per-client limit. */
+/**
+ * A client exceeded a per-client limit (limits.ts). Like any protocol error it ends that
+ * client alone, with wl_display.error no_memory on the display, as libwayland-server's
+ * wl_client_post_no_memory does; the message and the fields name the limit and its value.
+ */
 export class ClientLimitError extends ClientProtocolError {
-  override readonly code = 'ERR_CLIENT_PROTOCOL';
-  readonly limit: string;
-  constructor(limit: string, message: string) {
-    super(1, DisplayErrorCode.noMemory, message);
+  override readonly code = 'ERR_CLIENT_LIMIT';
+  constructor(
+    readonly limit: ClientLimitName,
+    /** The configured value of the limit. */
+    readonly value: number,
+    /** What the client did, e.g. "wl_shm.create_pool of 2147483647 bytes". */
+    what: string,
+  ) {
+    super(
+      1,
+      DisplayErrorCode.noMemory,
+      `${what}: over the per-client limit ${limit} = ${value} ${LIMIT_UNITS[limit]}`,
+    );
     this.name = 'ClientLimitError';
-    this.limit = limit;
   }
 }
 

@@ -3,6 +3,7 @@
 // mode) are observers; the relay itself stays ignorant of what they do.
 
 import type { ArgValue } from '../wire/values.js';
+import type { ClientLimits } from './limits.js';
 import type { WaylandObject } from './object-map.js';
 
 /** Message names an observer wants decoded, by interface. */
@@ -38,6 +39,11 @@ export interface SessionObserver {
   onDeleted(object: WaylandObject, time: number): void;
   /** The session ended (either side closed); release everything. */
   onClosed(time: number): void;
+  /**
+   * Fds the observer holds for this client (the tracker's pool dups). The relay adds
+   * them to its own queued fds to enforce the client's maxFds limit.
+   */
+  heldFds?(): number;
 }
 
 export interface ObserverFactory {
@@ -52,4 +58,6 @@ export interface SessionContext {
   readonly upstreamPid: number;
   /** The client's pid from SO_PEERCRED (0: not visible). */
   readonly clientPid: number;
+  /** The client's limits, for what the observer creates (default: DEFAULT_CLIENT_LIMITS). */
+  readonly limits?: ClientLimits;
 }

@@ -80,6 +80,19 @@ export class Pipe {
     return this.txEnd > this.txStart || this.outFds.length > 0;
   }
 
+  /** Fds this pipe owns: received and unclaimed, or claimed and not yet sent. */
+  get fdsHeld(): number {
+    return this.inFds.length + this.outFds.length;
+  }
+
+  /**
+   * Bytes this direction holds: unhandled input plus unsent output. At most
+   * src.rx.length + dst.tx.length, which channelCapacities (limits.ts) sizes.
+   */
+  get bufferedBytes(): number {
+    return this.rxEnd - this.rxStart + (this.txEnd - this.txStart);
+  }
+
   /** Sends as much output as dst takes now. */
   flush(): FlushResult {
     while (this.txEnd > this.txStart) {

@@ -1,8 +1,9 @@
 // One client and its own upstream connection to the compositor. Messages flow through
 // unchanged and in order; the session decodes only what it must understand (see
 // message-table.ts) to keep the object map exact, to carry fds, and to hide globals it
-// has no protocol for. A client that breaks the protocol gets wl_display.error and is
-// disconnected; nothing it does reaches another session.
+// has no protocol for. A client that breaks the protocol, or exceeds one of its limits
+// (limits.ts), gets wl_display.error and is disconnected; nothing it does reaches
+// another session.
 
 import type { Logger } from 'pino';
 import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
@@ -16,8 +17,19 @@ import { formatMessage } from '../wire/format.js';
 import { readObjectId, readOpcode, readSize } from '../wire/header.js';
 import { readU32 } from '../wire/le.js';
 import type { ArgValue, UntypedNewId } from '../wire/values.js';
-import { ClientProtocolError, DisplayErrorCode, UpstreamProtocolError } from './errors.js';
-import { MessageFlags, type MessageMeta, type MessageTables } from './message-table.js';
+import {
+  ClientLimitError,
+  ClientProtocolError,
+  DisplayErrorCode,
+  UpstreamProtocolError,
+} from './errors.js';
+import type { ClientLimits } from './limits.js';
+import {
+  type InterfaceTable,
+  MessageFlags,
+  type MessageMeta,
+  type MessageTables,
+} from './message-table.js';
 import { ObjectMap, type WaylandObject } from './object-map.js';
 import type { SessionObserver } from './observer.js';
 import { Pipe } from './pipe.js';
@@ -29,6 +41,8 @@ export interface SessionOptions {
   readonly id: number;
   readonly tables: MessageTables;
   readonly log: Logger;
+  /** This client's limits; its channels' buffers were sized from them (channelCapacities). */
+  readonly limits: ClientLimits;
   readonly trace?: TraceSink;
   /** Sees the messages its factory asked for (see observer.ts). */
   readonly observer?: SessionObserver;
@@ -60,6 +74,8 @@ export class Session {
   private closed = false;
   /** Set once a wl_display.error has gone by: the session ends after the flush. */
   private closing = false;
+  /** Armed while the client leaves its output full (see watchStall); else undefined. */
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: UnixChannel,
@@ -85,12 +101,14 @@ export class Session {
     return this.closed;
   }
 
-  /** Counters for stats and tests. */
-  stats(): { requests: number; events: number; objects: number } {
+  /** Counters for stats and tests; `buffered` and `fds` are what the limits bound. */
+  stats(): { requests: number; events: number; objects: number; buffered: number; fds: number } {
     return {
       requests: this.requests.messages,
       events: this.events.messages,
       objects: this.objects.size,
+      buffered: this.requests.bufferedBytes + this.events.bufferedBytes,
+      fds: this.fdsHeld(),
     };
   }
 
@@ -99,6 +117,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.options.log.debug({ session: this.id, reason }, 'session closed');
+    clearTimeout(this.stallTimer);
     this.clientWatch.close();
     this.upstreamWatch.close();
     this.requests.closeFds();
@@ -125,7 +144,16 @@ export class Session {
 
   private fail(err: unknown): void {
     if (this.closed) return;
-    if (err instanceof ClientProtocolError) {
+    if (err instanceof ClientLimitError) {
+      // Operators need to know which limit cut a client off, to tell an attack from a
+      // limit set too low for a real client.
+      this.options.log.warn(
+        { session: this.id, limit: err.limit, value: err.value },
+        `client limit hit: ${err.message}`,
+      );
+      this.sendDisplayError(err.objectId, err.displayCode, err.message);
+      this.close(`client limit ${err.limit}`);
+    } else if (err instanceof ClientProtocolError) {
       this.options.log.warn(
         { session: this.id, code: err.displayCode, object: err.objectId },
         `client protocol error: ${err.message}`,
@@ -175,7 +203,10 @@ export class Session {
       }
       const fds: number[] = [];
       const got = pipe.src.recv(pipe.rxEnd, want, fds);
-      if (fds.length > 0) pipe.inFds.push(fds);
+      if (fds.length > 0) {
+        pipe.inFds.push(fds); // owned by the queue from here, even if the check throws
+        if (direction === enum_.requests) this.checkFdLimit();
+      }
       if (got === 'again') break;
       if (got === 'eof') {
         this.flush(pipe);
@@ -195,7 +226,82 @@ export class Session {
 
   private pause(pipe: Pipe, paused: boolean): void {
     pipe.paused = paused;
+    if (paused && pipe === this.events) this.watchStall();
     this.updateInterest();
+  }
+
+  /**
+   * The client is not reading: its output buffer is full, so the session has stopped
+   * reading its upstream socket. Nothing grows in the bridge (its buffers have fixed
+   * sizes); the compositor's events for this client wait in the upstream socket, then
+   * in the compositor's own buffer for this connection. libwayland-server (up to 1.22)
+   * disconnects a connection once its 4 KiB output buffer overflows, as it would the
+   * client without the bridge; the embedded compositor does past 4 MiB. Each client has
+   * its own upstream connection, so the compositor never blocks on this one and no
+   * other client waits.
+   *
+   * Unless stallTimeoutMs is 0, a client that takes not one byte for that long is
+   * disconnected, which gives back its compositor connection and grant extents. The
+   * check runs when the timer fires: progress since it was armed arms it again, so the
+   * client is cut off after between 1× and 2× stallTimeoutMs without progress.
+   */
+  private watchStall(): void {
+    const timeout = this.options.limits.stallTimeoutMs;
+    if (timeout === 0 || this.stallTimer !== undefined || this.closed) return;
+    const sentWhenArmed = this.events.bytes;
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      if (this.closed || !this.events.paused) return;
+      if (this.events.bytes !== sentWhenArmed) {
+        this.watchStall();
+        return;
+      }
+      const waiting = this.events.bufferedBytes;
+      this.guard(() => {
+        throw new ClientLimitError(
+          'stallTimeoutMs',
+          timeout,
+          `client read nothing while ${waiting} bytes waited for it`,
+        );
+      });
+    }, timeout);
+    this.stallTimer.unref();
+  }
+
+  /** Fds held for this client: queued in either direction, plus the observer's dups. */
+  private fdsHeld(): number {
+    return this.requests.fdsHeld + this.events.fdsHeld + (this.options.observer?.heldFds?.() ?? 0);
+  }
+
+  /**
+   * Runs when fds arrive from the client. Each fd it sends is either queued here or,
+   * once its message is handled, forwarded (and closed) or kept by the observer as its
+   * pool dup, so checking on arrival bounds them all. One recvmsg brings at most 253 fds:
+   * the bridge holds at most maxFds + 252 at the moment it disconnects the client.
+   */
+  private checkFdLimit(): void {
+    const held = this.fdsHeld();
+    const max = this.options.limits.maxFds;
+    if (held > max)
+      throw new ClientLimitError('maxFds', max, `client made the bridge hold ${held} fds`);
+  }
+
+  /**
+   * A client-made object, counted against maxObjects. It is validated (and made) first,
+   * so a bad id gets its own protocol error; a limit error ends the session, so the
+   * object just made never matters. Client ids must be dense (object-map.ts), so bounding
+   * the id also bounds the id table, ids awaiting delete_id included.
+   */
+  private createClientObject(id: number, table: InterfaceTable, version: number): void {
+    this.objects.createFromClient(id, table, version);
+    const max = this.options.limits.maxObjects;
+    if (id > max || this.objects.size > max) {
+      throw new ClientLimitError(
+        'maxObjects',
+        max,
+        `client created ${table.name}@${id} (${this.objects.size} objects live)`,
+      );
+    }
   }
 
   private updateInterest(): void {
@@ -387,7 +493,7 @@ export class Session {
         const table = this.options.tables.get(meta.newIdInterfaces[i]!);
         if (table === undefined) return false; // let the decoding path report it
         const id = readU32(rx, pos + offsets[i]!);
-        if (fromClient) this.objects.createFromClient(id, table, obj.version);
+        if (fromClient) this.createClientObject(id, table, obj.version);
         else this.objects.createFromServer(id, table, obj.version);
       }
       if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
@@ -415,7 +521,7 @@ export class Session {
           throw new ClientProtocolError(parent.id, DisplayErrorCode.implementation, err);
         throw new UpstreamProtocolError(err);
       }
-      if (fromClient) this.objects.createFromClient(id, table, parent.version);
+      if (fromClient) this.createClientObject(id, table, parent.version);
       else this.objects.createFromServer(id, table, parent.version);
     }
   }
@@ -443,7 +549,7 @@ export class Session {
       const table = this.options.tables.get(target.interface);
       if (table === undefined)
         throw new Error(`advertised global without table: ${target.interface}`);
-      this.objects.createFromClient(target.id, table, target.version);
+      this.createClientObject(target.id, table, target.version);
     }
     return undefined;
   }

@@ -1,13 +1,22 @@
 // One owner for the state of every wl_shm_pool, wl_buffer and wl_surface of a client:
 // it follows the protocol as the relay forwards it, validates what a compositor would
 // otherwise trust (sizes, strides, formats, truncation), and turns what it sees into
-// typed lifecycle events and per-pool evidence levels (DESIGN §2). It is a relay
-// observer: it never touches a socket, and the relay's object map stays the authority
-// on which ids exist.
+// typed lifecycle events and per-pool evidence levels (DESIGN §2). It enforces the
+// client's shm limits (maxPoolSize, maxShmTotal) where pools are created and grown. It
+// is a relay observer: it never touches a socket, and the relay's object map stays the
+// authority on which ids exist.
 
-import { close as closeFd, dupCloexec, fstat, getSeals, F_SEAL_SHRINK } from '../../ffi/libc.js';
+import {
+  close as closeFd,
+  dupCloexec,
+  fstat,
+  getSeals,
+  F_SEAL_SHRINK,
+  isRegularFile,
+} from '../../ffi/libc.js';
 import { SyscallError } from '../../ffi/errors.js';
-import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
+import { ClientLimitError, ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
+import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from '../relay/limits.js';
 import type { WaylandObject } from '../relay/object-map.js';
 import type {
   MessageInterest,
@@ -121,6 +130,9 @@ export class ShmTracker implements SessionObserver {
   private readonly surfaces = new Map<number, SurfaceState>();
   /** wl_shm formats the compositor advertised; argb8888 and xrgb8888 are mandatory. */
   private readonly formats = new Set<number>([0, 1]);
+  private readonly limits: ClientLimits;
+  /** Invariant: the sum of `size` over `tracked` (what maxShmTotal bounds). */
+  private shmBytes = 0;
   private closed = false;
 
   constructor(
@@ -128,6 +140,7 @@ export class ShmTracker implements SessionObserver {
     readonly context: SessionContext,
     private readonly options: ShmTrackerOptions,
   ) {
+    this.limits = context.limits ?? DEFAULT_CLIENT_LIMITS;
     this.emit(performance.now(), {
       type: 'client-connected',
       clientPid: context.clientPid,
@@ -143,6 +156,11 @@ export class ShmTracker implements SessionObserver {
   /** Pools still tracked (live, or destroyed and not yet final). */
   poolStates(): IterableIterator<PoolState> {
     return this.tracked.values();
+  }
+
+  /** Invariant: every tracked pool holds exactly one fd, its `clientFd` dup. */
+  heldFds(): number {
+    return this.tracked.size;
   }
 
   onMessage(m: ObservedMessage): MessageRewrite | undefined {
@@ -267,6 +285,7 @@ export class ShmTracker implements SessionObserver {
     if (size <= 0) {
       throw new ClientProtocolError(m.object.id, ShmError.invalidStride, `invalid size (${size})`);
     }
+    this.checkShmLimits(`wl_shm.create_pool of ${size} bytes`, size, size);
     let st: ReturnType<typeof fstat>;
     try {
       st = fstat(fd);
@@ -276,6 +295,15 @@ export class ShmTracker implements SessionObserver {
         m.object.id,
         ShmError.invalidFd,
         `invalid pool fd: ${err.message}`,
+      );
+    }
+    // Only a regular file (memfd, shm_open, tmpfs) can back a pool: /dev/zero, a pipe or a
+    // socket (which libwayland-server would try to map) is refused before anyone maps it.
+    if (!isRegularFile(st)) {
+      throw new ClientProtocolError(
+        m.object.id,
+        ShmError.invalidFd,
+        `invalid pool fd: not a regular file (${fileType(st.mode)})`,
       );
     }
     let sealed = false;
@@ -320,6 +348,7 @@ export class ShmTracker implements SessionObserver {
     }
     this.pools.set(id, pool);
     this.tracked.add(pool);
+    this.shmBytes += size;
     this.emit(m.time, { type: 'pool-created', pool: id, size, pages: pagesOf(size) });
     return rewrite;
   }
@@ -330,6 +359,9 @@ export class ShmTracker implements SessionObserver {
     if (size < pool.size) {
       throw new ClientProtocolError(m.object.id, ShmError.invalidStride, 'shrinking pool invalid');
     }
+    // Nothing changes: spare the backing a remap (a client may resize in a loop).
+    if (size === pool.size) return;
+    this.checkShmLimits(`wl_shm_pool.resize to ${size} bytes`, size, size - pool.size);
     const fileSize = fstat(pool.clientFd).size;
     if (fileSize < size) {
       throw new ClientProtocolError(
@@ -338,6 +370,7 @@ export class ShmTracker implements SessionObserver {
         `pool fd is ${fileSize} bytes, smaller than the new pool size ${size}`,
       );
     }
+    this.shmBytes += size - pool.size;
     pool.size = size;
     this.options.backing?.resized(pool);
     this.emit(m.time, { type: 'pool-resized', pool: pool.id, size, pages: pagesOf(size) });
@@ -506,9 +539,26 @@ export class ShmTracker implements SessionObserver {
     if (final) this.forget(pool);
   }
 
+  /**
+   * maxPoolSize for a pool of `size` bytes, maxShmTotal for `growth` more bytes. Raised
+   * before the backing allocates anything, so a refused pool costs nothing.
+   */
+  private checkShmLimits(what: string, size: number, growth: number): void {
+    const { maxPoolSize, maxShmTotal } = this.limits;
+    if (size > maxPoolSize) throw new ClientLimitError('maxPoolSize', maxPoolSize, what);
+    if (this.shmBytes + growth > maxShmTotal) {
+      throw new ClientLimitError(
+        'maxShmTotal',
+        maxShmTotal,
+        `${what}, with ${this.shmBytes} bytes of pools held`,
+      );
+    }
+  }
+
   /** Drops a pool for good, and with it the tracker's dup of the client fd. */
   private forget(pool: PoolState): void {
     if (!this.tracked.delete(pool)) return;
+    this.shmBytes -= pool.size;
     if (this.pools.get(pool.id) === pool) this.pools.delete(pool.id);
     closeFd(pool.clientFd);
     this.options.hooks?.poolForgotten?.(this, pool);
@@ -530,6 +580,19 @@ export class ShmTracker implements SessionObserver {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** The kind of file behind an fd's st_mode, for error messages. */
+function fileType(mode: number): string {
+  const kinds: Record<number, string> = {
+    0o010000: 'a pipe',
+    0o020000: 'a character device',
+    0o040000: 'a directory',
+    0o060000: 'a block device',
+    0o120000: 'a symbolic link',
+    0o140000: 'a socket',
+  };
+  return kinds[mode & 0o170000] ?? `mode 0${(mode & 0o170000).toString(8)}`;
+}
 
 /** Builds one ShmTracker per session, all feeding the same sink. */
 export function shmTrackerFactory(
