@@ -151,6 +151,7 @@ export class Session {
         { session: this.id, limit: err.limit, value: err.value },
         `client limit hit: ${err.message}`,
       );
+      this.deliverValidRequests();
       this.sendDisplayError(err.objectId, err.displayCode, err.message);
       this.close(`client limit ${err.limit}`);
     } else if (err instanceof ClientProtocolError) {
@@ -158,6 +159,7 @@ export class Session {
         { session: this.id, code: err.displayCode, object: err.objectId },
         `client protocol error: ${err.message}`,
       );
+      this.deliverValidRequests();
       this.sendDisplayError(err.objectId, err.displayCode, err.message);
       this.close('client protocol error');
     } else if (err instanceof UpstreamProtocolError) {
@@ -173,6 +175,20 @@ export class Session {
       this.options.log.error({ session: this.id, err }, 'session failed');
       this.sendDisplayError(1, DisplayErrorCode.implementation, 'grantway: internal error');
       this.close('internal error');
+    }
+  }
+
+  /**
+   * Before a client is cut off, the requests it sent before the offending one go to the
+   * compositor, which would have dispatched them without the bridge. Best effort: one
+   * flush, nothing more if the compositor's socket is full.
+   */
+  private deliverValidRequests(): void {
+    try {
+      this.requests.flush();
+    } catch (err) {
+      if (!isPeerGone(err))
+        this.options.log.debug({ err }, 'could not deliver requests before an error');
     }
   }
 
@@ -357,8 +373,10 @@ export class Session {
           pipe.messages++;
           continue;
         }
-        if (meta.fdCount > pipe.inFds.length) break; // its fds are still in flight
+        if (meta.fdCount > pipe.inFds.length) this.missingFds(fromClient, obj, meta);
         pipe.forward(runStart, pos);
+        // The run is out: if this message is rejected, the finally must not send it again.
+        runStart = pos;
         this.handleMessage(pipe, fromClient, obj, meta, pos, size);
         pos += size;
         runStart = pos;
@@ -608,6 +626,24 @@ export class Session {
         `malformed message from object ${objectId}: ${what}`,
       );
     throw new UpstreamProtocolError(`malformed event: ${what}`);
+  }
+
+  /**
+   * A whole message whose fds are not there. A sender's fds travel with (or before) the
+   * first byte of the write that carries the message, and the kernel hands them over
+   * with the first read of those bytes, so once the message is complete its fds will
+   * never come: libwayland-server answers invalid_method at once, and so does the bridge.
+   */
+  private missingFds(fromClient: boolean, obj: WaylandObject, meta: MessageMeta): never {
+    const what = `${obj.table.name}@${obj.id}.${meta.spec.name}`;
+    if (fromClient) {
+      throw new ClientProtocolError(
+        obj.id,
+        DisplayErrorCode.invalidMethod,
+        `file descriptor expected: ${what}`,
+      );
+    }
+    throw new UpstreamProtocolError(`file descriptor expected: ${what}`);
   }
 
   private unknownObject(fromClient: boolean, objectId: number): never {

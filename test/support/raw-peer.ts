@@ -50,6 +50,8 @@ export class RawPeer {
   readonly received: ReceivedMessage[] = [];
   readonly fds = new FdQueue();
   eof = false;
+  /** Called with each message as it is read, before `until` waiters wake (optional). */
+  onMessage: ((m: ReceivedMessage) => void) | undefined;
   private readonly reader = new FrameReader();
   private readonly channel: UnixChannel;
   private readonly watch: FdWatch;
@@ -85,8 +87,11 @@ export class RawPeer {
       }
       this.reader.push(this.channel.rx.subarray(0, got));
       for (let f = this.reader.next(); f !== undefined; f = this.reader.next()) {
-        this.received.push({ objectId: f.objectId, opcode: f.opcode, bytes: f.bytes.slice() });
+        const m = { objectId: f.objectId, opcode: f.opcode, bytes: f.bytes.slice() };
+        this.received.push(m);
+        this.onMessage?.(m);
       }
+      if (!this.channel.isOpen) break; // onMessage closed this peer
     }
     const waiters = this.waiters;
     this.waiters = [];
