@@ -32,6 +32,10 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   bridge.close();
+  // The clients are gone; give the compositor a moment to unmap their pools, so their
+  // grants end on evidence rather than by force (bounded: a stuck compositor cannot
+  // hold the shutdown).
+  await lifecycle.settle(1000);
   lifecycle.close();
   return 0;
 }
