@@ -10,7 +10,7 @@ import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { close as closeFd } from '../../ffi/libc.js';
 import { FdOverflowError, isPeerGone, type UnixChannel } from '../../ffi/unix-channel.js';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
-import { decodeArgs } from '../wire/decode.js';
+import { decodeArgs, decodeFixedArgs } from '../wire/decode.js';
 import { encodeMessage } from '../wire/encode.js';
 import { WireError } from '../wire/errors.js';
 import { formatMessage } from '../wire/format.js';
@@ -493,12 +493,7 @@ export class Session {
     pos: number,
     size: number,
   ): boolean {
-    if (
-      meta.fixedSize !== size ||
-      meta.fdCount > 0 ||
-      (meta.flags & MessageFlags.Observed) !== 0 ||
-      this.options.trace !== undefined
-    ) {
+    if (meta.fixedSize !== size || meta.fdCount > 0 || this.options.trace !== undefined) {
       return false;
     }
     const rx = pipe.src.rx;
@@ -513,6 +508,17 @@ export class Session {
         const id = readU32(rx, pos + offsets[i]!);
         if (fromClient) this.createClientObject(id, table, obj.version);
         else this.objects.createFromServer(id, table, obj.version);
+      }
+      // Observed fixed-size messages (attach, damage, commit, release…) are the bulk of
+      // a frame's traffic: their words are read as they are, without the general decoder.
+      if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
+        this.options.observer.onMessage({
+          fromClient,
+          object: obj,
+          name: meta.spec.name,
+          args: decodeFixedArgs(meta.spec, rx, pos),
+          time: performance.now(),
+        });
       }
       if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
     }

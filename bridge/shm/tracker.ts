@@ -166,7 +166,10 @@ export class ShmTracker implements SessionObserver {
   onMessage(m: ObservedMessage): MessageRewrite | undefined {
     const iface = m.object.table.name;
     const a = m.args;
-    if (m.fromClient) {
+    if (iface === 'wl_surface') {
+      // Most of a frame's traffic: kept to one switch on the name.
+      this.onSurfaceRequest(m.object.id, m.name, a, m.time);
+    } else if (m.fromClient) {
       switch (`${iface}.${m.name}`) {
         case 'wl_shm.create_pool':
           return this.createPool(m, a[0] as number, a[1] as number, a[2] as number);
@@ -181,29 +184,6 @@ export class ShmTracker implements SessionObserver {
           break;
         case 'wl_buffer.destroy':
           this.destroyBuffer(m.object.id, m.time);
-          break;
-        case 'wl_surface.attach':
-          this.surface(m.object.id).pendingBuffer =
-            a[0] === 0 ? null : this.buffers.get(a[0] as number);
-          break;
-        case 'wl_surface.damage':
-          this.surface(m.object.id).pendingDamage.push(a.slice(0, 4) as Rect);
-          break;
-        case 'wl_surface.damage_buffer':
-          this.surface(m.object.id).pendingBufferDamage.push(a.slice(0, 4) as Rect);
-          break;
-        case 'wl_surface.set_buffer_scale':
-          this.surface(m.object.id).pendingScale = a[0] as number;
-          break;
-        case 'wl_surface.set_buffer_transform':
-          this.surface(m.object.id).pendingTransform = a[0] as number;
-          break;
-        case 'wl_surface.commit':
-          this.commit(m.object.id, m.time);
-          break;
-        case 'wl_surface.destroy':
-          this.surfaces.delete(m.object.id);
-          this.options.backing?.surfaceDestroyed(m.object.id);
           break;
         case 'wp_viewporter.get_viewport':
           this.surface(a[1] as number).viewported = true;
@@ -220,6 +200,33 @@ export class ShmTracker implements SessionObserver {
       this.formats.add(a[0] as number);
     }
     return undefined;
+  }
+
+  private onSurfaceRequest(id: number, name: string, a: readonly ArgValue[], time: number): void {
+    switch (name) {
+      case 'attach':
+        this.surface(id).pendingBuffer = a[0] === 0 ? null : this.buffers.get(a[0] as number);
+        break;
+      case 'damage':
+        addDamage(this.surface(id).pendingDamage, a);
+        break;
+      case 'damage_buffer':
+        addDamage(this.surface(id).pendingBufferDamage, a);
+        break;
+      case 'set_buffer_scale':
+        this.surface(id).pendingScale = a[0] as number;
+        break;
+      case 'set_buffer_transform':
+        this.surface(id).pendingTransform = a[0] as number;
+        break;
+      case 'commit':
+        this.commit(id, time);
+        break;
+      case 'destroy':
+        this.surfaces.delete(id);
+        this.options.backing?.surfaceDestroyed(id);
+        break;
+    }
   }
 
   onDeleted(object: WaylandObject, time: number): void {
@@ -577,6 +584,22 @@ export class ShmTracker implements SessionObserver {
       client: this.client,
     });
   }
+}
+
+/** Past this many rectangles between commits, a surface's damage is "everything". */
+const MAX_PENDING_DAMAGE = 64;
+const EVERYTHING: Rect = [0, 0, 0x7fffffff, 0x7fffffff];
+
+/**
+ * Adds a damage rectangle to a surface's pending list. Bounded: a client may send
+ * damage forever without committing, and the list must not grow with it.
+ */
+function addDamage(list: Rect[], a: readonly ArgValue[]): void {
+  if (list.length >= MAX_PENDING_DAMAGE) {
+    list.splice(0, list.length, EVERYTHING);
+    return;
+  }
+  list.push([a[0] as number, a[1] as number, a[2] as number, a[3] as number]);
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

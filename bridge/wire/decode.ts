@@ -195,3 +195,25 @@ function nullError(spec: MessageSpec, arg: ArgSpec, ctx: WireErrorContext): Null
 function unknownType(type: never): never {
   throw new TypeError(`unknown wire type ${String(type)}`);
 }
+
+/**
+ * The fast path for messages whose arguments are all fixed-size words (int, uint,
+ * fixed, object, typed new_id — no string, array, fd or untyped new_id): each word read
+ * where it must be, nothing validated beyond that. The caller has checked the message
+ * size against the spec (MessageMeta.fixedSize); use decodeArgs for anything else.
+ */
+export function decodeFixedArgs(spec: MessageSpec, buf: Uint8Array, offset: number): ArgValue[] {
+  const args: ArgValue[] = new Array<ArgValue>(spec.args.length);
+  let pos = offset + HEADER_SIZE;
+  for (let i = 0; i < spec.args.length; i++) {
+    const type = spec.args[i]!.type;
+    args[i] =
+      type === 'int'
+        ? readI32(buf, pos)
+        : type === 'fixed'
+          ? readI32(buf, pos) / 256
+          : readU32(buf, pos);
+    pos += 4;
+  }
+  return args;
+}
