@@ -197,6 +197,18 @@ describe('shm lifetime tracker', () => {
     ]);
   });
 
+  it('bounds damage sent without a commit: past 64 rectangles it is the whole buffer', async () => {
+    const { c } = await setup();
+    c.send(ID.pool, createBuffer, [ID.buffer, 0, 64, 64, 256, 0]);
+    c.send(ID.compositor, createSurface, [ID.surface]);
+    c.send(ID.surface, attach, [ID.buffer, 0, 0]);
+    for (let i = 0; i < 200; i++) c.send(ID.surface, damage, [i % 60, 0, 1, 1]);
+    c.send(ID.surface, commit, []);
+    await until(() => types().includes('buffer-committed'), 'commit');
+    const committed = events.find((e) => e.type === 'buffer-committed');
+    expect(committed).toMatchObject({ damage: [[0, 0, 64, 64]] });
+  });
+
   it('client killed mid-frame: everything it had is destroyed and retired at once (E2)', async () => {
     const { c } = await setup();
     c.send(ID.pool, createBuffer, [ID.buffer, 0, 64, 64, 256, 0]);
