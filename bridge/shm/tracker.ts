@@ -595,6 +595,7 @@ const EVERYTHING: Rect = [0, 0, 0x7fffffff, 0x7fffffff];
  * damage forever without committing, and the list must not grow with it.
  */
 function addDamage(list: Rect[], a: readonly ArgValue[]): void {
+  if (list[0] === EVERYTHING) return; // nothing can add to "everything"
   if (list.length >= MAX_PENDING_DAMAGE) {
     list.splice(0, list.length, EVERYTHING);
     return;
