@@ -56,8 +56,9 @@ interface AdvertisedGlobal {
   readonly version: number;
 }
 
-const enum_ = { requests: 0, events: 1 } as const;
-type Direction = (typeof enum_)[keyof typeof enum_];
+/** Which way a pipe carries messages. */
+const Direction = { requests: 0, events: 1 } as const;
+type Direction = (typeof Direction)[keyof typeof Direction];
 
 /** Reads per wake-up before yielding to other sessions' events. */
 const MAX_READS_PER_WAKE = 16;
@@ -89,11 +90,12 @@ export class Session {
     this.clientWatch = watchFd(client.fd, (ready) => {
       if (ready.writable) this.guard(() => this.flush(this.events));
       if (ready.readable || ready.hangup)
-        this.guard(() => this.pump(this.requests, enum_.requests));
+        this.guard(() => this.pump(this.requests, Direction.requests));
     });
     this.upstreamWatch = watchFd(upstream.fd, (ready) => {
       if (ready.writable) this.guard(() => this.flush(this.requests));
-      if (ready.readable || ready.hangup) this.guard(() => this.pump(this.events, enum_.events));
+      if (ready.readable || ready.hangup)
+        this.guard(() => this.pump(this.events, Direction.events));
     });
   }
 
@@ -221,13 +223,13 @@ export class Session {
       const got = pipe.src.recv(pipe.rxEnd, want, fds);
       if (fds.length > 0) {
         pipe.inFds.push(fds); // owned by the queue from here, even if the check throws
-        if (direction === enum_.requests) this.checkFdLimit();
+        if (direction === Direction.requests) this.checkFdLimit();
       }
       if (got === 'again') break;
       if (got === 'eof') {
         this.flush(pipe);
         this.close(
-          direction === enum_.requests ? 'client disconnected' : 'compositor disconnected',
+          direction === Direction.requests ? 'client disconnected' : 'compositor disconnected',
         );
         return;
       }
@@ -343,7 +345,7 @@ export class Session {
    */
   private handleInput(pipe: Pipe, direction: Direction): void {
     const rx = pipe.src.rx;
-    const fromClient = direction === enum_.requests;
+    const fromClient = direction === Direction.requests;
     const traceAll = this.options.trace !== undefined;
     let pos = pipe.rxStart;
     let runStart = pos;
