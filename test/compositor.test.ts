@@ -268,10 +268,17 @@ describe('the embedded compositor with real clients', () => {
       expect(frames).toBeLessThan(70);
       // Every latch but the one on screen replaced a buffer, each released once.
       expect(after.releases - before.releases).toBeGreaterThanOrEqual(frames - 1);
+      // Frame callbacks are paced by the repaint clock: the typical gap is one 60 Hz
+      // frame. (The median, not every gap: on a loaded machine a late tick is followed
+      // by an early one, which says nothing about the clock.)
       const times = end.frameTimes.slice(-10);
-      const gaps = times.slice(1).map((t, i) => t - times[i]!);
-      for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(14);
-      for (const gap of gaps) expect(gap).toBeLessThanOrEqual(40);
+      const gaps = times
+        .slice(1)
+        .map((t, i) => t - times[i]!)
+        .sort((a, b) => a - b);
+      const median = gaps[gaps.length >> 1]!;
+      expect(median).toBeGreaterThanOrEqual(13);
+      expect(median).toBeLessThanOrEqual(25);
     },
   );
 
