@@ -22,13 +22,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  acceptsConnections,
-  killGroup,
-  sleep,
-  trackChild,
-  untrackChild,
-} from '../harness/children.js';
+import { killGroup, sleep, trackChild, untrackChild, waitForServer } from '../harness/children.js';
 import type { LogLevel } from '../log.js';
 import { ControlClient } from './control.js';
 import { CompositorStartError } from './errors.js';
@@ -80,7 +74,6 @@ export interface EmbeddedCompositorInstance {
 }
 
 const MAX_OUTPUT = 256 * 1024;
-const POLL_MS = 20;
 
 /** node + arguments that run `grantway` from wherever this module was loaded. */
 function cliCommand(): string[] {
@@ -190,48 +183,29 @@ export async function startEmbeddedCompositor(
     return stopped;
   };
 
-  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
-  for (;;) {
-    if (spawnError !== null) {
-      await stop();
-      throw new CompositorStartError(
-        `spawn failed: ${(spawnError as Error).message}`,
-        output,
-        runtimeDir,
-      );
-    }
-    if (exitStatus !== null) {
-      const { code, signal } = exitStatus as ExitStatus;
-      await stop();
-      throw new CompositorStartError(
-        `exited early (code ${code}, signal ${signal})`,
-        output,
-        runtimeDir,
-      );
-    }
-    if (
-      existsSync(socketPath) &&
-      existsSync(`${socketPath}.lock`) &&
-      existsSync(controlPath) &&
-      acceptsConnections(socketPath)
-    ) {
+  const failure = await waitForServer({
+    socketPath,
+    timeoutMs: options.startTimeoutMs ?? 10_000,
+    spawnError: () => spawnError,
+    exitStatus: () => exitStatus,
+    // Up only once its control channel answers too.
+    ready: async () => {
+      if (!existsSync(controlPath)) return false;
       try {
         control = await ControlClient.connect(controlPath);
-        break;
+        return true;
       } catch {
-        // not listening yet
+        return false; // not listening yet
       }
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new CompositorStartError(
-        `${socketPath} not accepting connections in time`,
-        output,
-        runtimeDir,
-      );
-    }
-    await sleep(POLL_MS);
+    },
+  });
+  if (failure !== undefined) {
+    await stop();
+    throw new CompositorStartError(failure, output, runtimeDir);
   }
+  // waitForServer reports the compositor up only after ready() connected the control.
+  const connected = control as ControlClient | null;
+  if (connected === null) throw new Error('control channel missing after start');
 
   return {
     runtimeDir,
@@ -240,7 +214,7 @@ export async function startEmbeddedCompositor(
     env: { XDG_RUNTIME_DIR: runtimeDir, WAYLAND_DISPLAY: socketName },
     pid: pid as number,
     controlPath,
-    control,
+    control: connected,
     exited,
     output: () => output,
     stop,

@@ -149,13 +149,13 @@ export class GntallocGrantBackend implements GrantBackend {
     );
   }
 
-  /** DEALLOC_GREF unless the source says the extent is still mapped (module comment). */
   /** Grants cannot be added to a gntalloc allocation in place. */
   grow(extent: GrantExtent, pages: number): GrantExtent {
     if (pages <= extent.pages) return extent;
     throw new ExtentGrowUnsupportedError('gntalloc');
   }
 
+  /** DEALLOC_GREF unless the source says the extent is still mapped (module comment). */
   endForeignAccess(extent: GrantExtent): EndAccessResult {
     this.ledger.assertOpen('endForeignAccess');
     const entry = this.ledger.entry(extent, 'endForeignAccess');

@@ -2,7 +2,7 @@
 // needs: its process group is killed and its private runtime dir removed even when the
 // test run is interrupted, and a way to tell when its socket accepts connections.
 
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { close as closeFd, connectUnix } from '../../ffi/libc.js';
 
 /**
@@ -53,3 +53,38 @@ export function acceptsConnections(path: string): boolean {
 
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
+
+const POLL_MS = 20;
+
+/**
+ * Waits for a freshly spawned server: its socket and `.lock` exist, it accepts a
+ * connection, and `ready()` (anything more the caller needs) holds. Resolves undefined
+ * when it is up, or with why it never came up: the spawn failed, it exited, or time ran
+ * out. The caller stops it and raises its own error class with its output.
+ */
+export async function waitForServer(options: {
+  readonly socketPath: string;
+  readonly timeoutMs: number;
+  readonly spawnError: () => Error | null;
+  readonly exitStatus: () => { code: number | null; signal: NodeJS.Signals | null } | null;
+  readonly ready?: () => boolean | Promise<boolean>;
+}): Promise<string | undefined> {
+  const { socketPath } = options;
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const spawnError = options.spawnError();
+    if (spawnError !== null) return `spawn failed: ${spawnError.message}`;
+    const exit = options.exitStatus();
+    if (exit !== null) return `exited early (code ${exit.code}, signal ${exit.signal})`;
+    if (
+      existsSync(socketPath) &&
+      existsSync(`${socketPath}.lock`) &&
+      acceptsConnections(socketPath) &&
+      (options.ready === undefined || (await options.ready()))
+    ) {
+      return undefined;
+    }
+    if (Date.now() > deadline) return `${socketPath} not accepting connections in time`;
+    await sleep(POLL_MS);
+  }
+}

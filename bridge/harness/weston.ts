@@ -4,11 +4,11 @@
 // never touch the user's own runtime directory or sockets.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acceptsConnections, killGroup, sleep, trackChild, untrackChild } from './children.js';
+import { killGroup, sleep, trackChild, untrackChild, waitForServer } from './children.js';
 import { commandAvailable } from './process.js';
 
 export interface WestonOptions {
@@ -172,41 +172,15 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
     return stopped;
   };
 
-  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
-  for (;;) {
-    if (spawnError !== null) {
-      await stop();
-      throw new WestonStartError(
-        `spawn failed: ${(spawnError as Error).message}`,
-        output,
-        runtimeDir,
-      );
-    }
-    if (exited !== null) {
-      const { code, signal } = exited as { code: number | null; signal: NodeJS.Signals | null };
-      await stop();
-      throw new WestonStartError(
-        `exited early (code ${code}, signal ${signal})`,
-        output,
-        runtimeDir,
-      );
-    }
-    if (
-      existsSync(socketPath) &&
-      existsSync(`${socketPath}.lock`) &&
-      acceptsConnections(socketPath)
-    ) {
-      break;
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new WestonStartError(
-        `${socketPath} not accepting connections in time`,
-        output,
-        runtimeDir,
-      );
-    }
-    await sleep(POLL_MS);
+  const failure = await waitForServer({
+    socketPath,
+    timeoutMs: options.startTimeoutMs ?? 10_000,
+    spawnError: () => spawnError,
+    exitStatus: () => exited,
+  });
+  if (failure !== undefined) {
+    await stop();
+    throw new WestonStartError(failure, output, runtimeDir);
   }
 
   return {
