@@ -14,15 +14,22 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
   const listenPath = resolveSocketPath(options.listen);
   const upstreamPath = resolveSocketPath(options.upstream);
   const lifecycle = createLifecycle(options, process.argv.slice(2), log);
-  const bridge = Bridge.start({
-    listenPath,
-    upstreamPath,
-    registry,
-    log,
-    trace: traceFor(options.trace),
-    observe: lifecycle.factory,
-    limits: limitsFromFlags(options),
-  });
+  let bridge: Bridge;
+  try {
+    bridge = Bridge.start({
+      listenPath,
+      upstreamPath,
+      registry,
+      log,
+      trace: traceFor(options.trace),
+      observe: lifecycle.factory,
+      limits: limitsFromFlags(options),
+    });
+  } catch (err) {
+    // Nothing ran: leave nothing behind, not even an empty record.
+    lifecycle.close({ discardRecord: true });
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');

@@ -26,15 +26,22 @@ export async function runCommand(
   const listenPath = resolveSocketPath(listen);
   const upstreamPath = resolveSocketPath(upstream);
   const lifecycle = createLifecycle(options, process.argv.slice(2), log);
-  const bridge = Bridge.start({
-    listenPath,
-    upstreamPath,
-    registry,
-    log,
-    trace: traceFor(options.trace),
-    observe: lifecycle.factory,
-    limits: limitsFromFlags(options),
-  });
+  let bridge: Bridge;
+  try {
+    bridge = Bridge.start({
+      listenPath,
+      upstreamPath,
+      registry,
+      log,
+      trace: traceFor(options.trace),
+      observe: lifecycle.factory,
+      limits: limitsFromFlags(options),
+    });
+  } catch (err) {
+    // Nothing ran: leave nothing behind, not even an empty record.
+    lifecycle.close({ discardRecord: true });
+    throw err;
+  }
   try {
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(program, args, {
