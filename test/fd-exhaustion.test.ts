@@ -179,6 +179,7 @@ describe(`grantway proxy under prlimit --nofile=${NOFILE}`, () => {
     `survives ${SOAK} sequential hostile connections and serves a fresh client after each hundred`,
     async () => {
       const { proxy: p, idle } = await start();
+      const rssBefore = rssMiB(p.pid);
       const t0 = performance.now();
       let refusedInBursts = 0;
       let peakFds = 0;
@@ -221,7 +222,7 @@ describe(`grantway proxy under prlimit --nofile=${NOFILE}`, () => {
       expect(p.output()).not.toMatch(/internal error|uncaught/i);
       report(
         `${SOAK} hostile connections in ${seconds.toFixed(1)} s; fds idle ${idle}, peak ${peakFds}, back to ${after}; ` +
-          `${refusedInBursts} burst connections refused; proxy RSS ${rssMiB(p.pid)} MiB`,
+          `${refusedInBursts} burst connections refused; proxy RSS ${rssBefore} → ${rssMiB(p.pid)} MiB`,
       );
     },
     30 * 60_000,
