@@ -7,14 +7,13 @@
 
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
 import { silentLogger } from '../bridge/log.js';
-import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import { close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
 import { FakeCompositor } from './support/fake-compositor.js';
 import { RawClient } from './support/raw-client.js';
 import { event, RawPeer, registry, request } from './support/raw-peer.js';
+import { COMPOSITORS, type RunningCompositor, startCompositor } from './support/compositors.js';
 import { startTestBridge, type TestBridge } from './support/test-bridge.js';
 
 const getRegistry = request('wl_display', 'get_registry');
@@ -111,103 +110,86 @@ describe('a bind that crosses global_remove (scripted libwayland compositor)', (
   });
 });
 
-interface RunningCompositor {
-  readonly pid: number;
-  readonly runtimeDir: string;
-  readonly socketPath: string;
-  stop(): Promise<void>;
-}
-
-const KINDS = [
-  { kind: 'embedded', available: true },
-  { kind: 'weston', available: westonAvailable() },
-] as const;
 const PATHS = ['direct', 'grant', 'passthrough'] as const;
 
-describe.each(KINDS.filter((k) => k.available))(
-  'the same verdicts as the $kind compositor',
-  ({ kind }) => {
-    let compositor: RunningCompositor;
-    let bridge: TestBridge | undefined;
-    const fds: number[] = [];
-    const clients: RawClient[] = [];
+describe.each(COMPOSITORS)('the same verdicts as the $kind compositor', ({ kind }) => {
+  let compositor: RunningCompositor;
+  let bridge: TestBridge | undefined;
+  const fds: number[] = [];
+  const clients: RawClient[] = [];
 
-    beforeAll(async () => {
-      compositor =
-        kind === 'weston'
-          ? await startWeston({ socketName: 'gw-parity-weston' })
-          : await startEmbeddedCompositor({ socketName: 'gw-parity-embedded' });
-    });
-    afterAll(async () => {
-      await compositor?.stop();
-    });
-    afterEach(() => {
-      for (const c of clients.splice(0)) c.peer.close();
-      bridge?.close();
-      bridge = undefined;
-      for (const fd of fds.splice(0)) closeFd(fd);
-    });
+  beforeAll(async () => {
+    compositor = await startCompositor(kind, `gw-parity-${kind}`);
+  });
+  afterAll(async () => {
+    await compositor?.stop();
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.peer.close();
+    bridge?.close();
+    bridge = undefined;
+    for (const fd of fds.splice(0)) closeFd(fd);
+  });
 
-    async function client(path: (typeof PATHS)[number]): Promise<RawClient> {
-      let socket = compositor.socketPath;
-      if (path !== 'direct') {
-        bridge ??= startTestBridge({
-          listenPath: join(compositor.runtimeDir, `gw-parity-${path}`),
-          upstreamPath: compositor.socketPath,
-          compositorPid: compositor.pid,
-          mode: path,
-        });
-        socket = bridge.listenPath;
-      }
-      const c = await RawClient.open(socket);
-      clients.push(c);
-      return c;
+  async function client(path: (typeof PATHS)[number]): Promise<RawClient> {
+    let socket = compositor.socketPath;
+    if (path !== 'direct') {
+      bridge ??= startTestBridge({
+        listenPath: join(compositor.runtimeDir, `gw-parity-${path}`),
+        upstreamPath: compositor.socketPath,
+        compositorPid: compositor.pid,
+        mode: path,
+      });
+      socket = bridge.listenPath;
     }
+    const c = await RawClient.open(socket);
+    clients.push(c);
+    return c;
+  }
 
-    function memfd(size: number): number {
-      const fd = memfdCreate('parity');
-      fds.push(fd);
-      ftruncate(fd, size);
-      return fd;
-    }
+  function memfd(size: number): number {
+    const fd = memfdCreate('parity');
+    fds.push(fd);
+    ftruncate(fd, size);
+    return fd;
+  }
 
-    it.each(PATHS)(
-      'a pool resized smaller, or to a negative size, is wl_shm.invalid_fd (%s)',
-      async (path) => {
-        for (const size of [4096, -1]) {
-          const c = await client(path);
-          const pool = c.newId();
-          c.send(c.shm, createPool, [pool, memfd(8192), 8192]);
-          c.send(pool, resize, [size]);
-          await c.disconnected();
-          expect(c.error()).toMatchObject({ objectId: pool, code: WL_SHM_INVALID_FD });
-        }
-      },
-    );
-
-    it.each(PATHS)(
-      'an interface name padded with NULs ("wl_shm\\0\\0", length 8) binds as wl_shm (%s)',
-      async (path) => {
+  it.each(PATHS)(
+    'a pool resized smaller, or to a negative size, is wl_shm.invalid_fd (%s)',
+    async (path) => {
+      for (const size of [4096, -1]) {
         const c = await client(path);
-        const shm = c.newId();
-        const name = c.globals.get('wl_shm')!;
-        // wl_registry.bind(name, "wl_shm\0\0", 1, shm), written by hand: no encoder
-        // makes such a string.
-        const body = Buffer.alloc(4 + 4 + 8 + 4 + 4);
-        body.writeUInt32LE(name, 0);
-        body.writeUInt32LE(8, 4);
-        body.write('wl_shm', 8, 'latin1');
-        body.writeUInt32LE(1, 16);
-        body.writeUInt32LE(shm, 20);
-        const header = Buffer.alloc(8);
-        header.writeUInt32LE(2, 0);
-        header.writeUInt32LE(((8 + body.length) << 16) | bind.opcode, 4);
-        c.peer.sendBytes(Buffer.concat([header, body]));
-        // It is a wl_shm: a pool made from it works.
-        c.send(shm, createPool, [c.newId(), memfd(4096), 4096]);
-        await c.roundtrip();
-        expect(c.error()).toBeUndefined();
-      },
-    );
-  },
-);
+        const pool = c.newId();
+        c.send(c.shm, createPool, [pool, memfd(8192), 8192]);
+        c.send(pool, resize, [size]);
+        await c.disconnected();
+        expect(c.error()).toMatchObject({ objectId: pool, code: WL_SHM_INVALID_FD });
+      }
+    },
+  );
+
+  it.each(PATHS)(
+    'an interface name padded with NULs ("wl_shm\\0\\0", length 8) binds as wl_shm (%s)',
+    async (path) => {
+      const c = await client(path);
+      const shm = c.newId();
+      const name = c.globals.get('wl_shm')!;
+      // wl_registry.bind(name, "wl_shm\0\0", 1, shm), written by hand: no encoder
+      // makes such a string.
+      const body = Buffer.alloc(4 + 4 + 8 + 4 + 4);
+      body.writeUInt32LE(name, 0);
+      body.writeUInt32LE(8, 4);
+      body.write('wl_shm', 8, 'latin1');
+      body.writeUInt32LE(1, 16);
+      body.writeUInt32LE(shm, 20);
+      const header = Buffer.alloc(8);
+      header.writeUInt32LE(2, 0);
+      header.writeUInt32LE(((8 + body.length) << 16) | bind.opcode, 4);
+      c.peer.sendBytes(Buffer.concat([header, body]));
+      // It is a wl_shm: a pool made from it works.
+      c.send(shm, createPool, [c.newId(), memfd(4096), 4096]);
+      await c.roundtrip();
+      expect(c.error()).toBeUndefined();
+    },
+  );
+});

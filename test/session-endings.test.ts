@@ -8,8 +8,7 @@
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
+import { COMPOSITORS, type RunningCompositor, startCompositor } from './support/compositors.js';
 import { startTestBridge, type TestBridge } from './support/test-bridge.js';
 import { encodeAll, RawClient } from './support/raw-client.js';
 import { request } from './support/raw-peer.js';
@@ -27,17 +26,6 @@ const report = (line: string): void => {
 const CLIENTS = 30;
 const WL_SURFACE_INVALID_SCALE = 0;
 
-interface RunningCompositor {
-  readonly pid: number;
-  readonly runtimeDir: string;
-  readonly socketPath: string;
-  stop(): Promise<void>;
-}
-
-const KINDS = [
-  { kind: 'embedded', available: true },
-  { kind: 'weston', available: westonAvailable() },
-] as const;
 const PATHS = ['direct', 'grant', 'passthrough'] as const;
 
 /**
@@ -68,73 +56,65 @@ async function provokeError(path: string): Promise<{ objectId: number; code: num
   }
 }
 
-describe.each(KINDS.filter((k) => k.available))(
-  'session endings on the $kind compositor',
-  ({ kind }) => {
-    let compositor: RunningCompositor;
+describe.each(COMPOSITORS)('session endings on the $kind compositor', ({ kind }) => {
+  let compositor: RunningCompositor;
 
-    beforeAll(async () => {
-      compositor =
-        kind === 'weston'
-          ? await startWeston({ socketName: 'gw-endings-weston' })
-          : await startEmbeddedCompositor({ socketName: 'gw-endings-embedded' });
+  beforeAll(async () => {
+    compositor = await startCompositor(kind, `gw-endings-${kind}`);
+  });
+  afterAll(async () => {
+    await compositor?.stop();
+  });
+
+  /** The path a client connects to: the compositor, or a fresh bridge in front of it. */
+  function open(path: (typeof PATHS)[number]): { socket: string; bridge?: TestBridge } {
+    if (path === 'direct') return { socket: compositor.socketPath };
+    const bridge = startTestBridge({
+      listenPath: join(compositor.runtimeDir, `gw-endings-${path}`),
+      upstreamPath: compositor.socketPath,
+      compositorPid: compositor.pid,
+      mode: path,
     });
-    afterAll(async () => {
-      await compositor?.stop();
-    });
+    return { socket: bridge.listenPath, bridge };
+  }
 
-    /** The path a client connects to: the compositor, or a fresh bridge in front of it. */
-    function open(path: (typeof PATHS)[number]): { socket: string; bridge?: TestBridge } {
-      if (path === 'direct') return { socket: compositor.socketPath };
-      const bridge = startTestBridge({
-        listenPath: join(compositor.runtimeDir, `gw-endings-${path}`),
-        upstreamPath: compositor.socketPath,
-        compositorPid: compositor.pid,
-        mode: path,
-      });
-      return { socket: bridge.listenPath, bridge };
-    }
-
-    it.each(PATHS)(
-      `${CLIENTS} clients that go on sending after a protocol error all get it (%s)`,
-      async (path) => {
-        const { socket, bridge } = open(path);
-        try {
-          const errors = await Promise.all(
-            Array.from({ length: CLIENTS }, () => provokeError(socket)),
-          );
-          const seen = errors.filter(
-            (e) => e?.objectId === 0 && e.code === WL_SURFACE_INVALID_SCALE,
-          );
-          report(`${kind}/${path}: ${seen.length}/${CLIENTS} clients saw wl_surface.invalid_scale`);
-          expect(seen.length).toBe(CLIENTS);
-          if (bridge !== undefined) {
-            await bridge.bridge.whenIdle();
-            expect(bridge.bridge.sessionCount).toBe(0);
-          }
-        } finally {
-          bridge?.close();
-        }
-      },
-      60_000,
-    );
-
-    it.each(PATHS)('a client that half-closes after a sync still gets done (%s)', async (path) => {
+  it.each(PATHS)(
+    `${CLIENTS} clients that go on sending after a protocol error all get it (%s)`,
+    async (path) => {
       const { socket, bridge } = open(path);
       try {
-        const c = await RawClient.open(socket);
-        const callback = c.newId();
-        c.send(1, sync, [callback]);
-        c.peer.shutdownWrite();
-        // The compositor answers what it read, then closes at EOF: done first, then EOF.
-        await c.disconnected();
-        expect(c.peer.received.some((m) => m.objectId === callback)).toBe(true);
-        expect(c.error()).toBeUndefined();
-        c.peer.close();
-        if (bridge !== undefined) await bridge.bridge.whenIdle();
+        const errors = await Promise.all(
+          Array.from({ length: CLIENTS }, () => provokeError(socket)),
+        );
+        const seen = errors.filter((e) => e?.objectId === 0 && e.code === WL_SURFACE_INVALID_SCALE);
+        report(`${kind}/${path}: ${seen.length}/${CLIENTS} clients saw wl_surface.invalid_scale`);
+        expect(seen.length).toBe(CLIENTS);
+        if (bridge !== undefined) {
+          await bridge.bridge.whenIdle();
+          expect(bridge.bridge.sessionCount).toBe(0);
+        }
       } finally {
         bridge?.close();
       }
-    });
-  },
-);
+    },
+    60_000,
+  );
+
+  it.each(PATHS)('a client that half-closes after a sync still gets done (%s)', async (path) => {
+    const { socket, bridge } = open(path);
+    try {
+      const c = await RawClient.open(socket);
+      const callback = c.newId();
+      c.send(1, sync, [callback]);
+      c.peer.shutdownWrite();
+      // The compositor answers what it read, then closes at EOF: done first, then EOF.
+      await c.disconnected();
+      expect(c.peer.received.some((m) => m.objectId === callback)).toBe(true);
+      expect(c.error()).toBeUndefined();
+      c.peer.close();
+      if (bridge !== undefined) await bridge.bridge.whenIdle();
+    } finally {
+      bridge?.close();
+    }
+  });
+});

@@ -18,29 +18,18 @@
 //   and the session closes once the client has taken what is queued for it.
 // Each of these waits at most LINGER_MS for a peer that does not do its part.
 
-import type { Logger } from 'pino';
 import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { isPeerGone, type UnixChannel } from '../../ffi/unix-channel.js';
 import { ClientLimitError } from './errors.js';
-import type { ClientLimits } from './limits.js';
-import type { MessageTables } from './message-table.js';
-import { MessageRelay, type TraceSink } from './message-relay.js';
+import { MessageRelay, type MessageRelayOptions } from './message-relay.js';
 import type { ObjectMap } from './object-map.js';
-import type { SessionObserver } from './observer.js';
 import { type FlushResult, Pipe } from './pipe.js';
 import { describeFailure, displayError } from './session-errors.js';
 
 export type { TraceSink } from './message-relay.js';
 
-export interface SessionOptions {
-  readonly id: number;
-  readonly tables: MessageTables;
-  readonly log: Logger;
-  /** This client's limits; its channels' buffers were sized from them (channelCapacities). */
-  readonly limits: ClientLimits;
-  readonly trace?: TraceSink;
-  /** Sees the messages its factory asked for (see observer.ts). */
-  readonly observer?: SessionObserver;
+/** The relay's options (limits: this client's; its channels' buffers were sized from them). */
+export interface SessionOptions extends MessageRelayOptions {
   readonly onClosed: (session: Session) => void;
 }
 
