@@ -264,7 +264,8 @@ export class Session {
    * deliver it. The client's requests from here on have nowhere to go.
    */
   private upstreamFinished(): void {
-    if (this.phase === Phase.upstreamFinished || this.phase === Phase.flushing) return;
+    if (this.closed || this.phase === Phase.upstreamFinished || this.phase === Phase.flushing)
+      return;
     this.requests.discard();
     this.enter(Phase.upstreamFinished, 'the compositor stopped reading and did not close');
     this.updateInterest();
@@ -272,7 +273,7 @@ export class Session {
 
   /** Nothing more to read: the session closes once the client has its events. */
   private finish(reason: string): void {
-    if (this.phase === Phase.flushing) return;
+    if (this.closed || this.phase === Phase.flushing) return;
     this.enter(Phase.flushing, reason);
     if (!this.events.pendingOutput) this.close(reason);
     else this.flush(this.events);
