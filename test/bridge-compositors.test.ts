@@ -14,25 +14,10 @@ import { silentLogger } from '../bridge/log.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import { type TestBridge, startTestBridge } from './support/test-bridge.js';
+import { parseGlobals } from './support/wayland-info.js';
 import { WaylandClient } from '../ffi/wayland-client.js';
 
 const registry = new ProtocolRegistry();
-
-interface Global {
-  readonly name: number;
-  readonly interface: string;
-  readonly version: number;
-}
-
-/** The globals wayland-info printed, as (name, interface, version). */
-function parseGlobals(output: string): Global[] {
-  const globals: Global[] = [];
-  const line = /interface: '([^']+)',\s+version:\s+(\d+),\s+name:\s+(\d+)/g;
-  for (const m of output.matchAll(line)) {
-    globals.push({ interface: m[1]!, version: Number(m[2]), name: Number(m[3]) });
-  }
-  return globals;
-}
 
 /** What the suite needs of a running compositor (startWeston and the embedded harness agree). */
 interface RunningCompositor {
