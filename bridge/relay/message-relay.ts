@@ -7,6 +7,7 @@
 
 import type { Logger } from 'pino';
 import { close as closeFd } from '../../ffi/libc.js';
+import { HiddenGlobalReporter } from '../protocol/hidden-globals.js';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
 import { decodeArgs, decodeFixedArgs } from '../wire/decode.js';
 import { encodeMessage } from '../wire/encode.js';
@@ -56,10 +57,12 @@ export class MessageRelay {
   /** Set once the compositor's wl_display.error has been forwarded: the session ends. */
   errorRelayed = false;
   private readonly registry: RegistryFilter;
+  private readonly hiddenGlobalReporter: HiddenGlobalReporter;
 
   constructor(private readonly options: MessageRelayOptions) {
     this.objects = new ObjectMap(options.tables.display());
     this.registry = new RegistryFilter((name) => options.tables.get(name));
+    this.hiddenGlobalReporter = new HiddenGlobalReporter(options.log, options.id);
   }
 
   /**
@@ -303,10 +306,7 @@ export class MessageRelay {
       const version = args[2] as number;
       const told = this.registry.announce(name, interfaceName, version);
       if (told === 'hide') {
-        this.options.log.debug(
-          { session: this.options.id, interface: interfaceName, name },
-          'global hidden: no protocol loaded',
-        );
+        this.hiddenGlobalReporter.hidden(interfaceName, name, version);
         return 'drop';
       }
       if (told === version) return undefined;
