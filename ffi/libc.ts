@@ -81,6 +81,10 @@ const F_DUPFD_CLOEXEC = 1030;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
+const F_SETSIG = 10;
+const F_SETLEASE = 1024;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
 const F_ADD_SEALS = 1033;
 const F_GET_SEALS = 1034;
 export const F_SEAL_SEAL = 0x1;
@@ -237,6 +241,36 @@ export function getSeals(fd: number): number {
 
 export function addSeals(fd: number, seals: number): void {
   check(raw.fcntl(fd, F_ADD_SEALS, seals), 'fcntl(F_ADD_SEALS)');
+}
+
+/**
+ * Asks for a write lease on `fd`'s file (fcntl F_SETLEASE F_WRLCK). The kernel grants one
+ * only while no other open file description of the file exists, whoever holds it and
+ * however (an fd in any process, a mapping, an fd in flight in a socket). True: granted,
+ * and the caller must give it back with releaseLease at once (while held, anyone opening
+ * the file blocks until it is released); false: another open file description exists
+ * (EAGAIN). Other failures throw: EINVAL (leases disabled, or a file system without
+ * them), EACCES (not the file's owner), EBADF.
+ */
+export function tryWriteLease(fd: number): boolean {
+  if (raw.fcntl(fd, F_SETLEASE, F_WRLCK) === 0) return true;
+  if (koffi.errno() === koffi.os.errno.EAGAIN) return false;
+  fail('fcntl(F_SETLEASE)');
+}
+
+export function releaseLease(fd: number): void {
+  check(raw.fcntl(fd, F_SETLEASE, F_UNLCK), 'fcntl(F_SETLEASE, F_UNLCK)');
+}
+
+/** SIGURG: ignored unless handled; the signal a lease break is sent with (leaseBreakSignal). */
+export const SIGURG = 23;
+
+/**
+ * The signal sent to this process when someone breaks a lease taken through `fd`
+ * (fcntl F_SETSIG; the default, SIGIO, would terminate a Node process).
+ */
+export function setLeaseBreakSignal(fd: number, signal: number): void {
+  check(raw.fcntl(fd, F_SETSIG, signal), 'fcntl(F_SETSIG)');
 }
 
 export interface FileStat {
