@@ -5,7 +5,7 @@
 // its own listing, its own line split, its own stat. Slow on purpose; never used to
 // decide anything.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { devMajor, devMinor } from './dev-t.js';
 
 export interface Holder {
@@ -39,6 +39,7 @@ const list = (path: string): string[] | undefined => {
 
 /** Whether a maps text has a line for device `major:minor`, inode `ino`. */
 function mapsMention(text: string, major: number, minor: number, ino: bigint): boolean {
+  if (!text.includes(String(ino))) return false;
   for (const line of text.split('\n')) {
     const fields = line.split(' ');
     if (fields.length < 5) continue;
@@ -76,12 +77,12 @@ export function holdersOf(
     if (!/^[0-9]+$/.test(name) || exclude.includes(Number(name))) continue;
     const pid = Number(name);
     // A leader that exited while its threads run on has empty maps and no fds of its
-    // own: look through every thread then.
-    const dirs = [`${procRoot}/${pid}`];
+    // own: look through its other threads then. A kernel thread or a zombie has none.
+    let dirs = [`${procRoot}/${pid}`];
     let maps = read(`${dirs[0]}/maps`);
     if (maps === '') {
-      for (const tid of list(`${procRoot}/${pid}/task`) ?? [])
-        dirs.push(`${procRoot}/${pid}/task/${tid}`);
+      const tids = (list(`${procRoot}/${pid}/task`) ?? []).filter((tid) => tid !== name);
+      dirs = tids.map((tid) => `${procRoot}/${pid}/task/${tid}`);
     }
     let how: Holder['how'] | undefined;
     let blind = false;
@@ -96,6 +97,8 @@ export function holdersOf(
       if (mapsMention(maps, major, minor, file.ino)) how ??= 'maps';
       for (const fd of fds) {
         try {
+          // Sockets, pipes and anonymous inodes read as "socket:[…]" and the like.
+          if (!readlinkSync(`${dir}/fd/${fd}`).startsWith('/')) continue;
           const st = statSync(`${dir}/fd/${fd}`, { bigint: true });
           if (st.dev === file.dev && st.ino === file.ino) how ??= 'fd';
         } catch {

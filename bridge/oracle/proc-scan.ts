@@ -36,7 +36,7 @@
 import { statSync } from 'node:fs';
 import { fileKey, MapsParseError, type MappedFiles, parseMappedFiles } from './maps.js';
 import { procBlindness } from './proc-env.js';
-import { listProcDir, readProcText } from './proc-read.js';
+import { errorCode, listProcDir, readProcText } from './proc-read.js';
 import type { Blindness, FileIdentity } from './types.js';
 
 export interface ScanItem {
@@ -264,14 +264,14 @@ export class ProcScanner {
       const st = statSync(link, { bigint: true, throwIfNoEntry: false });
       return st === undefined ? undefined : wanted.keyOfStat(st.dev, st.ino);
     } catch (error) {
-      const code =
-        typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
-      // The fd was closed meanwhile, or points to something stat cannot follow.
-      if (code === 'ENOENT' || code === 'ESRCH' || code === 'ENXIO') return undefined;
-      return {
-        kind: code === 'EACCES' || code === 'EPERM' ? 'no-permission' : 'read-error',
-        detail: `stat ${link}: ${code}`,
-      };
+      const code = errorCode(error);
+      if (code === 'EACCES' || code === 'EPERM') {
+        return { kind: 'no-permission', detail: `stat ${link}: ${code}` };
+      }
+      // Closed meanwhile (ENOENT), or a file whose file system cannot answer (a FUSE
+      // mount whose daemon died: ENOTCONN, EIO): never a pool's memfd or tmpfs file,
+      // whose stat cannot fail.
+      return undefined;
     }
   }
 
