@@ -32,6 +32,9 @@ const raw = {
   getsockopt: fn<[number, number, number, Buffer, number[]], number>(
     'int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)',
   ),
+  getsockname: fn<[number, Buffer, number[]], number>(
+    'int getsockname(int fd, _Out_ uint8_t *addr, _Inout_ uint32_t *len)',
+  ),
   recvmsg: fn<[number, NativePointer, number], number | bigint>(
     'intptr_t recvmsg(int fd, void *msg, int flags)',
   ),
@@ -78,6 +81,8 @@ export const MSG_NOSIGNAL = 0x4000;
 export const MSG_CTRUNC = 0x8;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 const F_DUPFD_CLOEXEC = 1030;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
@@ -207,6 +212,45 @@ export function peerCredentials(fd: number): PeerCredentials {
   const len = [12];
   check(raw.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf, len), 'getsockopt(SO_PEERCRED)');
   return { pid: buf.readInt32LE(0), uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
+}
+
+const SO_TYPE = 3;
+const SO_ACCEPTCONN = 30;
+const SO_DOMAIN = 39;
+
+function intOption(fd: number, name: number, what: string): number {
+  const buf = Buffer.alloc(4);
+  check(raw.getsockopt(fd, SOL_SOCKET, name, buf, [4]), `getsockopt(${what})`);
+  return buf.readInt32LE(0);
+}
+
+/** Whether `fd` is a unix stream socket in the listening state (an inherited one, say). */
+export function isListeningUnixSocket(fd: number): boolean {
+  try {
+    return (
+      intOption(fd, SO_DOMAIN, 'SO_DOMAIN') === AF_UNIX &&
+      intOption(fd, SO_TYPE, 'SO_TYPE') === SOCK_STREAM &&
+      intOption(fd, SO_ACCEPTCONN, 'SO_ACCEPTCONN') === 1
+    );
+  } catch (err) {
+    if (err instanceof SyscallError) return false; // not a socket, or not open
+    throw err;
+  }
+}
+
+/** The filesystem path a unix socket is bound to ('' when unnamed or abstract). */
+export function boundPath(fd: number): string {
+  const addr = Buffer.alloc(2 + 108);
+  const len = [addr.length];
+  check(raw.getsockname(fd, addr, len), 'getsockname');
+  const path = addr.subarray(2, Math.min(len[0] ?? 2, addr.length));
+  const end = path.indexOf(0);
+  return end === 0 ? '' : path.subarray(0, end < 0 ? path.length : end).toString('utf8');
+}
+
+/** Sets FD_CLOEXEC (an inherited fd must not leak into this process's children). */
+export function setCloseOnExec(fd: number): void {
+  check(raw.fcntl(fd, F_SETFD, FD_CLOEXEC), 'fcntl(F_SETFD)');
 }
 
 export function close(fd: number): void {
