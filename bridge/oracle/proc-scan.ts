@@ -190,7 +190,7 @@ export class ProcScanner {
     }
     const hot: number[] = [];
     const listed = this.processes();
-    if ('blind' in listed) return wanted.finish(listed.blind);
+    if ('blind' in listed) return wanted.finish(blind ?? listed.blind);
     const peers = items.map((i) => i.peerPid ?? 0).filter((pid) => pid > 0);
     for (const pid of this.order(listed.pids, peers)) {
       const look = this.readMaps(pid);
