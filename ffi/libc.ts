@@ -342,6 +342,15 @@ export function fstat(fd: number): FileStat {
 
 export const isRegularFile = (st: FileStat): boolean => (st.mode & S_IFMT) === S_IFREG;
 
+/** fstat's buffer for isFile (calls are synchronous, on one thread). */
+const statScratch = Buffer.alloc(144);
+
+/** Whether `fd` is the file (dev, ino): fstat without allocating (the oracle's hot path). */
+export function isFile(fd: number, dev: bigint, ino: bigint): boolean {
+  check(raw.fstat(fd, statScratch), 'fstat');
+  return statScratch.readBigUInt64LE(0) === dev && statScratch.readBigUInt64LE(8) === ino;
+}
+
 export function mmap(fd: number, length: number, prot: number, offset = 0): NativePointer {
   const ptr = raw.mmap(null, length, prot, MAP_SHARED, fd, offset);
   if (ptr === null || ptr === MAP_FAILED) fail('mmap');

@@ -16,12 +16,20 @@ import type { FileIdentity } from './types.js';
 
 const hex2 = (n: number): string => (n < 16 ? '0' : '') + n.toString(16);
 
+/** Keys already made, per identity object (extents keep theirs for life; BigInt math is slow). */
+const keys = new WeakMap<FileIdentity, string>();
+
 /**
  * Key of a file in a MappedFiles set: exactly how maps prints its device and inode,
  * `MAJOR:MINOR INODE` (`%02x:%02x %lu`), so a line's key is one slice of its text.
  */
 export function fileKey(file: FileIdentity): string {
-  return `${hex2(devMajor(file.dev))}:${hex2(devMinor(file.dev))} ${file.ino}`;
+  let key = keys.get(file);
+  if (key === undefined) {
+    key = `${hex2(devMajor(file.dev))}:${hex2(devMinor(file.dev))} ${file.ino}`;
+    keys.set(file, key);
+  }
+  return key;
 }
 
 /** The files one maps text mentions. */

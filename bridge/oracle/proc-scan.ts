@@ -13,14 +13,15 @@
 // bench:oracle` (README, "E3 oracle").
 //
 // How a walk goes, for a batch of files:
-//   1. maps pass: each process's /proc/PID/maps, those that mapped a wanted file last
-//      time first, then the peer, then the rest; it stops as soon as every file is found
-//      mapped (the common "still mapped" case costs about one maps read);
-//   2. confirming pass, only for files no maps mentioned: the process list is read again
-//      (a new child may have inherited the file since), and each process's fds
-//      (/proc/PID/fd/*, one stat each) and then its maps again. Reading fds before maps
-//      makes "neither" sound per process: a process without an fd at the first read can
-//      map the file later only with an fd received from another process.
+//   1. the likely holders, maps only: the processes that held a wanted file in the last
+//      walk, then the peer; it stops as soon as every file is found mapped, so the
+//      common "still mapped" case costs about one maps read;
+//   2. otherwise every process (the likely ones again), each one's fds (/proc/PID/fd/*,
+//      one stat each) and then its maps, until every file is found; then the process
+//      list again, for children forked meanwhile (one may hold a file its parent let go
+//      of after the fork), until no newcomer is left. Reading fds before maps makes
+//      "neither" sound per process: a process with no fd at the first read can map the
+//      file later only with an fd received from another process.
 // A walk is not a snapshot: a file passed from a process not yet read to one already
 // read while the walk runs is missed, and an fd in flight in a socket is in no fd table
 // (the asker treats undelivered files as held: MappingQuestion.delivered). The kernel's
@@ -97,7 +98,7 @@ class Wanted {
       const list = this.byKey.get(key);
       if (list === undefined) this.byKey.set(key, [i]);
       else list.push(i);
-      this.keyByStat.set(statKey(item.file.dev, item.file.ino), key);
+      this.keyByStat.set(statKeyOf(item.file), key);
     });
   }
 
@@ -150,7 +151,16 @@ class Wanted {
   }
 }
 
+/** Times the process list is read again for newcomers before the walk gives up. */
+const MAX_ROUNDS = 4;
+
 const statKey = (dev: number | bigint, ino: number | bigint): string => `${dev}:${ino}`;
+const statKeys = new WeakMap<FileIdentity, string>();
+function statKeyOf(file: FileIdentity): string {
+  let key = statKeys.get(file);
+  if (key === undefined) statKeys.set(file, (key = statKey(file.dev, file.ino)));
+  return key;
+}
 
 export class ProcScanner {
   readonly procRoot: string;
@@ -191,8 +201,11 @@ export class ProcScanner {
     const hot: number[] = [];
     const listed = this.processes();
     if ('blind' in listed) return wanted.finish(blind ?? listed.blind);
+    const present = new Set(listed.pids);
     const peers = items.map((i) => i.peerPid ?? 0).filter((pid) => pid > 0);
-    for (const pid of this.order(listed.pids, peers)) {
+    // 1. The likely holders, maps only: usually all it takes ("still mapped").
+    const likely = [...new Set([...this.hot, ...peers])].filter((pid) => present.delete(pid));
+    for (const pid of likely) {
       const look = this.readMaps(pid);
       if ('blind' in look) blind ??= look.blind;
       else if ('mapped' in look && wanted.foundInMaps(look.mapped, pid)) hot.push(pid);
@@ -203,40 +216,59 @@ export class ProcScanner {
       this.hot = hot;
       return wanted.finish(undefined);
     }
-    if (blind === undefined) blind = this.confirm(wanted, hot);
-    this.hot = hot;
-    return wanted.finish(blind);
-  }
-
-  /** The confirming pass (module comment); returns what it could not see, if anything. */
-  private confirm(wanted: Wanted, hot: number[]): Blindness | undefined {
-    const listed = this.processes();
-    if ('blind' in listed) return listed.blind;
-    let blind: Blindness | undefined;
-    for (const pid of listed.pids) {
-      let dir = `${this.procRoot}/${pid}`;
-      let found = false;
-      for (;;) {
-        const fds = this.heldInFds(dir, pid, wanted);
-        if (typeof fds === 'object') blind ??= fds;
-        else found = fds || found;
-        const look = this.readMaps(pid);
-        if ('blind' in look) blind ??= look.blind;
-        else if ('mapped' in look) {
-          found = wanted.foundInMaps(look.mapped, pid) || found;
-          // The leader exited and a thread runs on: its fd table is read through the
-          // thread, before its maps again (rare).
-          if (look.dir !== dir) {
-            dir = look.dir;
-            continue;
-          }
-        }
+    // 2. Everyone, the likely ones again, fds then maps: every holder found, or none.
+    const read = new Set<number>();
+    let pids = [...likely, ...present];
+    for (let round = 0; pids.length > 0 && !wanted.done; round++) {
+      for (const pid of pids) {
+        read.add(pid);
+        const found = this.readAll(pid, wanted);
+        if (typeof found === 'object') blind ??= found;
+        else if (found) hot.push(pid);
+        if (wanted.done) break;
+      }
+      if (wanted.done || blind !== undefined) break;
+      // A child forked meanwhile may hold a file its parent let go of after the fork.
+      const again = this.processes();
+      if ('blind' in again) {
+        blind = again.blind;
         break;
       }
-      if (found) hot.push(pid);
-      if (wanted.done) break;
+      pids = again.pids.filter((pid) => !read.has(pid));
+      if (round === MAX_ROUNDS && pids.length > 0) {
+        blind = { kind: 'read-error', detail: 'processes appear faster than the walk reads them' };
+        break;
+      }
     }
-    return blind;
+    this.hot = hot;
+    return wanted.finish(wanted.done ? undefined : blind);
+  }
+
+  /**
+   * One process, fds first and then maps (module comment): whether it holds a wanted file
+   * (settling those it holds), or what hid it.
+   */
+  private readAll(pid: number, wanted: Wanted): boolean | Blindness {
+    let dir = `${this.procRoot}/${pid}`;
+    let found = false;
+    let blind: Blindness | undefined;
+    for (;;) {
+      const fds = this.heldInFds(dir, pid, wanted);
+      if (typeof fds === 'object') blind ??= fds;
+      else found = fds || found;
+      const look = this.readMaps(pid);
+      if ('blind' in look) blind ??= look.blind;
+      else if ('mapped' in look) {
+        found = wanted.foundInMaps(look.mapped, pid) || found;
+        // The leader exited and a thread runs on: its fd table is read through the
+        // thread, before its maps again (rare).
+        if (look.dir !== dir) {
+          dir = look.dir;
+          continue;
+        }
+      }
+      return found || blind === undefined ? found : blind;
+    }
   }
 
   /** Whether any fd in `dir`/fd points to a wanted file (settling it), or a blindness. */
@@ -293,13 +325,6 @@ export class ProcScanner {
       if (Number.isSafeInteger(pid) && pid !== this.selfPid) pids.push(pid);
     }
     return { pids };
-  }
-
-  /** Last walk's holders first, then the peers, then everyone else, each once. */
-  private order(pids: readonly number[], peers: readonly number[]): number[] {
-    const present = new Set(pids);
-    const first = [...this.hot, ...peers].filter((pid) => present.delete(pid));
-    return [...first, ...present];
   }
 
   /**

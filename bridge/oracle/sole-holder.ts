@@ -16,7 +16,7 @@
 // backend) instead of the fatal SIGIO.
 
 import { SyscallError } from '../../ffi/errors.js';
-import { fstat, releaseLease, tryWriteLease } from '../../ffi/libc.js';
+import { isFile, releaseLease, tryWriteLease } from '../../ffi/libc.js';
 import type { FileIdentity } from './types.js';
 
 /** 'sole': nobody else holds the file; 'shared': someone does; else why the kernel would not say. */
@@ -35,8 +35,7 @@ export function askSoleHolder(file: FileIdentity & { readonly ownFd: number }): 
   if (!granted) return 'shared';
   try {
     // The lease is on whatever `fd` is now: only the file asked about may be called sole.
-    const st = fstat(fd);
-    return st.dev === file.dev && st.ino === file.ino ? 'sole' : { unusable: 'fd reused' };
+    return isFile(fd, file.dev, file.ino) ? 'sole' : { unusable: 'fd reused' };
   } catch (error) {
     return { unusable: error instanceof SyscallError ? error.errnoName : String(error) };
   } finally {

@@ -27,6 +27,7 @@
 // an operator learns why extents wait for other evidence instead of E3.
 
 import type { Logger } from 'pino';
+import { fileKey } from './maps.js';
 import { ProcScanner, type ScanItem } from './proc-scan.js';
 import { askSoleHolder } from './sole-holder.js';
 import type {
@@ -77,8 +78,8 @@ const WAITING_FORGET_MS = 2000;
 
 export const DEFAULT_CPU_BUDGET = 0.05;
 
-const fileKey = (file: FileIdentity): string => `${file.dev}:${file.ino}`;
-const questionKey = (q: MappingQuestion): string => `${fileKey(q.file)}/${q.ownerPid ?? ''}`;
+const questionKey = (q: MappingQuestion): string =>
+  q.ownerPid === undefined ? fileKey(q.file) : `${fileKey(q.file)}/${q.ownerPid}`;
 
 export class SystemOracle implements MappingOracle {
   readonly scanner: ProcScanner;
