@@ -9,10 +9,17 @@
 //   - every extent is reclaimed afterwards, and no free was unsafe or unverifiable
 //     (VerifyingBackend judges each free against every process on the machine).
 // On the single-pid oracle this failed behind every wrapper: the extents were freed at
-// once while the compositor child still mapped them.
+// once while the compositor child still mapped them. And weston behind the same kind of
+// wrapper (weston takes a passed socket through its systemd-notify.so module): the
+// oracle sees weston map a live pool, where the single-pid one read the wrapper.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   type CompositorListener,
   type EmbeddedCompositorInstance,
@@ -22,7 +29,9 @@ import { ScriptedWindow } from '../bridge/compositor/scripted-client.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
 import { VerifyingBackend } from '../bridge/grants/verifying.js';
+import { killGroup, trackChild, untrackChild, waitForServer } from '../bridge/harness/children.js';
 import { commandAvailable } from '../bridge/harness/process.js';
+import { westonAvailable } from '../bridge/harness/weston.js';
 import { silentLogger } from '../bridge/log.js';
 import { holdersOf, unreadableProcesses } from '../bridge/oracle/holders.js';
 import { SystemOracle } from '../bridge/oracle/system-oracle.js';
@@ -177,4 +186,108 @@ describe('E3 is judged on every process that may map an extent', () => {
     },
     30_000,
   );
+});
+
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const wrapperScript = fileURLToPath(
+  new URL('../bridge/harness/listen-wrapper.ts', import.meta.url),
+);
+
+describe.skipIf(!westonAvailable())('weston behind a wrapper', () => {
+  it('weston (its systemd-notify.so takes the socket) maps a live pool that the process SO_PEERCRED names does not; E3 after, no unsafe free', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-wrapped-weston-'));
+    chmodSync(dir, 0o700);
+    const path = join(dir, 'wrapped');
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: dir };
+    for (const name of ['WAYLAND_DISPLAY', 'WAYLAND_SOCKET', 'DISPLAY', 'NODE_OPTIONS'])
+      delete env[name];
+    const args = [
+      '--backend=headless-backend.so',
+      '--modules=systemd-notify.so',
+      '--socket=weston-own',
+      '--idle-time=0',
+    ];
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, wrapperScript, '--listen', path, '--', 'weston', ...args],
+      {
+        env,
+        stdio: ['ignore', 'ignore', 'ignore'],
+        detached: true,
+      },
+    );
+    trackChild(child.pid!, dir);
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    const exited = new Promise<void>((r) =>
+      child.once('exit', (code, signal) => r(void (exit = { code, signal }))),
+    );
+    const vouched = unreadableProcesses();
+    const oracle = new SystemOracle({ vouchedPids: vouched });
+    const remote = oracleMappingSource(oracle);
+    const backend = new VerifyingBackend(new MemfdGrantBackend({ remote }), { vouched });
+    const reclaimer = new LiveReclaimer({
+      backend,
+      policy: createPolicy(DEFAULT_POLICY, []),
+      oracle: remote,
+    });
+    const events: LifecycleEvent[] = [];
+    const lifecycle = new Lifecycle({
+      mode: 'grant',
+      oracle,
+      sinks: [(e) => events.push(e)],
+      grants: { backend, log: silentLogger, reclaimer },
+    });
+    let bridge: Bridge | undefined;
+    let window: ScriptedWindow | undefined;
+    try {
+      // Up once weston itself listens (its own socket), not only the wrapper.
+      const failure = await waitForServer({
+        socketPath: join(dir, 'weston-own'),
+        timeoutMs: 20_000,
+        spawnError: () => null,
+        exitStatus: () => exit,
+      });
+      expect(failure).toBeUndefined();
+      bridge = Bridge.start({
+        listenPath: join(dir, 'bridge'),
+        upstreamPath: path,
+        registry,
+        log: silentLogger,
+        observe: lifecycle.factory,
+      });
+      window = await ScriptedWindow.open(bridge.listenPath, { title: 'behind a wrapper' });
+      const pool = window.createPool(64 * 64 * 4);
+      const buffer = window.createBuffer(pool, 64, 64);
+      buffer.fill(0xff2080c0);
+      await window.commit(buffer);
+      const tracker = [...lifecycle.trackers].at(-1)!;
+      const file = lifecycle.backing!.inspect([...tracker.poolStates()].at(-1)!)!.extent.file!;
+      const peer = tracker.context.upstreamPid;
+      expect(peer).toBe(child.pid);
+      const holders = holdersOf(file).holders;
+      expect(holders.map((h) => h.comm)).toEqual(['weston']);
+      expect(holders[0]!.pid).not.toBe(peer);
+      // The single-pid oracle read the wrapper's maps here and said 'unmapped'.
+      await sleep(0);
+      expect(oracle.verdict({ file, peerPid: peer })).toBe('mapped');
+      buffer.destroy();
+      pool.destroy();
+      await window.roundtrip();
+      const deadline = performance.now() + 10_000;
+      while (backend.stats().extentsInUse > 0 && performance.now() < deadline) await sleep(20);
+      expect(backend.frees).toBe(1);
+      expect(backend.unsafe).toBe(0);
+      expect(backend.unverified).toBe(0);
+      expect(events.filter((e) => e.type === 'evidence' && e.level === 'E3')).toHaveLength(1);
+    } finally {
+      window?.close();
+      bridge?.close();
+      lifecycle.close();
+      killGroup(child.pid!, 'SIGTERM');
+      await Promise.race([exited, sleep(3000)]);
+      killGroup(child.pid!, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      untrackChild(child.pid!);
+    }
+  }, 40_000);
 });
