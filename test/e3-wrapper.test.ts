@@ -67,6 +67,35 @@ const cases: Case[] = [
   { listener: 'socket-activate+wrapper', leases: true, scheduler: true },
 ];
 
+/**
+ * Lifetime tracking wired as the CLI wires it (one SystemOracle for the watcher and the
+ * backend, the default policy's scheduler), on a backend that judges every free.
+ */
+function judgedLifecycle(
+  vouched: readonly number[],
+  c: Pick<Case, 'leases' | 'scheduler'>,
+): {
+  oracle: SystemOracle;
+  backend: VerifyingBackend;
+  events: LifecycleEvent[];
+  lifecycle: Lifecycle;
+} {
+  const oracle = new SystemOracle({ useLeases: c.leases, vouchedPids: vouched });
+  const remote = oracleMappingSource(oracle);
+  const backend = new VerifyingBackend(new MemfdGrantBackend({ remote }), { vouched });
+  const reclaimer = c.scheduler
+    ? new LiveReclaimer({ backend, policy: createPolicy(DEFAULT_POLICY, []), oracle: remote })
+    : undefined;
+  const events: LifecycleEvent[] = [];
+  const lifecycle = new Lifecycle({
+    mode: 'grant',
+    oracle,
+    sinks: [(e) => events.push(e)],
+    grants: { backend, log: silentLogger, reclaimer },
+  });
+  return { oracle, backend, events, lifecycle };
+}
+
 const name = (c: Case): string =>
   `${c.listener}, ${c.leases ? 'kernel' : '/proc walk'}, ${c.scheduler ? 'scheduler' : 'no scheduler'}`;
 
@@ -92,19 +121,7 @@ describe('E3 is judged on every process that may map an extent', () => {
       });
       const compositorPid = (await compositor.control.state()).pid;
 
-      const oracle = new SystemOracle({ useLeases: c.leases, vouchedPids: vouched });
-      const remote = oracleMappingSource(oracle);
-      const backend = new VerifyingBackend(new MemfdGrantBackend({ remote }), { vouched });
-      const reclaimer = c.scheduler
-        ? new LiveReclaimer({ backend, policy: createPolicy(DEFAULT_POLICY, []), oracle: remote })
-        : undefined;
-      const events: LifecycleEvent[] = [];
-      const lifecycle = new Lifecycle({
-        mode: 'grant',
-        oracle,
-        sinks: [(e) => events.push(e)],
-        grants: { backend, log: silentLogger, reclaimer },
-      });
+      const { oracle, backend, events, lifecycle } = judgedLifecycle(vouched, c);
       const bridge = Bridge.start({
         listenPath: join(compositor.runtimeDir, 'bridge'),
         upstreamPath: compositor.socketPath,
@@ -221,21 +238,9 @@ describe.skipIf(!westonAvailable())('weston behind a wrapper', () => {
     const exited = new Promise<void>((r) =>
       child.once('exit', (code, signal) => r(void (exit = { code, signal }))),
     );
-    const vouched = unreadableProcesses();
-    const oracle = new SystemOracle({ vouchedPids: vouched });
-    const remote = oracleMappingSource(oracle);
-    const backend = new VerifyingBackend(new MemfdGrantBackend({ remote }), { vouched });
-    const reclaimer = new LiveReclaimer({
-      backend,
-      policy: createPolicy(DEFAULT_POLICY, []),
-      oracle: remote,
-    });
-    const events: LifecycleEvent[] = [];
-    const lifecycle = new Lifecycle({
-      mode: 'grant',
-      oracle,
-      sinks: [(e) => events.push(e)],
-      grants: { backend, log: silentLogger, reclaimer },
+    const { oracle, backend, events, lifecycle } = judgedLifecycle(unreadableProcesses(), {
+      leases: true,
+      scheduler: true,
     });
     let bridge: Bridge | undefined;
     let window: ScriptedWindow | undefined;
