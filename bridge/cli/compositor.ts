@@ -56,7 +56,9 @@ export async function compositorCommand(flags: Record<string, unknown>): Promise
   forgetListenFds(process.env);
   const listenFd = passed === undefined ? undefined : pickWaylandSocket(passed);
   if (listenFd === undefined && options.socket === undefined) {
-    throw new OptionError('--socket: required unless a listening socket is passed (LISTEN_FDS)');
+    throw new OptionError(
+      '--socket: is required, unless a listening socket is passed (LISTEN_FDS)',
+    );
   }
   const log = createLogger(options['log-level']);
   const pngDir = options['png-dir'];
