@@ -130,8 +130,15 @@ describe('the kernel answers for memfd extents (leases)', () => {
   it('keeps working where /proc is of no use', async () => {
     backend = new MemfdGrantBackend();
     extent = backend.allocate(1);
-    const oracle = new SystemOracle({ procRoot: '/nonexistent' });
+    const warnings: { reason: string; msg: string }[] = [];
+    const log = pino(
+      { level: 'warn' },
+      { write: (line: string) => warnings.push(JSON.parse(line) as (typeof warnings)[number]) },
+    );
+    const oracle = new SystemOracle({ procRoot: '/nonexistent', log });
     expect(oracle.scanner.environment?.kind).toBe('foreign-proc');
+    // The operator learns why, once.
+    expect(warnings.map((w) => w.reason)).toEqual(['foreign-proc']);
     const shared = backend.shareFd(extent);
     expect(await ask(oracle)).toBe('mapped');
     close(shared);
@@ -141,6 +148,7 @@ describe('the kernel answers for memfd extents (leases)', () => {
     try {
       expect(oracle.verdict({ file: other.file })).toBe('unavailable');
       expect(oracle.blindnessFor(other.file)?.kind).toBe('foreign-proc');
+      expect(warnings).toHaveLength(1);
     } finally {
       close(other.fd);
     }
