@@ -68,6 +68,8 @@ export async function waitForServer(options: {
   readonly spawnError: () => Error | null;
   readonly exitStatus: () => { code: number | null; signal: NodeJS.Signals | null } | null;
   readonly ready?: () => boolean | Promise<boolean>;
+  /** Whether `.lock` must exist too (default true; not where systemd made the socket). */
+  readonly lockFile?: boolean;
 }): Promise<string | undefined> {
   const { socketPath } = options;
   const deadline = Date.now() + options.timeoutMs;
@@ -78,7 +80,7 @@ export async function waitForServer(options: {
     if (exit !== null) return `exited early (code ${exit.code}, signal ${exit.signal})`;
     if (
       existsSync(socketPath) &&
-      existsSync(`${socketPath}.lock`) &&
+      (options.lockFile === false || existsSync(`${socketPath}.lock`)) &&
       acceptsConnections(socketPath) &&
       (options.ready === undefined || (await options.ready()))
     ) {

@@ -15,7 +15,6 @@
 
 import type { Logger } from 'pino';
 import {
-  dupCloexec,
   mmapAt,
   munmap,
   nativeView,
@@ -113,8 +112,9 @@ export class GrantBacking implements PoolBacking {
     };
     this.backed.set(pool, backed);
     this.stats.extentsAllocated++;
-    // The extent's fd stays the backend's; the relay sends and closes this dup.
-    return { fd: dupCloexec(extent.fd), mappedFile: extent.file };
+    // The extent's fd stays the backend's; the relay sends and closes this one (a fresh
+    // open file description for memfd, so the E3 oracle can tell the two holds apart).
+    return { fd: this.backend.shareFd(extent), mappedFile: extent.file };
   }
 
   resized(pool: PoolState): void {
