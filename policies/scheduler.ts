@@ -40,6 +40,8 @@ export interface SchedulerListener {
   cached?(id: GrantId, at: number): void;
   /** refsInUse or deferredRefs changed. */
   changed?(at: number, refsInUse: number, deferredRefs: number): void;
+  /** A grant's evidence rose to `level` (told at retirement, by the bridge, or by a probe). */
+  evidence?(id: GrantId, level: EvidenceLevel, at: number): void;
 }
 
 export interface ReclaimSchedulerOptions {
@@ -197,8 +199,10 @@ export class ReclaimScheduler {
     info.phase = 'retired';
     info.retiredAt = this.time;
     info.attempts = 0;
+    const rose = evidenceRank(facts.evidence) > evidenceRank(info.evidence);
     info.evidence = facts.evidence;
     info.oracle = facts.oracle;
+    if (rose) this.listener.evidence?.(info.id, info.evidence, this.time);
     this.retiredOrder.add(info.id);
     this.counters.retired++;
     this.addRefs(0, info.pages);
@@ -217,7 +221,10 @@ export class ReclaimScheduler {
     const higher = evidenceRank(facts.evidence) > evidenceRank(info.evidence);
     const verdict = facts.oracle !== undefined && facts.oracle !== info.oracle;
     if (!higher && !verdict) return;
-    if (higher) info.evidence = facts.evidence;
+    if (higher) {
+      info.evidence = facts.evidence;
+      this.listener.evidence?.(info.id, info.evidence, this.time);
+    }
     if (verdict) info.oracle = facts.oracle;
     if (info.phase === 'retired') this.policy.handle({ type: 'evidence', grant: info }, this.ctx);
   }
@@ -244,6 +251,14 @@ export class ReclaimScheduler {
   /** The facts about a grant (undefined once freed). */
   grant(id: GrantId): GrantInfo | undefined {
     return this.records.get(id)?.info;
+  }
+
+  /** Every grant not yet freed (for operators' views: status, metrics). */
+  grants(): IterableIterator<GrantInfo> {
+    const records = this.records.values();
+    return (function* () {
+      for (const rec of records) yield rec.info;
+    })();
   }
 
   /** The extent a grant id stands for now (replays and tests). */
@@ -344,7 +359,10 @@ export class ReclaimScheduler {
     const verdict: MappingVerdict =
       answer === 'unknown' ? 'unavailable' : answer ? 'mapped' : 'unmapped';
     rec.info.oracle = verdict;
-    if (verdict === 'unmapped' && rec.info.phase === 'retired') rec.info.evidence = 'E3';
+    if (verdict === 'unmapped' && rec.info.phase === 'retired' && rec.info.evidence !== 'E3') {
+      rec.info.evidence = 'E3';
+      this.listener.evidence?.(rec.info.id, 'E3', this.time);
+    }
     return verdict;
   }
 

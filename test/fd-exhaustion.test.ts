@@ -53,6 +53,9 @@ async function start(): Promise<{ proxy: ProxyProcess; idle: number }> {
     listenPath: join(compositor.runtimeDir, 'gw-fds-proxy'),
     upstreamPath: compositor.socketPath,
     nofile: NOFILE,
+    // The default (a sixteenth of the fd limit) would refuse clients long before the fd
+    // table fills; here the fd table itself is under test.
+    args: ['--max-clients', '100000', '--max-clients-per-uid', '100000'],
   });
   // Idle is measured after a first client, which sets up what the bridge keeps for good.
   await freshClient(proxy);

@@ -54,10 +54,15 @@ export interface MessageRelayOptions {
 
 export class MessageRelay {
   readonly objects: ObjectMap;
-  /** Set once the compositor's wl_display.error has been forwarded: the session ends. */
-  errorRelayed = false;
+  /** The compositor's wl_display.error, once forwarded: the session ends. */
+  upstreamError: { readonly objectId: number; readonly code: number } | undefined;
   private readonly registry: RegistryFilter;
   private readonly hiddenGlobalReporter: HiddenGlobalReporter;
+
+  /** Set once the compositor's wl_display.error has been forwarded. */
+  get errorRelayed(): boolean {
+    return this.upstreamError !== undefined;
+  }
 
   constructor(private readonly options: MessageRelayOptions) {
     this.objects = new ObjectMap(options.tables.display());
@@ -296,7 +301,9 @@ export class MessageRelay {
   ): Uint8Array | 'drop' | undefined {
     if (obj.table.name === 'wl_display') {
       if (meta.spec.name === 'delete_id') this.retire(args[0] as number);
-      else if (meta.spec.name === 'error') this.errorRelayed = true;
+      else if (meta.spec.name === 'error') {
+        this.upstreamError = { objectId: args[0] as number, code: args[1] as number };
+      }
       return undefined;
     }
     // wl_registry

@@ -51,6 +51,8 @@ export interface GrantCopyStats {
   bytesCopied: number;
   /** Bytes pread could not get because the client truncated its file. */
   bytesMissing: number;
+  /** Time spent copying, ms (one clock read each side of a commit's copy). */
+  copyMs: number;
   extentsAllocated: number;
   /** Reclaimed directly (no scheduler); with one, see its stats(). */
   extentsReclaimed: number;
@@ -71,6 +73,7 @@ export class GrantBacking implements PoolBacking {
     fullCopies: 0,
     bytesCopied: 0,
     bytesMissing: 0,
+    copyMs: 0,
     extentsAllocated: 0,
     extentsReclaimed: 0,
     reclaimFailures: 0,
@@ -151,7 +154,9 @@ export class GrantBacking implements PoolBacking {
     };
     const spans = damageSpans(layout, rects, b.source.kind === 'pread');
     const wanted = spanBytes(spans);
+    const started = performance.now();
     const copied = copySpans(spans, b.source, b.extent.ptr!);
+    this.stats.copyMs += performance.now() - started;
     this.stats.commits++;
     if (rects === null) this.stats.fullCopies++;
     this.stats.bytesCopied += copied;

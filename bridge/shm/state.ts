@@ -30,6 +30,8 @@ export interface PoolState {
   destroyed: boolean;
   /** Destroyed, and so is every buffer made from it: the client has let go entirely. */
   letGo: boolean;
+  /** When the client let go (performance.now() ms; undefined until it has). */
+  letGoAt?: number;
   /** The compositor retired the pool's id (delete_id), or the client went away. */
   acked: boolean;
   /** Last oracle verdict on `file` (or the grant extent's file in grant mode). */

@@ -29,6 +29,7 @@ import type {
 import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import type { ArgValue } from '../wire/values.js';
 import type { EvidenceLevel, LifecycleEvent, LifecycleSink } from './events.js';
+import type { ShmBudget } from './shm-budget.js';
 import {
   type BufferState,
   type PoolState,
@@ -99,6 +100,8 @@ export interface PoolHooks {
   poolLetGo?(tracker: ShmTracker, pool: PoolState): void;
   /** The tracker forgot a pool (final): stop watching it. */
   poolForgotten?(tracker: ShmTracker, pool: PoolState): void;
+  /** A pool's evidence level changed (to `pool.evidence`), at `time`. */
+  poolEvidence?(tracker: ShmTracker, pool: PoolState, time: number): void;
 }
 
 export interface ShmTrackerOptions {
@@ -115,6 +118,8 @@ export interface ShmTrackerOptions {
   readonly trackDamage?: boolean;
   /** Grant mode: pools are re-backed (see PoolBacking). Requires trackDamage. */
   readonly backing?: PoolBacking;
+  /** maxShmTotalAll, shared by every client of the bridge. */
+  readonly budget?: ShmBudget;
 }
 
 export class ShmTracker implements SessionObserver {
@@ -156,6 +161,11 @@ export class ShmTracker implements SessionObserver {
   /** Pools still tracked (live, or destroyed and not yet final). */
   poolStates(): IterableIterator<PoolState> {
     return this.tracked.values();
+  }
+
+  /** Bytes charged for this client's pools (what maxShmTotal bounds). */
+  heldBytes(): number {
+    return this.shmBytes;
   }
 
   /** Invariant: every tracked pool holds exactly one fd, its `clientFd` dup. */
@@ -268,7 +278,7 @@ export class ShmTracker implements SessionObserver {
     for (const pool of [...this.tracked]) {
       pool.destroyed = true;
       pool.acked = true;
-      this.checkLetGo(pool);
+      this.checkLetGo(pool, time);
       this.updateEvidence(pool, time);
     }
   }
@@ -491,7 +501,7 @@ export class ShmTracker implements SessionObserver {
     if (pool === undefined) return;
     pool.destroyed = true;
     this.emit(time, { type: 'pool-destroyed', pool: id });
-    this.checkLetGo(pool);
+    this.checkLetGo(pool, time);
     this.updateEvidence(pool, time);
   }
 
@@ -501,14 +511,15 @@ export class ShmTracker implements SessionObserver {
     buffer.destroyed = true;
     buffer.busy = false;
     this.emit(time, { type: 'buffer-destroyed', buffer: id, pool: buffer.pool.id });
-    this.checkLetGo(buffer.pool);
+    this.checkLetGo(buffer.pool, time);
     this.updateEvidence(buffer.pool, time);
   }
 
-  private checkLetGo(pool: PoolState): void {
+  private checkLetGo(pool: PoolState, time: number): void {
     if (pool.letGo || !pool.destroyed) return;
     for (const buffer of pool.buffers) if (!buffer.destroyed) return;
     pool.letGo = true;
+    pool.letGoAt = time;
     this.options.hooks?.poolLetGo?.(this, pool);
   }
 
@@ -537,6 +548,7 @@ export class ShmTracker implements SessionObserver {
     if (level !== pool.evidence) {
       pool.evidence = level;
       this.emit(time, { type: 'evidence', pool: pool.id, level });
+      this.options.hooks?.poolEvidence?.(this, pool, time);
     }
     // Final: nothing more can happen to this pool on either side.
     const retired = pool.destroyed && pool.acked && pool.buffers.size === 0;
@@ -560,6 +572,7 @@ export class ShmTracker implements SessionObserver {
         `${what}, with ${this.shmBytes} bytes of pools held`,
       );
     }
+    this.options.budget?.admit(what, growth);
   }
 
   /** Drops a pool for good, and with it the tracker's dup of the client fd. */
