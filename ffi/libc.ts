@@ -80,6 +80,11 @@ const F_DUPFD_CLOEXEC = 1030;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_PATH = 0o10000000;
 const F_ADD_SEALS = 1033;
 const F_GET_SEALS = 1034;
 export const F_SEAL_SEAL = 0x1;
@@ -216,6 +221,25 @@ export function getSeals(fd: number): number {
   return check(raw.fcntl(fd, F_GET_SEALS, 0), 'fcntl(F_GET_SEALS)');
 }
 
+/**
+ * The seals of a file that can carry them — a shmem file (memfd, tmpfs, shm_open) or a
+ * hugetlbfs one — or undefined for any other file (EINVAL), or an O_PATH fd (EBADF).
+ * fcntl answers from the open file itself: unlike fstat it never asks the file's
+ * filesystem (a FUSE server) anything, so it cannot block.
+ */
+export function sealsIfMemoryFile(fd: number): number | undefined {
+  const seals = raw.fcntl(fd, F_GET_SEALS, 0);
+  if (seals >= 0) return seals;
+  const errno = koffi.errno();
+  if (errno === koffi.os.errno.EINVAL || errno === koffi.os.errno.EBADF) return undefined;
+  fail('fcntl(F_GET_SEALS)');
+}
+
+/** fcntl(F_GETFL): the open file's access mode (O_ACCMODE) and status flags (O_PATH…). */
+export function fileStatusFlags(fd: number): number {
+  return check(raw.fcntl(fd, F_GETFL, 0), 'fcntl(F_GETFL)');
+}
+
 export function addSeals(fd: number, seals: number): void {
   check(raw.fcntl(fd, F_ADD_SEALS, seals), 'fcntl(F_ADD_SEALS)');
 }
@@ -349,4 +373,7 @@ export const ERRNO = {
   ENOENT: koffi.os.errno.ENOENT ?? 2,
   ECONNREFUSED: koffi.os.errno.ECONNREFUSED ?? 111,
   EADDRINUSE: koffi.os.errno.EADDRINUSE ?? 98,
+  EMFILE: koffi.os.errno.EMFILE ?? 24,
+  ENFILE: koffi.os.errno.ENFILE ?? 23,
+  ENOMEM: koffi.os.errno.ENOMEM ?? 12,
 } as const;

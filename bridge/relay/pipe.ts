@@ -3,7 +3,7 @@
 // and fds it has queued for the destination. Flushing obeys libwayland's rules: at
 // most 28 fds per sendmsg, and a message's fds go with or before its first byte.
 
-import { close as closeFd } from '../../ffi/libc.js';
+import { releaseFd } from '../../ffi/fd-release.js';
 import type { UnixChannel } from '../../ffi/unix-channel.js';
 import { MAX_FDS_PER_SENDMSG } from '../../ffi/unix-channel.js';
 import { FdQueue } from '../wire/fd-queue.js';
@@ -111,7 +111,7 @@ export class Pipe {
       if (sent === 'again') return 'blocked';
       if (fdCount > 0) {
         // The kernel attached the fds to the first byte sent; the peer owns copies now.
-        for (const fd of fds) closeFd(fd);
+        for (const fd of fds) releaseFd(fd);
         this.outFds.splice(0, fdCount);
         this.outFdPos.splice(0, fdCount);
       }
@@ -145,8 +145,8 @@ export class Pipe {
 
   /** Frees every fd this pipe still owns (teardown). */
   closeFds(): void {
-    for (const fd of this.inFds.drain()) closeFd(fd);
-    for (const fd of this.outFds) closeFd(fd);
+    for (const fd of this.inFds.drain()) releaseFd(fd);
+    for (const fd of this.outFds) releaseFd(fd);
     this.outFds = [];
     this.outFdPos = [];
   }

@@ -7,7 +7,7 @@
 
 import type { Logger } from 'pino';
 import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
-import { close as closeFd } from '../../ffi/libc.js';
+import { releaseFd } from '../../ffi/fd-release.js';
 import { FdOverflowError, isPeerGone, type UnixChannel } from '../../ffi/unix-channel.js';
 import { HiddenGlobalReporter } from '../protocol/hidden-globals.js';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
@@ -409,7 +409,7 @@ export class Session {
       args = decodeArgs(meta.spec, rx, pos, size, pipe.inFds);
     } catch (err) {
       if (err instanceof WireError) {
-        for (const fd of err.fds ?? []) closeFd(fd);
+        for (const fd of err.fds ?? []) releaseFd(fd);
         const what = `${obj.table.name}@${obj.id}.${meta.spec.name}`;
         if (fromClient) {
           throw new ClientProtocolError(
@@ -438,7 +438,7 @@ export class Session {
         this.traceMessage(fromClient, obj, meta, args, replacement);
       }
       if (replacement === 'drop') {
-        for (const fd of fds) closeFd(fd);
+        for (const fd of fds) releaseFd(fd);
         return;
       }
       if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
@@ -453,7 +453,7 @@ export class Session {
         if (rewrite?.fds !== undefined) fds = rewrite.fds;
       }
     } catch (err) {
-      for (const fd of fds) closeFd(fd);
+      for (const fd of fds) releaseFd(fd);
       throw err;
     }
     if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
