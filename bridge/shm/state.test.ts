@@ -10,6 +10,7 @@ import {
 function pool(over: Partial<PoolState> = {}): PoolState {
   return {
     id: 5,
+    key: 1,
     size: 4096,
     file: { dev: 1n, ino: 2n },
     mappedFile: { dev: 1n, ino: 2n },

@@ -6,7 +6,10 @@ import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import type { EvidenceLevel } from './events.js';
 
 export interface PoolState {
+  /** The wl_shm_pool's wire id (the client may reuse it once the compositor retired it). */
   readonly id: number;
+  /** The tracker's key for this pool: unique per client for the session, never reused. */
+  readonly key: number;
   /** Declared size in bytes; only grows (shrinking is a protocol error). */
   size: number;
   /** The client's pool file, as fstat saw it at create_pool. */
