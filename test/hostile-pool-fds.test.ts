@@ -17,10 +17,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
 import { ProcMapsOracle } from '../bridge/oracle/proc-maps-oracle.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import type { ClientLimits } from '../bridge/relay/limits.js';
@@ -34,6 +32,11 @@ import {
   ftruncate,
   memfdCreate,
 } from '../ffi/libc.js';
+import {
+  COMPOSITOR_KINDS,
+  type RunningCompositor,
+  startCompositor,
+} from './support/compositors.js';
 import { RawClient } from './support/raw-client.js';
 import { registry, request } from './support/raw-peer.js';
 
@@ -76,33 +79,93 @@ function limitOf(resource: 'nofile' | 'as'): { soft: string; hard: string } {
   return { soft: soft!, hard: hard! };
 }
 
-interface RunningCompositor {
-  readonly pid: number;
-  readonly runtimeDir: string;
-  readonly socketPath: string;
-  stop(): Promise<void>;
+/**
+ * A bridge in this process in front of a compositor, with what the tests look at: its
+ * logs, grant backing and backend; `stop` says what it still held just before shutdown.
+ */
+class PoolBridge {
+  bridge: Bridge | undefined;
+  lifecycle: Lifecycle | undefined;
+  backend: MemfdGrantBackend | undefined;
+  logs: { level: number; msg: string }[] = [];
+  readonly clients: RawClient[] = [];
+  /** Closed by stop(). */
+  readonly fds: number[] = [];
+
+  constructor(
+    private readonly name: string,
+    private readonly compositor: () => RunningCompositor,
+  ) {}
+
+  start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}): void {
+    const compositor = this.compositor();
+    const oracle = new ProcMapsOracle(compositor.pid);
+    this.logs = [];
+    this.backend =
+      mode === 'grant' ? new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }) : undefined;
+    this.lifecycle = new Lifecycle({
+      mode,
+      oracleFor: () => oracle,
+      grants:
+        this.backend === undefined
+          ? undefined
+          : { backend: this.backend, log: pino({ level: 'silent' }) },
+    });
+    this.bridge = Bridge.start({
+      listenPath: join(compositor.runtimeDir, `${this.name}-${mode}`),
+      upstreamPath: compositor.socketPath,
+      registry,
+      log: pino(
+        { level: 'debug' },
+        { write: (line: string) => this.logs.push(JSON.parse(line) as PoolBridge['logs'][number]) },
+      ),
+      observe: this.lifecycle.factory,
+      limits,
+    });
+  }
+
+  async client(): Promise<RawClient> {
+    const c = await RawClient.open(this.bridge!.listenPath);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** A memfd of `size` bytes, sealed against shrinking or not; closed by stop(). */
+  memfd(size: number, sealed: boolean, flags = MFD_CLOEXEC | MFD_ALLOW_SEALING): number {
+    const fd = memfdCreate('gw-poolfd', flags);
+    this.fds.push(fd);
+    ftruncate(fd, size);
+    if (sealed) addSeals(fd, F_SEAL_SHRINK);
+    return fd;
+  }
+
+  /** Ends the clients and the bridge; says what the bridge still held just before. */
+  async stop(): Promise<{ backed: number; extents: number; internalErrors: number }> {
+    for (const c of this.clients.splice(0)) c.peer.close();
+    await this.bridge?.whenIdle();
+    await this.lifecycle?.settle(5000); // pools still mapped wait for the compositor to unmap
+    const left = {
+      backed: this.lifecycle?.backing?.extentsInUse ?? 0,
+      extents: this.backend?.stats().extentsInUse ?? 0,
+      internalErrors: this.logs.filter((l) => l.msg.includes('session failed')).length,
+    };
+    this.bridge?.close();
+    this.lifecycle?.close();
+    this.bridge = undefined;
+    this.lifecycle = undefined;
+    this.backend = undefined;
+    for (const fd of this.fds.splice(0)) closeFd(fd);
+    return left;
+  }
 }
 
-const KINDS = [
-  { kind: 'embedded', available: true },
-  { kind: 'weston', available: westonAvailable() },
-] as const;
-
-describe.each(KINDS.filter((k) => k.available))('pool fds on the $kind compositor', ({ kind }) => {
+describe.each(COMPOSITOR_KINDS)('pool fds on the $kind compositor', ({ kind }) => {
   let compositor: RunningCompositor;
-  let bridge: Bridge | undefined;
-  let lifecycle: Lifecycle | undefined;
-  let backend: MemfdGrantBackend | undefined;
-  let logs: { level: number; msg: string }[];
+  const f = new PoolBridge('gw-poolfd', () => compositor);
   let fdsBefore: number;
-  const clients: RawClient[] = [];
-  const fds: number[] = [];
 
   beforeAll(async () => {
-    compositor =
-      kind === 'weston'
-        ? await startWeston({ socketName: 'gw-poolfd-weston' })
-        : await startEmbeddedCompositor({ socketName: 'gw-poolfd-embedded' });
+    compositor = await startCompositor(kind, `gw-poolfd-${kind}`);
   });
   afterAll(async () => {
     await compositor?.stop();
@@ -110,118 +173,61 @@ describe.each(KINDS.filter((k) => k.available))('pool fds on the $kind composito
 
   beforeEach(() => {
     fdsBefore = openFds();
-    logs = [];
   });
 
   afterEach(async () => {
-    const left = await stop();
+    const left = await f.stop();
     // Whatever the bridge took for a pool went back while it ran, before shutdown.
     expect(left).toEqual({ backed: 0, extents: 0, internalErrors: 0 });
     expect(openFds()).toBe(fdsBefore);
   });
 
-  /** Ends the clients and the bridge; says what the bridge still held just before. */
-  async function stop(): Promise<{ backed: number; extents: number; internalErrors: number }> {
-    for (const c of clients.splice(0)) c.peer.close();
-    await bridge?.whenIdle();
-    await lifecycle?.settle(5000); // pools still mapped wait for the compositor to unmap them
-    const left = {
-      backed: lifecycle?.backing?.extentsInUse ?? 0,
-      extents: backend?.stats().extentsInUse ?? 0,
-      internalErrors: logs.filter((l) => l.msg.includes('session failed')).length,
-    };
-    bridge?.close();
-    lifecycle?.close();
-    bridge = undefined;
-    lifecycle = undefined;
-    backend = undefined;
-    for (const fd of fds.splice(0)) closeFd(fd);
-    return left;
-  }
-
-  function start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}): void {
-    const oracle = new ProcMapsOracle(compositor.pid);
-    backend =
-      mode === 'grant' ? new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }) : undefined;
-    lifecycle = new Lifecycle({
-      mode,
-      oracleFor: () => oracle,
-      grants: backend === undefined ? undefined : { backend, log: pino({ level: 'silent' }) },
-    });
-    bridge = Bridge.start({
-      listenPath: join(compositor.runtimeDir, `gw-poolfd-${mode}`),
-      upstreamPath: compositor.socketPath,
-      registry,
-      log: pino(
-        { level: 'debug' },
-        { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) },
-      ),
-      observe: lifecycle.factory,
-      limits,
-    });
-  }
-
-  async function client(): Promise<RawClient> {
-    const c = await RawClient.open(bridge!.listenPath);
-    clients.push(c);
-    return c;
-  }
-
-  /** A memfd of `size` bytes, sealed against shrinking or not; closed after the test. */
-  function memfd(size: number, sealed: boolean, flags = MFD_CLOEXEC | MFD_ALLOW_SEALING): number {
-    const fd = memfdCreate('gw-poolfd', flags);
-    fds.push(fd);
-    ftruncate(fd, size);
-    if (sealed) addSeals(fd, F_SEAL_SHRINK);
-    return fd;
-  }
-
   /** The same file opened again through /proc with other flags (a new open file). */
   function reopen(fd: number, flags: number): number {
     const again = openSync(`/proc/self/fd/${fd}`, flags);
-    fds.push(again);
+    f.fds.push(again);
     return again;
   }
 
   const unusable: [string, () => number, RegExp][] = [
     [
       'a sealed memfd opened write-only',
-      () => reopen(memfd(4096, true), constants.O_WRONLY),
+      () => reopen(f.memfd(4096, true), constants.O_WRONLY),
       /not open for reading/,
     ],
     [
       'an unsealed memfd opened write-only',
-      () => reopen(memfd(4096, false), constants.O_WRONLY),
+      () => reopen(f.memfd(4096, false), constants.O_WRONLY),
       /not open for reading/,
     ],
-    ['an O_PATH fd of a memfd', () => reopen(memfd(4096, true), O_PATH), /O_PATH/],
+    ['an O_PATH fd of a memfd', () => reopen(f.memfd(4096, true), O_PATH), /O_PATH/],
   ];
 
   describe.each(['grant', 'passthrough'] as const)('in %s mode', (mode) => {
     it.each(unusable)(
       '%s is refused with wl_shm.invalid_fd, before anything is allocated',
       async (_name, make, why) => {
-        start(mode);
-        const other = await client();
+        f.start(mode);
+        const other = await f.client();
         // Many clients, as an attacker would: nothing may pile up.
         for (let i = 0; i < 20; i++) {
-          const c = await client();
+          const c = await f.client();
           c.send(c.shm, createPool, [c.newId(), make(), 4096]);
           await c.disconnected();
           expect(c.error()).toMatchObject({ objectId: c.shm, code: 2 });
           expect(c.error()?.message).toMatch(why);
         }
-        expect(lifecycle!.backing?.stats.extentsAllocated ?? 0).toBe(0);
+        expect(f.lifecycle!.backing?.stats.extentsAllocated ?? 0).toBe(0);
         await other.roundtrip();
       },
     );
 
     it('a pool shrunk or resized to a negative size gets wl_shm.invalid_fd, as from weston', async () => {
-      start(mode);
+      f.start(mode);
       for (const size of [4096, -4096]) {
-        const c = await client();
+        const c = await f.client();
         const pool = c.newId();
-        c.send(c.shm, createPool, [pool, memfd(8192, true), 8192]);
+        c.send(c.shm, createPool, [pool, f.memfd(8192, true), 8192]);
         c.send(pool, resize, [size]);
         await c.disconnected();
         expect(c.error()).toMatchObject({ objectId: pool, code: 2 });
@@ -231,17 +237,17 @@ describe.each(KINDS.filter((k) => k.available))('pool fds on the $kind composito
   });
 
   it('a sealed hugetlb memfd the bridge cannot map: wl_shm.invalid_fd, and the extent goes back', async () => {
-    start('grant');
-    const other = await client();
+    f.start('grant');
+    const other = await f.client();
     for (let i = 0; i < 20; i++) {
-      const c = await client();
+      const c = await f.client();
       // 2 MiB of file (one huge page), a 4 KiB pool: hugetlbfs refuses the 4 KiB mapping.
-      const fd = memfd(2 * MiB, true, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
+      const fd = f.memfd(2 * MiB, true, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
       c.send(c.shm, createPool, [c.newId(), fd, 4096]);
       await c.disconnected();
       expect(c.error()).toMatchObject({ objectId: c.shm, code: 2 });
       expect(c.error()?.message).toMatch(/cannot map the pool fd/);
-      expect(lifecycle!.backing!.extentsInUse).toBe(0);
+      expect(f.lifecycle!.backing!.extentsInUse).toBe(0);
     }
     await other.roundtrip();
   });
@@ -249,74 +255,18 @@ describe.each(KINDS.filter((k) => k.available))('pool fds on the $kind composito
 
 describe('the bridge out of resources on the pool path (embedded compositor)', () => {
   let compositor: RunningCompositor;
-  let bridge: Bridge | undefined;
-  let lifecycle: Lifecycle | undefined;
-  let backend: MemfdGrantBackend | undefined;
-  let logs: { level: number; msg: string }[];
-  const clients: RawClient[] = [];
-  const fds: number[] = [];
+  const f = new PoolBridge('gw-poolres', () => compositor);
 
   beforeAll(async () => {
-    compositor = await startEmbeddedCompositor({ socketName: 'gw-poolres-embedded' });
+    compositor = await startCompositor('embedded', 'gw-poolres-embedded');
   });
   afterAll(async () => {
     await compositor?.stop();
   });
-  beforeEach(() => {
-    logs = [];
-  });
   afterEach(async () => {
-    for (const c of clients.splice(0)) c.peer.close();
-    await bridge?.whenIdle();
-    await lifecycle?.settle(5000); // pools still mapped wait for the compositor to unmap them
-    const left = {
-      backed: lifecycle?.backing?.extentsInUse ?? 0,
-      extents: backend?.stats().extentsInUse ?? 0,
-    };
-    bridge?.close();
-    lifecycle?.close();
-    bridge = undefined;
-    lifecycle = undefined;
-    backend = undefined;
-    for (const fd of fds.splice(0)) closeFd(fd);
-    expect(left).toEqual({ backed: 0, extents: 0 });
+    const left = await f.stop();
+    expect(left).toEqual({ backed: 0, extents: 0, internalErrors: 0 });
   });
-
-  function start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}): void {
-    const oracle = new ProcMapsOracle(compositor.pid);
-    backend =
-      mode === 'grant' ? new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }) : undefined;
-    lifecycle = new Lifecycle({
-      mode,
-      oracleFor: () => oracle,
-      grants: backend === undefined ? undefined : { backend, log: pino({ level: 'silent' }) },
-    });
-    bridge = Bridge.start({
-      listenPath: join(compositor.runtimeDir, `gw-poolres-${mode}`),
-      upstreamPath: compositor.socketPath,
-      registry,
-      log: pino(
-        { level: 'debug' },
-        { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) },
-      ),
-      observe: lifecycle.factory,
-      limits,
-    });
-  }
-
-  async function client(): Promise<RawClient> {
-    const c = await RawClient.open(bridge!.listenPath);
-    clients.push(c);
-    return c;
-  }
-
-  function memfd(size: number, sealed: boolean): number {
-    const fd = memfdCreate('gw-poolres');
-    fds.push(fd);
-    ftruncate(fd, size);
-    if (sealed) addSeals(fd, F_SEAL_SHRINK);
-    return fd;
-  }
 
   /**
    * Sends create_pool while the process's fd table has exactly `free` slots left, and
@@ -338,7 +288,7 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
       c.send(c.shm, createPool, [c.newId(), fd, 64 * 1024]);
       await c.roundtrip().catch(() => undefined); // the pool works, or the client was cut off
     } finally {
-      for (const f of fillers) closeFd(f);
+      for (const filler of fillers) closeFd(filler);
       setSoftLimit('nofile', soft, hard);
     }
   }
@@ -346,11 +296,11 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
   it.each(['grant', 'passthrough'] as const)(
     '%s mode: create_pool with the fd table nearly full gets no_memory naming it, never "internal error"',
     async (mode) => {
-      start(mode);
+      f.start(mode);
       const outcomes: string[] = [];
       for (let free = 1; free <= 4; free++) {
-        const c = await client();
-        const fd = memfd(64 * 1024, true);
+        const c = await f.client();
+        const fd = f.memfd(64 * 1024, true);
         await createPoolWithFreeFds(c, fd, free);
         const error = c.error();
         outcomes.push(error === undefined ? 'ok' : `${error.code} ${error.message}`);
@@ -363,16 +313,16 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
       report(`${mode}: create_pool with 1..4 free fds: ${outcomes.join(' | ')}`);
       expect(outcomes[0]).not.toBe('ok'); // one free slot: the received fd takes it
       expect(outcomes[outcomes.length - 1]).toBe('ok');
-      expect(logs.filter((l) => l.msg.includes('session failed'))).toEqual([]);
-      await (await client()).roundtrip();
+      expect(f.logs.filter((l) => l.msg.includes('session failed'))).toEqual([]);
+      await (await f.client()).roundtrip();
     },
   );
 
   it('grant mode out of address space: no_memory naming it, and the extent goes back', async () => {
-    start('grant', { maxPoolSize: 256 * MiB });
-    const c = await client();
+    f.start('grant', { maxPoolSize: 256 * MiB });
+    const c = await f.client();
     const size = 128 * MiB;
-    const fd = memfd(size, true);
+    const fd = f.memfd(size, true);
     const { soft, hard } = limitOf('as');
     // Room for the extent (128 MiB) but not for the range that maps the pool beside it
     // (256 MiB). Collected first, so the heap does not give address space back meanwhile.
@@ -388,16 +338,16 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
     expect(c.error()).toMatchObject({ objectId: 1, code: 2 });
     expect(c.error()?.message).toMatch(/out of memory \(ENOMEM in /);
     // The extent was taken, and given back.
-    expect(backend!.stats()).toMatchObject({ allocations: 1, frees: 1 });
-    expect(logs.filter((l) => l.msg.includes('session failed'))).toEqual([]);
-    await (await client()).roundtrip();
+    expect(f.backend!.stats()).toMatchObject({ allocations: 1, frees: 1 });
+    expect(f.logs.filter((l) => l.msg.includes('session failed'))).toEqual([]);
+    await (await f.client()).roundtrip();
   });
 
   it('grant mode: maxFds counts both fds a pool costs the bridge (its dup and the extent)', async () => {
     const maxFds = 64;
-    start('grant', { maxFds });
-    const c = await client();
-    const fd = memfd(4096, true);
+    f.start('grant', { maxFds });
+    const c = await f.client();
+    const fd = f.memfd(4096, true);
     const base = openFds();
     let peak = 0;
     let pools = 0;
@@ -421,8 +371,8 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
   ] as const)(
     'grant mode, %s pools: maxShmTotal counts what the bridge makes resident (%s pools of 16 MiB in 64 MiB)',
     async (_name, sealed, fit) => {
-      start('grant', { maxPoolSize: 16 * MiB, maxShmTotal: 64 * MiB });
-      const c = await client();
+      f.start('grant', { maxPoolSize: 16 * MiB, maxShmTotal: 64 * MiB });
+      const c = await f.client();
       const before = rssShmem();
       let held = 0;
       let pools = 0;
@@ -431,7 +381,7 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
         const pool = c.newId();
         const buffer = c.newId();
         const surface = c.newId();
-        c.send(c.shm, createPool, [pool, memfd(16 * MiB, sealed), 16 * MiB]);
+        c.send(c.shm, createPool, [pool, f.memfd(16 * MiB, sealed), 16 * MiB]);
         c.send(pool, createBuffer, [buffer, 0, 2048, 2048, 8192, 0]);
         c.send(c.compositor, createSurface, [surface]);
         c.send(surface, attach, [buffer, 0, 0]);

@@ -4,6 +4,7 @@ import {
   type PoolState,
   type SurfaceState,
   damageInBufferCoordinates,
+  newSurfaceState,
   poolEvidence,
 } from './state.js';
 
@@ -45,19 +46,7 @@ function buffer(p: PoolState, over: Partial<BufferState> = {}): BufferState {
 }
 
 function surface(over: Partial<SurfaceState> = {}): SurfaceState {
-  return {
-    id: 7,
-    pendingBuffer: undefined,
-    pendingDamage: [],
-    pendingBufferDamage: [],
-    scale: 1,
-    transform: 0,
-    pendingScale: undefined,
-    pendingTransform: undefined,
-    viewported: false,
-    current: null,
-    ...over,
-  };
+  return { ...newSurfaceState(7), ...over };
 }
 
 describe('poolEvidence', () => {

@@ -75,6 +75,22 @@ export interface SurfaceState {
   current: BufferState | null;
 }
 
+/** A surface as it is before any request: nothing pending, nothing shown. */
+export function newSurfaceState(id: number): SurfaceState {
+  return {
+    id,
+    pendingBuffer: undefined,
+    pendingDamage: [],
+    pendingBufferDamage: [],
+    scale: 1,
+    transform: 0,
+    pendingScale: undefined,
+    pendingTransform: undefined,
+    viewported: false,
+    current: null,
+  };
+}
+
 /**
  * The evidence that a pool is no longer mapped by the compositor:
  * - E3: the client destroyed it and the oracle saw the compositor no longer map its file;

@@ -9,6 +9,7 @@ import {
   type Rect,
   type SurfaceState,
   damageInBufferCoordinates,
+  newSurfaceState,
 } from './state.js';
 
 /** Past this many rectangles between commits, a surface's damage is "everything". */
@@ -37,18 +38,7 @@ export class SurfaceTable {
   get(id: number): SurfaceState {
     let surface = this.surfaces.get(id);
     if (surface === undefined) {
-      surface = {
-        id,
-        pendingBuffer: undefined,
-        pendingDamage: [],
-        pendingBufferDamage: [],
-        scale: 1,
-        transform: 0,
-        pendingScale: undefined,
-        pendingTransform: undefined,
-        viewported: false,
-        current: null,
-      };
+      surface = newSurfaceState(id);
       this.surfaces.set(id, surface);
     }
     return surface;

@@ -86,22 +86,6 @@ export interface ShmTrackerOptions {
   readonly backing?: PoolBacking;
 }
 
-export interface ShmTrackerOptions {
-  readonly sink: LifecycleSink;
-  /** performance.now() at t = 0 of the trace. */
-  readonly timeOrigin: number;
-  readonly hooks?: PoolHooks;
-  /**
-   * Whether a mapping watcher will report oracle verdicts. Without one a pool is final
-   * at E2; with one, only at E3 or once the oracle has said it cannot tell.
-   */
-  readonly watchesMappings?: boolean;
-  /** Decode damage requests (see shmInterest); without it commits report damage null. */
-  readonly trackDamage?: boolean;
-  /** Grant mode: pools are re-backed (see PoolBacking). Requires trackDamage. */
-  readonly backing?: PoolBacking;
-}
-
 export class ShmTracker implements SessionObserver {
   /**
    * Pools by id, while the id is theirs: an entry goes at the pool's delete_id, since
