@@ -70,12 +70,20 @@ export function answeredLocally(kind: FdKind): boolean {
  * entry could take a FUSE mount for a local one.
  */
 function filesystemOf(fd: number): string | undefined {
-  const match = /^mnt_id:\s*(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+  let fdinfo: string;
+  let mounts: string;
+  try {
+    fdinfo = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return undefined; // EMFILE and the like: a filesystem not known is never taken as local
+  }
+  const match = /^mnt_id:\s*(\d+)$/m.exec(fdinfo);
   if (match === null) return undefined;
   // "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw" (proc(5)): the
   // type follows the " - " that ends the optional fields.
   const prefix = `${match[1]} `;
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+  for (const line of mounts.split('\n')) {
     if (!line.startsWith(prefix)) continue;
     const rest = line.indexOf(' - ');
     return rest < 0 ? undefined : line.slice(rest + 3).split(' ')[0];
