@@ -32,11 +32,7 @@ import {
   ftruncate,
   memfdCreate,
 } from '../ffi/libc.js';
-import {
-  COMPOSITOR_KINDS,
-  type RunningCompositor,
-  startCompositor,
-} from './support/compositors.js';
+import { COMPOSITORS, type RunningCompositor, startCompositor } from './support/compositors.js';
 import { RawClient } from './support/raw-client.js';
 import { registry, request } from './support/raw-peer.js';
 
@@ -159,7 +155,7 @@ class PoolBridge {
   }
 }
 
-describe.each(COMPOSITOR_KINDS)('pool fds on the $kind compositor', ({ kind }) => {
+describe.each(COMPOSITORS)('pool fds on the $kind compositor', ({ kind }) => {
   let compositor: RunningCompositor;
   const f = new PoolBridge('gw-poolfd', () => compositor);
   let fdsBefore: number;

@@ -1,6 +1,7 @@
-// A Wayland client written in raw bytes, so it can do what libwayland-client never would
-// (hostile tests): it binds wl_shm and wl_compositor, sends anything with any fds, and
-// reads the wl_display.error that ended it.
+// A Wayland client written in raw bytes, for tests that do what libwayland-client never
+// would (truncated pools, fd floods, floods of requests after an error): it connects,
+// reads the globals, binds wl_shm and wl_compositor, and then sends anything. Works
+// against any compositor that answers wl_display.sync, through the bridge or not.
 
 import type { MessageSpec } from '../../bridge/protocol/types.js';
 import { encodeMessage } from '../../bridge/wire/encode.js';
@@ -27,7 +28,8 @@ export class RawClient {
 
   private constructor(
     readonly peer: RawPeer,
-    globals: Map<string, number>,
+    /** Each global the compositor announced: interface → name. */
+    readonly globals: Map<string, number>,
   ) {
     this.shm = this.newId();
     this.compositor = this.newId();
@@ -117,6 +119,7 @@ export class RawClient {
   }
 }
 
+/** The bytes of many messages, in order (fds are not carried). */
 export function encodeAll(
   messages: [objectId: number, msg: Message, args: ArgValue[]][],
 ): Uint8Array {
