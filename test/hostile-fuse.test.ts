@@ -11,15 +11,16 @@
 // FUSE server is test/support/slow-fuse.c, built here with libfuse3 (CI installs
 // libfuse3-dev); killing it at the end aborts whatever still waits on it.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { acceptsConnections, sleep } from '../bridge/harness/children.js';
+import { sleep } from '../bridge/harness/children.js';
 import { commandAvailable } from '../bridge/harness/process.js';
 import { close as closeFd } from '../ffi/libc.js';
+import { startProxyProcess } from './support/proxy-process.js';
 import { RawClient } from './support/raw-client.js';
 import { request } from './support/raw-peer.js';
 
@@ -30,7 +31,6 @@ const attach = request('wl_surface', 'attach');
 const damage = request('wl_surface', 'damage');
 const commit = request('wl_surface', 'commit');
 
-const CLI = resolve('dist/bridge/cli/main.js');
 const FUSE_SOURCE = resolve('test/support/slow-fuse.c');
 /** Set GW_HOSTILE_REPORT=1 to print the figures each case measured. */
 const report = (line: string): void => {
@@ -88,44 +88,6 @@ async function mountSlowFuse(
   };
 }
 
-/** A `grantway proxy` process in front of the compositor. */
-async function startProxy(
-  mode: 'grant' | 'passthrough',
-  upstream: string,
-  runtimeDir: string,
-): Promise<{ path: string; child: ChildProcess; output: () => string }> {
-  const path = join(runtimeDir, `gw-fuse-${mode}`);
-  const child = spawn(
-    process.execPath,
-    [CLI, 'proxy', '--listen', path, '--upstream', upstream, '--mode', mode],
-    {
-      env: { PATH: process.env.PATH, XDG_RUNTIME_DIR: runtimeDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 10_000;
-  while (!acceptsConnections(path)) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`grantway proxy did not start: ${output}`);
-    }
-    await sleep(20);
-  }
-  return { path, child, output: () => output };
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
 describe.skipIf(slowFuse === undefined)(
   'a pool file on a FUSE filesystem (needs /dev/fuse, cc and libfuse3-dev)',
   () => {
@@ -158,7 +120,11 @@ describe.skipIf(slowFuse === undefined)(
         'a FUSE server that %s: the file is refused at once, a bystander keeps its roundtrips',
         async (serverMode) => {
           const fuse = await mountSlowFuse(serverMode);
-          const proxy = await startProxy(mode, compositor.socketPath, compositor.runtimeDir);
+          const proxy = await startProxyProcess({
+            listenPath: join(compositor.runtimeDir, `gw-fuse-${mode}`),
+            upstreamPath: compositor.socketPath,
+            args: ['--mode', mode],
+          });
           const clients: RawClient[] = [];
           const files: number[] = [];
           cleanups.push(
@@ -173,16 +139,16 @@ describe.skipIf(slowFuse === undefined)(
                 // ENOTCONN: the FLUSH this close sends found the server gone
               }
             },
-            () => stopProcess(proxy.child),
+            () => proxy.stop(),
           );
 
-          const bystander = await RawClient.open(proxy.path);
+          const bystander = await RawClient.open(proxy.listenPath);
           clients.push(bystander);
           // The same bystander before the attack, for comparison.
           const before: number[] = [];
           const tb = performance.now();
           while (performance.now() - tb < 1000) before.push(await bystander.roundtrip());
-          const attacker = await RawClient.open(proxy.path);
+          const attacker = await RawClient.open(proxy.listenPath);
           clients.push(attacker);
           const file = openSync(fuse.file, 'r+'); // answered: the server stalls once it is open
           files.push(file);
@@ -225,7 +191,7 @@ describe.skipIf(slowFuse === undefined)(
           expect(median).toBeLessThan(50);
           expect(max).toBeLessThan(1000); // a stalled bridge: 6 000 ms, or never
           // The bridge still serves a new client.
-          const fresh = await RawClient.open(proxy.path);
+          const fresh = await RawClient.open(proxy.listenPath);
           clients.push(fresh);
           await fresh.roundtrip();
         },
