@@ -7,7 +7,7 @@
 //
 // A stuck closer holds its fd and its thread until the server answers or dies. At most
 // MAX_CLOSERS threads exist; while all are busy, further fds wait in a queue (they stay
-// open: held fds, not a stalled loop), and stats() says how many.
+// open: held fds, not a stalled loop).
 
 import { Worker } from 'node:worker_threads';
 import { answeredLocally, fdKind } from './fd-kind.js';
@@ -58,32 +58,6 @@ export function releaseFd(fd: number): void {
   }
   queue.push(fd);
   pump();
-}
-
-export interface FdReleaseStats {
-  /** Fds being closed on a closer thread (a close that never returns stays here). */
-  readonly closing: number;
-  /** Fds waiting for a free closer thread. */
-  readonly queued: number;
-  readonly threads: number;
-}
-
-export function fdReleaseStats(): FdReleaseStats {
-  return {
-    closing: closers.filter((c) => c.busy !== undefined).length,
-    queued: queue.length,
-    threads: closers.length,
-  };
-}
-
-/** Resolves once every fd handed over so far is closed (tests, orderly shutdown). */
-export async function releasedAll(timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (queue.length > 0 || closers.some((c) => c.busy !== undefined)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return true;
 }
 
 function pump(): void {
