@@ -64,6 +64,42 @@ describe('summarizeTrace', () => {
     expect(formatSummary(s)).toMatch(/let go → E3 +p50 5\.00 ms/);
   });
 
+  it('keeps two lives of one pool id apart while the first still has a live buffer', () => {
+    // weston-simple-shm's pattern, as recorded through the bridge: each pool is destroyed
+    // at once, its buffer kept, and the id reused for the next pool.
+    const buffer = (t: number, id: number): LifecycleEvent => ({
+      type: 'buffer-created',
+      t,
+      client: 1,
+      pool: 9,
+      buffer: id,
+      offset: 0,
+      width: 250,
+      height: 250,
+      stride: 1000,
+      format: 1,
+    });
+    const events: LifecycleEvent[] = [
+      { type: 'pool-created', t: 0, client: 1, pool: 9, size: 250000, pages: 62 },
+      buffer(1, 10),
+      { type: 'pool-destroyed', t: 2, client: 1, pool: 9 },
+      { type: 'delete-acked', t: 3, client: 1, object: 9, kind: 'pool' },
+      { type: 'pool-created', t: 4, client: 1, pool: 9, size: 250000, pages: 62 },
+      buffer(5, 12),
+      { type: 'pool-destroyed', t: 6, client: 1, pool: 9 },
+      { type: 'evidence', t: 7, client: 1, pool: 9, level: 'E1' },
+      { type: 'client-gone', t: 100, client: 1 },
+      { type: 'evidence', t: 100, client: 1, pool: 9, level: 'E2' },
+      { type: 'evidence', t: 100, client: 1, pool: 9, level: 'E2' },
+      { type: 'evidence', t: 105, client: 1, pool: 9, level: 'E3' },
+      { type: 'evidence', t: 106, client: 1, pool: 9, level: 'E3' },
+    ];
+    const s = summarizeTrace(parseLifecycleTrace(trace(events)));
+    expect(s).toMatchObject({ pools: 2, poolsAlive: 0 });
+    expect(s.evidenceReached).toEqual({ E0: 0, E1: 0, E2: 0, E3: 2 });
+    expect(s.destroyToE3Ms).toEqual({ count: 2, p50: 5, p99: 6, max: 6 });
+  });
+
   it('takes percentiles by rank', () => {
     const samples = Array.from({ length: 100 }, (_, i) => i + 1);
     expect(latency(samples)).toEqual({ count: 100, p50: 50, p99: 99, max: 100 });

@@ -42,9 +42,27 @@ interface PoolLife {
   e3At: number | undefined;
 }
 
+/**
+ * The life an evidence event belongs to. Events name a pool by its protocol id, and a
+ * client may reuse that id for a new pool while the old one still has live buffers
+ * (weston-simple-shm does: it destroys each pool at once and keeps its buffer), so two
+ * lives can share a key. E2 and E3 can only come to a pool the client has let go: they
+ * go to the oldest such life still below that level; anything else to the newest.
+ */
+function lifeForEvidence(lives: readonly PoolLife[], level: EvidenceLevel): PoolLife | undefined {
+  if (evidenceRank(level) >= evidenceRank('E2')) {
+    const waiting = lives.find(
+      (l) => l.destroyedAt !== undefined && evidenceRank(l.best) < evidenceRank(level),
+    );
+    if (waiting !== undefined) return waiting;
+  }
+  return lives.at(-1);
+}
+
 export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
-  // Pool ids are reused by clients once retired, so each creation starts a new life.
-  const current = new Map<string, PoolLife>();
+  // Pool ids are reused by clients, so each creation starts a new life; lives that
+  // share a key stay listed (oldest first) until the trace ends.
+  const byKey = new Map<string, PoolLife[]>();
   const lives: PoolLife[] = [];
   const clients = new Set<number>();
   let buffers = 0;
@@ -55,6 +73,7 @@ export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
     end = Math.max(end, e.t);
     clients.add(e.client);
     const key = 'pool' in e ? `${e.client}:${e.pool}` : '';
+    const newest = byKey.get(key)?.at(-1);
     switch (e.type) {
       case 'pool-created': {
         const life: PoolLife = {
@@ -66,36 +85,34 @@ export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
           e2At: undefined,
           e3At: undefined,
         };
-        current.set(key, life);
+        byKey.set(key, [...(byKey.get(key) ?? []), life]);
         lives.push(life);
         break;
       }
       case 'pool-resized': {
-        const life = current.get(key);
-        if (life !== undefined) life.bytes = Math.max(life.bytes, e.size);
+        if (newest !== undefined) newest.bytes = Math.max(newest.bytes, e.size);
         break;
       }
       case 'pool-destroyed': {
-        const life = current.get(key);
-        if (life === undefined) break;
-        life.poolDestroyed = true;
-        if (life.liveBuffers.size === 0) life.destroyedAt ??= e.t;
+        if (newest === undefined) break;
+        newest.poolDestroyed = true;
+        if (newest.liveBuffers.size === 0) newest.destroyedAt ??= e.t;
         break;
       }
       case 'buffer-destroyed': {
-        const life = current.get(key);
+        const life = byKey.get(key)?.find((l) => l.liveBuffers.has(e.buffer));
         if (life === undefined) break;
         life.liveBuffers.delete(e.buffer);
         if (life.poolDestroyed && life.liveBuffers.size === 0) life.destroyedAt ??= e.t;
         break;
       }
       case 'client-gone':
-        for (const [k, life] of current) {
-          if (k.startsWith(`${e.client}:`)) life.destroyedAt ??= e.t;
+        for (const [k, list] of byKey) {
+          if (k.startsWith(`${e.client}:`)) for (const life of list) life.destroyedAt ??= e.t;
         }
         break;
       case 'evidence': {
-        const life = current.get(key);
+        const life = lifeForEvidence(byKey.get(key) ?? [], e.level);
         if (life === undefined) break;
         if (evidenceRank(e.level) > evidenceRank(life.best)) life.best = e.level;
         if (e.level === 'E2') life.e2At ??= e.t;
@@ -107,7 +124,7 @@ export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
       }
       case 'buffer-created':
         buffers++;
-        current.get(key)?.liveBuffers.add(e.buffer);
+        newest?.liveBuffers.add(e.buffer);
         break;
       case 'buffer-committed':
         commits++;
