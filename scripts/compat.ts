@@ -6,6 +6,7 @@
 //   --ci                          only the bounded CI subset of programs
 //   --out DIR                     (default: a fresh directory under /tmp)
 //   --update-readme               replace the README's matrix section
+//   --from DIR/results.json       render (and --update-readme) from an earlier run
 // Exit status 0 when the suite ran (failing cells are its findings, not errors).
 
 import { existsSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { type CompositorKind, compositorKinds } from '../bridge/harness/compositors.js';
 import { renderMatrix, replaceReadmeSection } from './compat/matrix.js';
 import { programs } from './compat/programs.js';
-import { runSuite } from './compat/suite.js';
+import { runSuite, type SuiteResult } from './compat/suite.js';
 
 /** The repository root: the nearest directory above this module with a package.json. */
 function repoRoot(): string {
@@ -43,6 +44,7 @@ async function main(): Promise<number> {
       ci: { type: 'boolean' },
       out: { type: 'string' },
       'update-readme': { type: 'boolean' },
+      from: { type: 'string' },
     },
   });
   const root = repoRoot();
@@ -54,28 +56,39 @@ async function main(): Promise<number> {
   const chosen = programs.filter(
     (p) => chosenIds.includes(p.id) && (values.ci !== true || p.ci === true),
   );
-  const outDir = resolve(values.out ?? (await mkdtemp(join(tmpdir(), 'grantway-compat-'))));
-  process.stderr.write(
-    `compat: ${compositors.length} compositors × ${chosen.length} programs × 3 modes; output in ${outDir}\n`,
+  const outDir = resolve(
+    values.out ??
+      (values.from !== undefined
+        ? dirname(values.from)
+        : await mkdtemp(join(tmpdir(), 'grantway-compat-'))),
   );
-  const result = await runSuite({
-    compositors,
-    programs: chosen,
-    outDir,
-    cli,
-    progress: (line) => process.stderr.write(`${line}\n`),
-  });
+  let result: SuiteResult;
+  if (values.from !== undefined) {
+    result = JSON.parse(await readFile(values.from, 'utf8')) as SuiteResult;
+  } else {
+    process.stderr.write(
+      `compat: ${compositors.length} compositors × ${chosen.length} programs × 3 modes; output in ${outDir}\n`,
+    );
+    result = await runSuite({
+      compositors,
+      programs: chosen,
+      outDir,
+      cli,
+      progress: (line) => process.stderr.write(`${line}\n`),
+    });
+  }
   const matrix = renderMatrix(result);
   await writeFile(join(outDir, 'matrix.md'), `${matrix}\n`);
-  await writeFile(
-    join(outDir, 'results.json'),
-    JSON.stringify(
-      result,
-      (_key, value: unknown): unknown =>
-        value instanceof Map ? (Object.fromEntries(value) as unknown) : value,
-      2,
-    ),
-  );
+  if (values.from === undefined)
+    await writeFile(
+      join(outDir, 'results.json'),
+      JSON.stringify(
+        result,
+        (_key, value: unknown): unknown =>
+          value instanceof Map ? (Object.fromEntries(value) as unknown) : value,
+        2,
+      ),
+    );
   process.stdout.write(`${matrix}\n\nmatrix: ${join(outDir, 'matrix.md')}\n`);
   if (values['update-readme'] === true) {
     const readme = join(root, 'README.md');

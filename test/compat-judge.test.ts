@@ -193,9 +193,9 @@ describe('judging a cell against its direct run', () => {
     const verdict = judgeBridged(bridged, direct, directVerdict, foot, undefined, () => undefined);
     expect(verdict.status).toBe('fails');
     expect(verdict.reasons).toEqual([
-      'exit 1 before mapping a window',
       'bridge: client limit hit: wl_shm.create_pool of 536870912 bytes',
       'bridge closed the session: client limit maxPoolSize',
+      'exit 1 before mapping a window',
       '1 of 2 pools never reached E3 (E0 1, E1 0, E2 0)',
     ]);
   });

@@ -19,7 +19,7 @@ import type { Mode, ProgramRun, RecordSummary } from './run-program.js';
 export type Status = 'works' | 'hidden' | 'fails' | 'n/a';
 
 export type PixelCheck =
-  'equal' | 'animated' | 'not compared' | `random: ${string}` | `differs: ${string}`;
+  'equal' | 'animated' | 'not compared' | 'no window' | `random: ${string}` | `differs: ${string}`;
 
 export interface CellVerdict {
   readonly mode: Mode;
@@ -73,7 +73,8 @@ function runFailures(run: ProgramRun, program: ProgramSpec): string[] {
 export function judgeDirect(run: ProgramRun, program: ProgramSpec, load: ImageLoader): CellVerdict {
   const reasons = runFailures(run, program);
   let pixels: PixelCheck = 'not compared';
-  if (program.noPixels !== undefined) pixels = `random: ${program.noPixels}`;
+  if (program.kind !== 'window') pixels = 'no window';
+  else if (program.noPixels !== undefined) pixels = `random: ${program.noPixels}`;
   else if (run.shots.length >= 2) {
     const [a, b] = [load(run.shots[0]!), load(run.shots[1]!)];
     if (a !== undefined && b !== undefined) pixels = isStill(a, b) ? 'equal' : 'animated';
@@ -106,10 +107,11 @@ export function judgeBridged(
   empty: RgbaImage | undefined,
   load: ImageLoader,
 ): CellVerdict {
-  const reasons = runFailures(run, program);
-  for (const issue of run.bridge?.issues ?? []) reasons.push(`bridge: ${issue}`);
+  // The bridge's own account first: a program's errors are often only its consequence.
+  const reasons = (run.bridge?.issues ?? []).map((issue) => `bridge: ${issue}`);
   for (const why of run.bridge?.closeReasons ?? [])
     if (!reasons.some((r) => r.includes(why))) reasons.push(`bridge closed the session: ${why}`);
+  reasons.push(...runFailures(run, program));
   const record = recordFailures(run.record);
   reasons.push(...record.reasons);
   const globals =

@@ -91,15 +91,18 @@ export function renderMatrix(result: SuiteResult): string {
   lines.push('');
   for (const [text, n] of notes) lines.push(`${n}. ${text}`);
   lines.push('');
+  // Where screenshots exist, say which programs could not be compared and why (a
+  // compositor without screenshots is said once, in the list below).
   const unpixelled = programs.flatMap((program) => {
     const why = new Map<string, string[]>();
     for (const c of started) {
       const v = c.programs.find((x) => x.program === program)?.verdicts.direct;
-      if (v === undefined || v.status !== 'works' || v.pixels === 'equal') continue;
-      const reason = v.pixels === 'not compared' ? 'no screenshot' : v.pixels;
+      if (v === undefined || v.status !== 'works') continue;
+      if (['equal', 'not compared', 'no window'].includes(v.pixels)) continue;
+      const reason = v.pixels.replace(/^random: /, '');
       why.set(reason, [...(why.get(reason) ?? []), c.kind]);
     }
-    return [...why].map(([reason, kinds]) => `${program} on ${kinds.join(', ')} (${reason})`);
+    return [...why].map(([reason, kinds]) => `${program} (${reason}; ${kinds.join(', ')})`);
   });
   if (unpixelled.length > 0) {
     lines.push(`Not pixel-compared: ${unpixelled.join('; ')}.`);
