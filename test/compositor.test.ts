@@ -212,7 +212,7 @@ describe('the embedded compositor with real clients', () => {
       expect(globals).toEqual([
         'wl_compositor v5',
         'wl_subcompositor v1',
-        'wl_shm v1',
+        'wl_shm v2',
         'wl_output v4',
         'wl_seat v8',
         'xdg_wm_base v5',

@@ -2,7 +2,8 @@
 // --protocol-dir), the logger, the --trace sink, and the per-client limits.
 
 import type { Logger } from 'pino';
-import { loadProtocolDir, ProtocolRegistry } from '../protocol/registry.js';
+import { registryWithProtocolDirs } from '../protocol/protocol-dirs.js';
+import type { ProtocolRegistry } from '../protocol/registry.js';
 import type { TraceSink } from '../relay/session.js';
 import { createGrantBackend } from '../grants/factory.js';
 import { oracleMappingSource } from '../grants/oracle-source.js';
@@ -17,10 +18,12 @@ import type { ReclaimPolicy } from '../../policies/types.js';
 import type { ClientLimits } from '../relay/limits.js';
 import { type BridgeModeOptions, type LimitFlags, OptionError } from './options.js';
 
-export async function loadRegistry(protocolDirs: readonly string[]): Promise<ProtocolRegistry> {
-  const extra = [];
-  for (const dir of protocolDirs) extra.push(...(await loadProtocolDir(dir)));
-  return new ProtocolRegistry(extra);
+/** Built-ins plus --protocol-dir; a bad file is logged and skipped, not fatal. */
+export function loadRegistry(
+  protocolDirs: readonly string[],
+  log: Logger,
+): Promise<ProtocolRegistry> {
+  return registryWithProtocolDirs(protocolDirs, log);
 }
 
 /** WAYLAND_DEBUG-like lines on stderr, stamped in milliseconds like libwayland's. */

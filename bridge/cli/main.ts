@@ -4,6 +4,7 @@
 
 import { parseArgs } from 'node:util';
 import { SyscallError } from '../../ffi/errors.js';
+import { ProtocolDirError } from '../protocol/registry.js';
 import { ProtocolXmlError } from '../protocol/xml.js';
 import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
 import { GntallocUnavailableError } from '../grants/errors.js';
@@ -42,7 +43,7 @@ const USAGE = `usage:
 Socket names without a '/' live in $XDG_RUNTIME_DIR, as in libwayland.
 Common options:
   --trace               print every message of every connection on stderr (WAYLAND_DEBUG style)
-  --protocol-dir DIR    load extra protocol XML files from DIR (repeatable)
+  --protocol-dir DIR    load extra protocol XML from DIR and its subdirectories (repeatable)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   --record FILE         write every buffer lifecycle event to FILE (JSON lines)
   --mode MODE           grant (default): the compositor maps grant pages, never client
@@ -144,6 +145,7 @@ function report(err: unknown): number {
     err instanceof SocketPathError ||
     err instanceof UpstreamUnavailableError ||
     err instanceof ProtocolXmlError ||
+    err instanceof ProtocolDirError ||
     err instanceof TraceFileError ||
     err instanceof GntallocUnavailableError ||
     err instanceof SyscallError ||

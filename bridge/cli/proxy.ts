@@ -10,7 +10,7 @@ import { proxyOptionsSchema, validateOptions } from './options.js';
 export async function proxyCommand(flags: Record<string, unknown>): Promise<number> {
   const options = validateOptions(proxyOptionsSchema, flags);
   const log = createLogger(options['log-level']);
-  const registry = await loadRegistry(options['protocol-dir']);
+  const registry = await loadRegistry(options['protocol-dir'], log);
   const listenPath = resolveSocketPath(options.listen);
   const upstreamPath = resolveSocketPath(options.upstream);
   const lifecycle = createLifecycle(options, process.argv.slice(2), log);

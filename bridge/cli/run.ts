@@ -20,7 +20,7 @@ export async function runCommand(
   if (program === undefined)
     throw new OptionError('run: no command given (grantway run [options] -- CMD [ARGS...])');
   const log = createLogger(options['log-level']);
-  const registry = await loadRegistry(options['protocol-dir']);
+  const registry = await loadRegistry(options['protocol-dir'], log);
   const upstream = options.upstream ?? process.env.WAYLAND_DISPLAY ?? 'wayland-0';
   const listen = options.listen ?? `grantway-${process.pid}`;
   const listenPath = resolveSocketPath(listen);

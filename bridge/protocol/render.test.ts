@@ -31,6 +31,11 @@ describe('renderProtocolModule', () => {
     expect(await renderFixture()).toBe(await renderFixture());
   });
 
+  it('imports the types from the path it is given', () => {
+    const rendered = renderProtocolModule({ name: 'p', interfaces: [] }, 'h', '../../types.js');
+    expect(rendered).toContain("import type { ProtocolSpec } from '../../types.js';");
+  });
+
   it('escapes quotes and backslashes in names', () => {
     const rendered = renderProtocolModule({ name: "it's\\odd", interfaces: [] }, 'h');
     expect(rendered).toContain("name: 'it\\'s\\\\odd',");
@@ -41,8 +46,8 @@ describe('renderIndexModule', () => {
   it('imports each module and lists it in the order given', () => {
     const rendered = renderIndexModule(
       [
-        { stem: protocolModuleStem('wayland'), protocolName: 'wayland' },
-        { stem: protocolModuleStem('xdg_shell'), protocolName: 'xdg_shell' },
+        { path: `wayland/${protocolModuleStem('wayland')}` },
+        { path: `wayland-protocols/${protocolModuleStem('xdg_shell')}` },
       ],
       'index header',
     );
@@ -50,12 +55,12 @@ describe('renderIndexModule', () => {
       [
         '// index header',
         "import type { ProtocolSpec } from '../types.js';",
-        "import { protocol as wayland } from './wayland.js';",
-        "import { protocol as xdgShell } from './xdg-shell.js';",
+        "import { protocol as waylandWayland } from './wayland/wayland.js';",
+        "import { protocol as waylandProtocolsXdgShell } from './wayland-protocols/xdg-shell.js';",
         '',
         'export const builtinProtocols: readonly ProtocolSpec[] = [',
-        '  wayland,',
-        '  xdgShell,',
+        '  waylandWayland,',
+        '  waylandProtocolsXdgShell,',
         '];',
         '',
       ].join('\n'),
@@ -63,14 +68,8 @@ describe('renderIndexModule', () => {
   });
 
   it('refuses two protocols that would share a binding', () => {
-    expect(() =>
-      renderIndexModule(
-        [
-          { stem: 'a-b', protocolName: 'a_b' },
-          { stem: 'a--b', protocolName: 'a__b' },
-        ],
-        'h',
-      ),
-    ).toThrow(/same binding/);
+    expect(() => renderIndexModule([{ path: 'f/a-b' }, { path: 'f/a--b' }], 'h')).toThrow(
+      /same binding/,
+    );
   });
 });

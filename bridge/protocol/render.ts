@@ -7,9 +7,11 @@ import type { ArgSpec, EnumSpec, InterfaceSpec, MessageSpec, ProtocolSpec } from
 
 /** One generated protocol module as the index module refers to it. */
 export interface GeneratedModuleRef {
-  /** File name without `.ts`, from {@link protocolModuleStem}. */
-  readonly stem: string;
-  readonly protocolName: string;
+  /**
+   * Path from the generated directory without `.ts`, with `/` separators: the family's
+   * directory, then {@link protocolModuleStem} (`wlr-protocols/wlr-layer-shell-unstable-v1`).
+   */
+  readonly path: string;
 }
 
 /** File name (without `.ts`) of a protocol's module: `xdg_shell` → `xdg-shell`. */
@@ -19,17 +21,24 @@ export function protocolModuleStem(protocolName: string): string {
 
 /**
  * `header` is plain text (one or more lines); each line becomes a `//` comment at the
- * top of the module. The module exports `protocol`, typed by its literal value.
+ * top of the module. The module exports `protocol`, typed as ProtocolSpec (not as its
+ * literal value: nothing needs the literal types, and with ~120 modules they would
+ * multiply the declaration files and the type-check time).
+ * `typesModule` is the import path of types.ts as seen from the module.
  */
-export function renderProtocolModule(spec: ProtocolSpec, header: string): string {
+export function renderProtocolModule(
+  spec: ProtocolSpec,
+  header: string,
+  typesModule = '../types.js',
+): string {
   const lines = [
     ...commentLines(header),
-    "import type { ProtocolSpec } from '../types.js';",
+    `import type { ProtocolSpec } from ${quote(typesModule)};`,
     '',
-    'export const protocol = {',
+    'export const protocol: ProtocolSpec = {',
     `  name: ${quote(spec.name)},`,
     ...renderList('interfaces', spec.interfaces, renderInterface, '  '),
-    '} as const satisfies ProtocolSpec;',
+    '};',
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -37,13 +46,13 @@ export function renderProtocolModule(spec: ProtocolSpec, header: string): string
 /** The index module: `builtinProtocols`, in the order given. */
 export function renderIndexModule(modules: readonly GeneratedModuleRef[], header: string): string {
   const bindings = new Set<string>();
-  const imports = modules.map(({ stem, protocolName }) => {
-    const binding = camelCase(protocolName);
+  const imports = modules.map(({ path }) => {
+    const binding = camelCase(path);
     if (bindings.has(binding)) {
       throw new Error(`two protocols render to the same binding "${binding}"`);
     }
     bindings.add(binding);
-    return { binding, line: `import { protocol as ${binding} } from ${quote(`./${stem}.js`)};` };
+    return { binding, line: `import { protocol as ${binding} } from ${quote(`./${path}.js`)};` };
   });
   const lines = [
     ...commentLines(header),
@@ -129,7 +138,7 @@ function quote(text: string): string {
   return `'${escaped}'`;
 }
 
-/** `xdg_shell_unstable_v6` → `xdgShellUnstableV6`. */
-function camelCase(snakeName: string): string {
-  return snakeName.replace(/[_-]+([A-Za-z0-9])/g, (_match, next: string) => next.toUpperCase());
+/** `wayland-protocols/xdg-shell-unstable-v6` → `waylandProtocolsXdgShellUnstableV6`. */
+function camelCase(path: string): string {
+  return path.replace(/[_/-]+([A-Za-z0-9])/g, (_match, next: string) => next.toUpperCase());
 }

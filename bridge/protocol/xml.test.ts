@@ -67,6 +67,31 @@ describe('parseProtocolXml', () => {
     );
   });
 
+  it('reads entry values as decimal, 0x-hex and C shifts (`1 << n`, as KDE writes flags)', () => {
+    const spec = parseProtocolXml(
+      interfaceXml(
+        '<enum name="e" bitfield="true">' +
+          '<entry name="a" value="7"/><entry name="b" value="0x10"/>' +
+          '<entry name="c" value="1 &lt;&lt; 0"/><entry name="d" value="1&lt;&lt;18"/>' +
+          '<entry name="e" value="0x3 &lt;&lt; 4"/><entry name="f" value="1 &lt;&lt; 31"/>' +
+          '<entry name="g" value=" 5 "/><entry name="h" value="1 &#60;&#x3c; 2"/>' +
+          '</enum>',
+      ),
+      SOURCE,
+    );
+    const entries = spec.interfaces[0]?.enums[0]?.entries.map((entry) => [entry.name, entry.value]);
+    expect(entries).toEqual([
+      ['a', 7],
+      ['b', 16],
+      ['c', 1],
+      ['d', 262144],
+      ['e', 48],
+      ['f', 2147483648],
+      ['g', 5],
+      ['h', 4],
+    ]);
+  });
+
   const malformed: [what: string, xml: string, path: string, reason: RegExp][] = [
     ['not well-formed XML', '<protocol name="gw"><interface>', '', /not well-formed/],
     ['no <protocol>', '<?xml version="1.0"?><other/>', '', /exactly one <protocol>/],
@@ -209,7 +234,25 @@ describe('parseProtocolXml', () => {
       'negative entry value',
       interfaceXml('<enum name="e"><entry name="x" value="-1"/></enum>'),
       'interface gw_a > enum e > entry x',
-      /not a decimal or 0x-hex number/,
+      /value "-1" is not a number \(decimal, 0x-hex, or N << M\)/,
+    ],
+    [
+      'a shift of something other than a literal',
+      interfaceXml('<enum name="e"><entry name="x" value="1 &lt;&lt; n"/></enum>'),
+      'interface gw_a > enum e > entry x',
+      /value "1 << n" is not a number/,
+    ],
+    [
+      'an expression other than a shift',
+      interfaceXml('<enum name="e"><entry name="x" value="1 | 2"/></enum>'),
+      'interface gw_a > enum e > entry x',
+      /value "1 \| 2" is not a number/,
+    ],
+    [
+      'a shift past 32 bits',
+      interfaceXml('<enum name="e"><entry name="x" value="1 &lt;&lt; 32"/></enum>'),
+      'interface gw_a > enum e > entry x',
+      /value 1 << 32 does not fit in 32 bits/,
     ],
     [
       'entry value over 32 bits',

@@ -4,7 +4,8 @@
 // or ProtocolXmlError out. Documentation (<description>, summary=, <copyright>) is
 // never read, so none of it can reach a generated table.
 
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { createRequire } from 'node:module';
+import type * as FastXmlParserModule from 'fast-xml-parser';
 import type {
   ArgSpec,
   ArgType,
@@ -32,6 +33,19 @@ export class ProtocolXmlError extends Error {
     this.sourceName = sourceName;
     this.path = path;
   }
+}
+
+type FastXmlParser = typeof FastXmlParserModule;
+let fastXmlParser: FastXmlParser | undefined;
+
+/**
+ * fast-xml-parser, loaded on the first parse: the bridge parses XML only for
+ * `--protocol-dir`, so it must not pay for the parser at every start. Its CommonJS build
+ * is one file and loads in ~10 ms; its ES module build is ~40 files and ~70 ms.
+ */
+function xmlParser(): FastXmlParser {
+  fastXmlParser ??= createRequire(import.meta.url)('fast-xml-parser') as FastXmlParser;
+  return fastXmlParser;
 }
 
 /** One element as fast-xml-parser gives it: `@_`-prefixed attributes, children by tag. */
@@ -65,14 +79,30 @@ const ENTRY_NAME = /^[A-Za-z0-9_]+$/;
 /** `enum="name"` or `enum="other_interface.name"`. */
 const ENUM_REFERENCE = /^(?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/;
 const DECIMAL = /^[0-9]+$/;
-const HEXADECIMAL = /^0[xX][0-9a-fA-F]+$/;
+/** A number as entry values spell it: decimal or 0x-hex. */
+const NUMBER = /^(?:[0-9]+|0[xX][0-9a-fA-F]+)$/;
+/**
+ * `1 << 4`: wayland-scanner pastes an entry value into C as written, so protocol files
+ * use C shifts for bit flags (Debian's plasma-wayland-protocols 1.10 spells every flag of
+ * org_kde_plasma_window_management.state this way). Only a literal shifted by a literal.
+ */
+const SHIFT = /^([0-9]+|0[xX][0-9a-fA-F]+)\s*<<\s*([0-9]+)$/;
 const UINT32_MAX = 0xffff_ffff;
+/** The XML predefined entities; attribute values are read without entity expansion. */
+const PREDEFINED_ENTITIES: Readonly<Record<string, string>> = {
+  lt: '<',
+  gt: '>',
+  amp: '&',
+  quot: '"',
+  apos: "'",
+};
 
 export function parseProtocolXml(xmlText: string, sourceName: string): ProtocolSpec {
   const fail = (path: string, reason: string): never => {
     throw new ProtocolXmlError(sourceName, path, reason);
   };
 
+  const { XMLParser, XMLValidator } = xmlParser();
   const validation = XMLValidator.validate(xmlText);
   if (validation !== true) {
     const { msg, line, col } = validation.err;
@@ -255,17 +285,44 @@ function parseEntry(
   }
   const path = `${enumPath} > entry ${name}`;
 
-  const valueText = attribute(element, 'value');
-  if (valueText === undefined) return fail(path, 'missing value');
-  if (!DECIMAL.test(valueText) && !HEXADECIMAL.test(valueText)) {
-    return fail(path, `value "${valueText}" is not a decimal or 0x-hex number`);
+  const rawValue = attribute(element, 'value');
+  if (rawValue === undefined) return fail(path, 'missing value');
+  const valueText = decodeEntities(rawValue).trim();
+  const value = parseEntryValue(valueText);
+  if (value === undefined) {
+    return fail(path, `value "${valueText}" is not a number (decimal, 0x-hex, or N << M)`);
   }
-  // Number() reads both forms exactly; anything past 32 bits cannot be on the wire.
-  const value = Number(valueText);
+  // Anything past 32 bits cannot be on the wire.
   if (value > UINT32_MAX) return fail(path, `value ${valueText} does not fit in 32 bits`);
 
   const since = parseSince(element, path, interfaceVersion, fail);
   return { name, value, since };
+}
+
+/** An entry value as a number, or undefined when it is not one of the accepted forms. */
+function parseEntryValue(text: string): number | undefined {
+  // Number() reads decimal and 0x-hex exactly.
+  if (NUMBER.test(text)) return Number(text);
+  const shift = SHIFT.exec(text);
+  if (shift === null) return undefined;
+  const base = Number(shift[1]);
+  const bits = Number(shift[2]);
+  // Multiplication, not `<<`, which wraps at 32 bits and would hide an overflow.
+  return bits > 32 ? Number.POSITIVE_INFINITY : base * 2 ** bits;
+}
+
+/** Expands the predefined entities and numeric character references; others stay. */
+function decodeEntities(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (whole, body: string) => {
+    if (body.startsWith('#x')) return codePoint(Number.parseInt(body.slice(2), 16), whole);
+    if (body.startsWith('#')) return codePoint(Number.parseInt(body.slice(1), 10), whole);
+    return PREDEFINED_ENTITIES[body] ?? whole;
+  });
+}
+
+function codePoint(value: number, fallback: string): string {
+  return value <= 0x10ffff ? String.fromCodePoint(value) : fallback;
 }
 
 function parseSince(element: XmlElement, path: string, interfaceVersion: number, fail: Fail) {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { close as closeFd } from '../../ffi/libc.js';
 import { FdOverflowError, isPeerGone, type UnixChannel } from '../../ffi/unix-channel.js';
+import { HiddenGlobalReporter } from '../protocol/hidden-globals.js';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
 import { decodeArgs, decodeFixedArgs } from '../wire/decode.js';
 import { encodeMessage } from '../wire/encode.js';
@@ -72,6 +73,7 @@ export class Session {
   private readonly upstreamWatch: FdWatch;
   private readonly globals = new Map<number, AdvertisedGlobal>();
   private readonly hiddenGlobals = new Set<number>();
+  private readonly hiddenGlobalReporter: HiddenGlobalReporter;
   private closed = false;
   /** Set once a wl_display.error has gone by: the session ends after the flush. */
   private closing = false;
@@ -84,6 +86,7 @@ export class Session {
     private readonly options: SessionOptions,
   ) {
     this.id = options.id;
+    this.hiddenGlobalReporter = new HiddenGlobalReporter(options.log, options.id);
     this.objects = new ObjectMap(options.tables.display());
     this.requests = new Pipe(client, upstream);
     this.events = new Pipe(upstream, client);
@@ -599,10 +602,7 @@ export class Session {
       const table = this.options.tables.get(interfaceName);
       if (table === undefined) {
         this.hiddenGlobals.add(name);
-        this.options.log.debug(
-          { session: this.id, interface: interfaceName, name },
-          'global hidden: no protocol loaded',
-        );
+        this.hiddenGlobalReporter.hidden(interfaceName, name, version);
         return 'drop';
       }
       const clamped = Math.min(version, table.spec.version);

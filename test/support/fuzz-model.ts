@@ -55,7 +55,8 @@ export function message(
 
 /** The globals every fuzz compositor announces, in order (names 1…). */
 export const GLOBALS: readonly { name: number; iface: string; version: number }[] = [
-  { name: 1, iface: 'wl_compositor', version: 6 }, // above the table: clamped by the bridge
+  // One above the table, whatever wayland.xml it was generated from: clamped by the bridge.
+  { name: 1, iface: 'wl_compositor', version: (registry.get('wl_compositor')?.version ?? 0) + 1 },
   { name: 2, iface: 'wl_shm', version: 1 },
   { name: 3, iface: 'weston_secret_thing', version: 1 }, // no protocol: hidden by the bridge
   { name: 4, iface: 'wl_seat', version: 7 },

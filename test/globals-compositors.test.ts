@@ -1,0 +1,106 @@
+// What a user sees behind the bridge on a real desktop compositor: `wayland-info` run
+// through `grantway run` lists exactly the globals (name, interface, version) it lists
+// when connected directly — none hidden for want of a protocol table, none clamped —
+// in grant and in passthrough mode. weston (its own desktop-shell, screenshooter) and
+// sway (wlroots' layer-shell, screencopy, data-control…, KDE's server-decoration and
+// idle, input-method v2) are the two that run headless in CI.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commandAvailable, runClient } from '../bridge/harness/process.js';
+import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
+import { startSway, swayAvailable } from './support/sway.js';
+import { parseGlobals } from './support/wayland-info.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'bridge', 'cli', 'main.js');
+
+interface Running {
+  readonly socketPath: string;
+  readonly env: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+interface CompositorUnderTest {
+  readonly name: string;
+  readonly available: boolean;
+  start(): Promise<Running>;
+  /** Globals it must advertise (so the comparison cannot pass on an empty list). */
+  readonly mustAdvertise: readonly string[];
+}
+
+const compositors: CompositorUnderTest[] = [
+  {
+    name: 'weston headless',
+    available: westonAvailable(),
+    start: () => startWeston({ socketName: 'gw-globals-weston' }),
+    mustAdvertise: ['wl_compositor', 'xdg_wm_base', 'weston_desktop_shell', 'weston_screenshooter'],
+  },
+  {
+    name: 'sway headless',
+    available: swayAvailable(),
+    start: () => startSway(),
+    mustAdvertise: [
+      'zwlr_layer_shell_v1',
+      'zwlr_screencopy_manager_v1',
+      'zwlr_data_control_manager_v1',
+      'org_kde_kwin_server_decoration_manager',
+      'zwp_input_method_manager_v2',
+      'zwp_virtual_keyboard_manager_v1',
+    ],
+  },
+];
+
+describe.each(compositors)('wayland-info on $name', (compositor) => {
+  let running: Running;
+  let bridgeDir: string;
+
+  beforeAll(async () => {
+    if (!compositor.available) return;
+    running = await compositor.start();
+    // The bridge's own socket lives in a private dir of ours, apart from the compositor's.
+    bridgeDir = await mkdtemp(join(tmpdir(), 'grantway-globals-'));
+  }, 60_000);
+
+  afterAll(async () => {
+    await running?.stop();
+    if (bridgeDir !== undefined) await rm(bridgeDir, { recursive: true, force: true });
+  });
+
+  it
+    .skipIf(!compositor.available || !commandAvailable('wayland-info'))
+    .each(['grant', 'passthrough'])(
+    'lists the same globals and versions through the bridge as direct (%s mode)',
+    async (mode) => {
+      const direct = await runClient('wayland-info', [], running.env, 15_000);
+      expect(direct.exitCode, direct.stderr).toBe(0);
+      const directGlobals = parseGlobals(direct.stdout);
+      expect(directGlobals.map((g) => g.interface)).toEqual(
+        expect.arrayContaining([...compositor.mustAdvertise]),
+      );
+
+      const via = await runClient(
+        process.execPath,
+        [
+          CLI,
+          'run',
+          '--mode',
+          mode,
+          '--log-level',
+          'info',
+          '--upstream',
+          running.socketPath,
+          '--',
+          'wayland-info',
+        ],
+        { XDG_RUNTIME_DIR: bridgeDir },
+        30_000,
+      );
+      expect(via.exitCode, via.stderr).toBe(0);
+      expect(parseGlobals(via.stdout)).toEqual(directGlobals);
+      expect(via.stderr).not.toContain('hidden from the client');
+    },
+    60_000,
+  );
+});
