@@ -98,6 +98,9 @@ async function main(): Promise<number> {
   return 0;
 }
 
+// Interrupted: exit normally, so the harness's exit hook stops every compositor started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
 main().then(
   (code) => {
     process.exitCode = code;

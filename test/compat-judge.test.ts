@@ -80,7 +80,8 @@ describe('scanBridgeLog and diffGlobals', () => {
   it('keeps warnings, abnormal session ends and hidden globals', () => {
     const facts = scanBridgeLog([
       '{"level":30,"msg":"bridge listening"}',
-      '{"level":20,"session":1,"interface":"weston_screenshooter","name":15,"msg":"global hidden: no protocol loaded"}',
+      '{"level":30,"session":1,"interface":"weston_screenshooter","name":15,"version":1,"msg":"global weston_screenshooter hidden from the client: no protocol table for it (load its XML with --protocol-dir DIR)"}',
+      '{"level":20,"session":2,"interface":"weston_debug_v1","name":11,"msg":"global hidden: no protocol loaded"}',
       '{"level":40,"session":1,"limit":"maxPoolSize","msg":"client limit hit: wl_shm.create_pool of 536870912 bytes"}',
       '{"level":20,"session":1,"reason":"client limit maxPoolSize","msg":"session closed"}',
       '{"level":20,"session":2,"reason":"client disconnected","msg":"session closed"}',
@@ -89,7 +90,7 @@ describe('scanBridgeLog and diffGlobals', () => {
     expect(facts).toEqual({
       issues: ['client limit hit: wl_shm.create_pool of 536870912 bytes'],
       closeReasons: ['client limit maxPoolSize'],
-      hidden: ['weston_screenshooter'],
+      hidden: ['weston_screenshooter', 'weston_debug_v1'],
     });
   });
 

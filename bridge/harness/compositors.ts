@@ -44,10 +44,10 @@ export interface RealCompositor {
   /** How screenshots are taken, or why they cannot be. */
   readonly screenshots: { readonly tool: string } | { readonly unavailable: string };
   /** Writes the whole output as PNG to `file`; rejects where screenshots are unavailable. */
-  screenshot(file: string): Promise<void>;
-  output(): string;
-  alive(): boolean;
-  stop(): Promise<void>;
+  readonly screenshot: (file: string) => Promise<void>;
+  readonly output: () => string;
+  readonly alive: () => boolean;
+  readonly stop: () => Promise<void>;
 }
 
 /** The compositor did not come up: not installed, exited early, or never listened. */

@@ -123,8 +123,8 @@ export function scanBridgeLog(lines: Iterable<string>): BridgeLogFacts {
     if ((entry.level ?? 0) >= 40) issues.push(msg);
     if (msg === 'session closed' && entry.reason !== undefined && !NORMAL_CLOSE.has(entry.reason))
       reasons.push(entry.reason);
-    if (msg.startsWith('global hidden') && entry.interface !== undefined)
-      hidden.add(entry.interface);
+    // "global X hidden from the client: …" (older bridges: "global hidden: …").
+    if (/^global .*hidden/.test(msg) && entry.interface !== undefined) hidden.add(entry.interface);
   }
   return { issues: [...new Set(issues)], closeReasons: [...new Set(reasons)], hidden: [...hidden] };
 }
