@@ -6,7 +6,7 @@
 //   --ci                          only the bounded CI subset of programs
 //   --out DIR                     (default: a fresh directory under /tmp)
 //   --update-readme               replace the README's matrix section
-//   --from DIR/results.json       render (and --update-readme) from an earlier run
+//   --from DIR/results.json       judge an earlier run again and render it (with --update-readme)
 // Exit status 0 when the suite ran (failing cells are its findings, not errors).
 
 import { existsSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { type CompositorKind, compositorKinds } from '../bridge/harness/compositors.js';
 import { renderMatrix, replaceReadmeSection } from './compat/matrix.js';
 import { programs } from './compat/programs.js';
-import { runSuite, type SuiteResult } from './compat/suite.js';
+import { rejudge, runSuite, type SuiteResult } from './compat/suite.js';
 
 /** The repository root: the nearest directory above this module with a package.json. */
 function repoRoot(): string {
@@ -64,7 +64,9 @@ async function main(): Promise<number> {
   );
   let result: SuiteResult;
   if (values.from !== undefined) {
-    result = JSON.parse(await readFile(values.from, 'utf8')) as SuiteResult;
+    // Judged again, so a change of the rules or of a program's notes applies.
+    const earlier = JSON.parse(await readFile(values.from, 'utf8')) as SuiteResult;
+    result = rejudge(earlier, programs, dirname(values.from));
   } else {
     process.stderr.write(
       `compat: ${compositors.length} compositors × ${chosen.length} programs × 3 modes; output in ${outDir}\n`,

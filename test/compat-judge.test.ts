@@ -219,6 +219,20 @@ describe('judging a cell against its direct run', () => {
   });
 });
 
+describe('what is pixel-compared', () => {
+  it('skips a program only on the compositors where its frames vary between direct runs', () => {
+    const gtk3 = programs.find((p) => p.id === 'gtk3-demo')!;
+    const still = image(4, 4, () => 0xffffffff);
+    const twoShots = run({ shots: ['a.png', 'b.png'] });
+    expect(judgeDirect(twoShots, gtk3, () => still, 'weston').pixels).toMatch(/^random: /);
+    expect(judgeDirect(twoShots, gtk3, () => still, 'sway').pixels).toBe('equal');
+    const info = programs.find((p) => p.id === 'wayland-info')!;
+    expect(judgeDirect(run({ exit: { code: 0, signal: null } }), info, () => still).pixels).toBe(
+      'no window',
+    );
+  });
+});
+
 describe('the README matrix', () => {
   it('renders a row per program, a column per compositor that started, and numbered notes', () => {
     const direct = run({});

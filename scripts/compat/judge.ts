@@ -70,11 +70,20 @@ function runFailures(run: ProgramRun, program: ProgramSpec): string[] {
   return reasons;
 }
 
-export function judgeDirect(run: ProgramRun, program: ProgramSpec, load: ImageLoader): CellVerdict {
+export function judgeDirect(
+  run: ProgramRun,
+  program: ProgramSpec,
+  load: ImageLoader,
+  compositor = '',
+): CellVerdict {
   const reasons = runFailures(run, program);
   let pixels: PixelCheck = 'not compared';
   if (program.kind !== 'window') pixels = 'no window';
-  else if (program.noPixels !== undefined) pixels = `random: ${program.noPixels}`;
+  else if (
+    program.noPixels !== undefined &&
+    (program.noPixelsOn === undefined || program.noPixelsOn.includes(compositor))
+  )
+    pixels = `random: ${program.noPixels}`;
   else if (run.shots.length >= 2) {
     const [a, b] = [load(run.shots[0]!), load(run.shots[1]!)];
     if (a !== undefined && b !== undefined) pixels = isStill(a, b) ? 'equal' : 'animated';

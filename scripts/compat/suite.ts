@@ -213,18 +213,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
             empty = await emptyDesktop(compositor, base);
           }
         }
-        const direct = runs.direct!;
-        verdicts.direct = judgeDirect(direct, program, loadImage);
-        for (const mode of ['grant', 'passthrough'] as const) {
-          verdicts[mode] = judgeBridged(
-            runs[mode]!,
-            direct,
-            verdicts.direct,
-            program,
-            empty,
-            loadImage,
-          );
-        }
+        Object.assign(verdicts, judgeProgram(runs, program, kind, empty));
         say(
           `${kind} ${program.id}: ${(['direct', 'grant', 'passthrough'] as const)
             .map(
@@ -259,6 +248,59 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     startedAt: new Date(began).toISOString(),
     seconds: (Date.now() - began) / 1000,
     compositors: results,
+  };
+}
+
+/** The three verdicts of one program on one compositor, from its three runs. */
+function judgeProgram(
+  runs: Partial<Record<Mode, ProgramRun>>,
+  program: ProgramSpec,
+  kind: CompositorKind,
+  empty: RgbaImage | undefined,
+): Partial<Record<Mode, CellVerdict>> {
+  const direct = runs.direct!;
+  const verdicts: Partial<Record<Mode, CellVerdict>> = {
+    direct: judgeDirect(direct, program, loadImage, kind),
+  };
+  for (const mode of ['grant', 'passthrough'] as const) {
+    verdicts[mode] = judgeBridged(runs[mode]!, direct, verdicts.direct!, program, empty, loadImage);
+  }
+  return verdicts;
+}
+
+/**
+ * Judges the runs of an earlier suite again (results.json read back, screenshots still in
+ * its output directory), after the rules or the programs' notes changed.
+ */
+export function rejudge(
+  result: SuiteResult,
+  specs: readonly ProgramSpec[],
+  outDir: string,
+): SuiteResult {
+  return {
+    ...result,
+    compositors: result.compositors.map((c) => ({
+      ...c,
+      programs: c.programs.map((p) => {
+        const program = specs.find((s) => s.id === p.program);
+        if (program === undefined || p.runs.direct === undefined) return p;
+        // JSON turned the globals maps into plain objects.
+        const runs = Object.fromEntries(
+          Object.entries(p.runs).map(([mode, run]) => [
+            mode,
+            {
+              ...run,
+              debug: {
+                ...run.debug,
+                globals: new Map(Object.entries(run.debug.globals as unknown as object)),
+              },
+            },
+          ]),
+        ) as Partial<Record<Mode, ProgramRun>>;
+        const empty = loadImage(join(outDir, c.kind, 'empty.png'));
+        return { ...p, verdicts: judgeProgram(runs, program, c.kind, empty) };
+      }),
+    })),
   };
 }
 
