@@ -35,7 +35,11 @@ function noteFor(verdict: CellVerdict): { text: string; shared: boolean } | unde
     const own = verdict.reasons.length === 0 ? 'works through the bridge' : 'fails the same way';
     return { text: `direct fails, so nothing to compare with (${own})`, shared: true };
   }
-  return { text: verdict.reasons.join('; '), shared: false };
+  // The first reasons are the cause (the bridge's account comes first); the rest are
+  // mostly the program's view of the same failure.
+  const more = verdict.reasons.length - 2;
+  const text = verdict.reasons.slice(0, 2).join('; ') + (more > 0 ? ` (+${more} more)` : '');
+  return { text, shared: false };
 }
 
 export function renderMatrix(result: SuiteResult): string {
