@@ -27,3 +27,16 @@ export class SyscallError extends Error {
     this.errnoName = name;
   }
 }
+
+/**
+ * Why a call failed, for a one-line message: "ENOENT: no such file or directory" from a
+ * Node fs error (without its call and path), the errno name from a SyscallError.
+ */
+export function errorReason(err: unknown): string {
+  if (err instanceof SyscallError) return err.errnoName;
+  if (err instanceof Error && 'code' in err && typeof err.code === 'string') {
+    const detail = /^[A-Z]+: ([^,]+)/.exec(err.message)?.[1];
+    return detail === undefined ? err.code : `${err.code}: ${detail}`;
+  }
+  return String(err);
+}

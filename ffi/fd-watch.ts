@@ -42,11 +42,20 @@ export function watchFd(fd: number, onReady: (ready: FdReadiness) => void): FdWa
   // out of whatever FFI call runs next (another session's recvmsg, a close…), far from
   // its cause. It is rethrown on a fresh tick instead, so it reaches 'uncaughtException'
   // like an exception from any other Node callback.
+  // On an error (POLLERR: a socket whose peer reset it, with sk_err set) libuv stops the
+  // handle before it calls back, so the watch is started again with the interest the
+  // owner has after its read: the read consumes the error, and the data still queued
+  // (a compositor's last words) must still be reported.
   const onPoll = (status: number, ev: PollEvents | undefined): void => {
     if (closed) return;
     try {
       if (status < 0 || ev === undefined) {
-        onReady({ readable: true, writable: false, hangup: true });
+        try {
+          onReady({ readable: true, writable: false, hangup: true });
+        } finally {
+          if (!closed && (readable || writable))
+            handle.start({ readable, writable, disconnect: true }, callback);
+        }
         return;
       }
       onReady({ readable: ev.readable, writable: ev.writable, hangup: ev.disconnect });

@@ -39,6 +39,7 @@ const raw = {
     'intptr_t sendmsg(int fd, void *msg, int flags)',
   ),
   close: fn<[number], number>('int close(int fd)'),
+  shutdown: fn<[number, number], number>('int shutdown(int fd, int how)'),
   fcntl: fn<[number, number, number], number>('int fcntl(int fd, int cmd, int arg)'),
   flock: fn<[number, number], number>('int flock(int fd, int op)'),
   memfdCreate: fn<[string, number], number>(
@@ -141,14 +142,20 @@ export function listen(fd: number, backlog = 128): void {
   check(raw.listen(fd, backlog), 'listen');
 }
 
-/** Accepts one pending connection, or returns null when none is waiting. */
+/**
+ * Accepts one pending connection, or returns null when none is waiting. Every other
+ * failure is a SyscallError whose errno the caller judges: some cost only the one
+ * connection (ECONNABORTED), some mean the process is out of fds (EMFILE, ENFILE) or
+ * memory (ENOBUFS, ENOMEM) and leave the connection waiting.
+ */
 export function accept(fd: number): number | null {
-  const ret = raw.accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (ret >= 0) return ret;
-  const errno = koffi.errno();
-  if (errno === koffi.os.errno.EAGAIN || errno === koffi.os.errno.EWOULDBLOCK) return null;
-  if (errno === koffi.os.errno.ECONNABORTED || errno === koffi.os.errno.EINTR) return null;
-  fail('accept4');
+  for (;;) {
+    const ret = raw.accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (ret >= 0) return ret;
+    const errno = koffi.errno();
+    if (errno === koffi.os.errno.EAGAIN || errno === koffi.os.errno.EWOULDBLOCK) return null;
+    if (errno !== koffi.os.errno.EINTR) fail('accept4');
+  }
 }
 
 /**
@@ -165,6 +172,18 @@ export function connectUnix(path: string): number {
   }
   setNonBlocking(fd);
   return fd;
+}
+
+const SHUT_WR = 1;
+
+/**
+ * Half-closes a connected socket: the peer reads EOF once it has read what was sent,
+ * and can still write back. False when the peer is gone already (ENOTCONN).
+ */
+export function shutdownWrite(fd: number): boolean {
+  if (raw.shutdown(fd, SHUT_WR) === 0) return true;
+  if (koffi.errno() === (koffi.os.errno.ENOTCONN ?? 107)) return false;
+  fail('shutdown');
 }
 
 export function setNonBlocking(fd: number): void {
@@ -320,6 +339,21 @@ export function sendmsgRaw(fd: number, msghdr: NativePointer, flags: number): nu
 
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
+const POLLHUP = 0x10;
+
+/**
+ * Whether the peer of a connected stream socket has closed both ways (POLLHUP), as
+ * opposed to having only shut down its writing (a half-close: EOF, but it still reads).
+ */
+export function hungUp(fd: number): boolean {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  for (;;) {
+    const n = raw.poll(pfd, 1, 0);
+    if (n >= 0) return (pfd.readInt16LE(6) & POLLHUP) !== 0;
+    if (koffi.errno() !== koffi.os.errno.EINTR) fail('poll');
+  }
+}
 
 /**
  * Blocks the calling thread until fd is ready or timeoutMs passes (poll(2)); for
@@ -349,4 +383,11 @@ export const ERRNO = {
   ENOENT: koffi.os.errno.ENOENT ?? 2,
   ECONNREFUSED: koffi.os.errno.ECONNREFUSED ?? 111,
   EADDRINUSE: koffi.os.errno.EADDRINUSE ?? 98,
+  EMFILE: koffi.os.errno.EMFILE ?? 24,
+  ENFILE: koffi.os.errno.ENFILE ?? 23,
+  ENOBUFS: koffi.os.errno.ENOBUFS ?? 105,
+  ENOMEM: koffi.os.errno.ENOMEM ?? 12,
+  EPERM: koffi.os.errno.EPERM ?? 1,
+  EPROTO: koffi.os.errno.EPROTO ?? 71,
+  ECONNABORTED: koffi.os.errno.ECONNABORTED ?? 103,
 } as const;

@@ -8,6 +8,7 @@ import { SyscallError } from './errors.js';
 import {
   close,
   ERRNO,
+  hungUp,
   MSG_CMSG_CLOEXEC,
   MSG_CTRUNC,
   MSG_DONTWAIT,
@@ -20,6 +21,7 @@ import {
   SCM_RIGHTS,
   SOL_SOCKET,
   sendmsgRaw,
+  shutdownWrite,
 } from './libc.js';
 
 /** libwayland-server accepts at most this many fds per sendmsg (its cmsg buffer). */
@@ -42,11 +44,15 @@ export type RecvResult =
 
 export type SendResult = number | 'again';
 
-/** The peer sent more fds in one message than the control buffer holds: fds were lost. */
+/**
+ * The kernel dropped fds sent with a message (MSG_CTRUNC). The control buffer holds
+ * SCM_MAX_FD (253), the most one message can carry, so the cause is the receiver's fd
+ * table: it installs them one by one and stops at RLIMIT_NOFILE.
+ */
 export class FdOverflowError extends Error {
   readonly code = 'ERR_FD_OVERFLOW';
   constructor() {
-    super('peer sent more file descriptors in one message than can be received');
+    super('file descriptors sent with a message were lost: the receiving fd table is full');
     this.name = 'FdOverflowError';
   }
 }
@@ -130,8 +136,13 @@ export class UnixChannel {
       throw new SyscallError('recvmsg', -n);
     }
     const controlLength = hdr.getUint32(40, true);
+    const before = fds.length;
     if (controlLength > 0) this.collectFds(controlLength, fds);
-    if ((hdr.getInt32(48, true) & MSG_CTRUNC) !== 0) throw new FdOverflowError();
+    if ((hdr.getInt32(48, true) & MSG_CTRUNC) !== 0) {
+      // The message's fds are incomplete and no message can claim them now.
+      for (const fd of fds.splice(before)) close(fd);
+      throw new FdOverflowError();
+    }
     return n === 0 ? 'eof' : n;
   }
 
@@ -180,6 +191,16 @@ export class UnixChannel {
     if (n >= 0) return n;
     if (n === -ERRNO.EAGAIN) return 'again';
     throw new SyscallError('sendmsg', -n);
+  }
+
+  /** Ends this side's writing (the peer reads EOF); false when the peer is gone. */
+  shutdownWrite(): boolean {
+    return shutdownWrite(this.fd);
+  }
+
+  /** Whether the peer closed both ways (not just a half-close). */
+  get peerHungUp(): boolean {
+    return hungUp(this.fd);
   }
 
   /** Closes the socket and frees the buffers; the views must not be used afterwards. */

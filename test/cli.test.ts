@@ -3,10 +3,11 @@
 // CLI (`npm test` builds first).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { bindUnix, close as closeFd, unixSocket } from '../ffi/libc.js';
 import { FakeCompositor } from './support/fake-compositor.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'bridge', 'cli', 'main.js');
@@ -121,5 +122,63 @@ describe('grantway CLI', () => {
     });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cannot start no-such-program-xyz/);
+  });
+});
+
+describe('operator errors: one line on stderr, exit code 2, nothing left behind', () => {
+  /** Runs `grantway proxy` with `args` and checks the one-line error and the runtime dir. */
+  async function refused(args: string[], message: RegExp, left: string[] = []): Promise<void> {
+    const r = await grantway(['proxy', ...args, '--log-level', 'warn'], {
+      XDG_RUNTIME_DIR: runtimeDir,
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^grantway: [^\n]*\n$/);
+    expect(r.stderr).toMatch(message);
+    expect(readdirSync(runtimeDir).sort()).toEqual(left);
+  }
+
+  it.each([
+    [
+      'under a missing directory',
+      '/nonexistent-dir/trace.jsonl',
+      /cannot open for writing \(ENOENT/,
+    ],
+    ['under /proc', '/proc/grantway-trace.jsonl', /cannot open for writing \(E[A-Z]+/],
+    ['a directory', '.', /cannot open for writing \(EISDIR/],
+    ['/dev/full', '/dev/full', /cannot write \(ENOSPC: no space left on device\)/],
+  ])('--record %s', async (_what, path, message) => {
+    const record = path === '.' ? runtimeDir : path;
+    await refused(['--listen', 'gw-0', '--upstream', compositor.path, '--record', record], message);
+    expect(existsSync('/dev/full')).toBe(true);
+  });
+
+  it('--listen naming a directory: refused, and its NAME.lock is not left behind', async () => {
+    mkdirSync(join(runtimeDir, 'gw-0'));
+    await refused(
+      ['--listen', 'gw-0', '--upstream', compositor.path],
+      /cannot listen on .*gw-0: it exists and is a directory, not a socket/,
+      ['gw-0'],
+    );
+  });
+
+  it('--listen X --upstream X with a stale socket at X: refused, before listening on it', async () => {
+    const stale = unixSocket();
+    bindUnix(stale, join(runtimeDir, 'gw-0'));
+    closeFd(stale); // a socket file that nobody listens on
+    await refused(
+      ['--listen', 'gw-0', '--upstream', 'gw-0'],
+      /it is also the compositor socket \(--upstream\): the bridge would connect to itself/,
+      ['gw-0'],
+    );
+  });
+
+  it('a listen failure after --record opened its file leaves no record behind', async () => {
+    mkdirSync(join(runtimeDir, 'gw-0'));
+    const record = join(runtimeDir, 'trace.jsonl');
+    await refused(
+      ['--listen', 'gw-0', '--upstream', compositor.path, '--record', record],
+      /not a socket/,
+      ['gw-0'],
+    );
   });
 });

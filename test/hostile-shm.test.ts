@@ -22,15 +22,11 @@ import type { ClientLimits } from '../bridge/relay/limits.js';
 import { Lifecycle } from '../bridge/shm/lifecycle.js';
 import { encodeMessage } from '../bridge/wire/encode.js';
 import type { ArgValue } from '../bridge/wire/values.js';
-import type { MessageSpec } from '../bridge/protocol/types.js';
 import { close as closeFd, ftruncate, memfdCreate, socketPair } from '../ffi/libc.js';
-import { RawPeer, event, registry, request } from './support/raw-peer.js';
+import { encodeAll, type Message, RawClient } from './support/raw-client.js';
+import { registry, request } from './support/raw-peer.js';
 
 const sync = request('wl_display', 'sync');
-const getRegistry = request('wl_display', 'get_registry');
-const bind = request('wl_registry', 'bind');
-const global = event('wl_registry', 'global');
-const displayError = event('wl_display', 'error');
 const createPool = request('wl_shm', 'create_pool');
 const createBuffer = request('wl_shm_pool', 'create_buffer');
 const resize = request('wl_shm_pool', 'resize');
@@ -46,110 +42,6 @@ const openFds = (): number => readdirSync('/proc/self/fd').length;
 const report = (line: string): void => {
   if (process.env.GW_HOSTILE_REPORT) console.log(`[hostile] ${line}`);
 };
-
-type Message = { opcode: number; spec: MessageSpec };
-
-/**
- * A client written in raw bytes, so it can do what libwayland-client never would. Ids
- * are handed out one past the highest so far, which the relay always accepts.
- */
-class RawClient {
-  /** 2 is the registry, 3 the sync that fetched the globals. */
-  private nextId = 4;
-  readonly shm: number;
-  readonly compositor: number;
-
-  private constructor(
-    readonly peer: RawPeer,
-    globals: Map<string, number>,
-  ) {
-    this.shm = this.newId();
-    this.compositor = this.newId();
-    peer.send(2, bind, [globals.get('wl_shm')!, { interface: 'wl_shm', version: 1, id: this.shm }]);
-    peer.send(2, bind, [
-      globals.get('wl_compositor')!,
-      { interface: 'wl_compositor', version: 4, id: this.compositor },
-    ]);
-  }
-
-  /** Connects, reads the globals, binds wl_shm and wl_compositor. */
-  static async open(path: string): Promise<RawClient> {
-    const peer = RawPeer.connect(path);
-    peer.send(1, getRegistry, [2]);
-    const done = 3;
-    peer.send(1, sync, [done]);
-    await peer.until(() => peer.received.some((m) => m.objectId === done), 5000, 'globals');
-    const globals = new Map<string, number>();
-    for (const m of peer.received) {
-      if (m.objectId !== 2 || m.opcode !== global.opcode) continue;
-      const [name, iface] = peer.decode(m, global.spec) as [number, string];
-      globals.set(iface, name);
-    }
-    return new RawClient(peer, globals);
-  }
-
-  newId(): number {
-    return this.nextId++;
-  }
-
-  send(objectId: number, msg: Message, args: ArgValue[]): void {
-    this.peer.send(objectId, msg, args);
-  }
-
-  /** Many messages in one go (without fds), waiting while the socket is full. */
-  async flood(messages: [objectId: number, msg: Message, args: ArgValue[]][]): Promise<void> {
-    await this.peer.sendBytesPatiently(encodeAll(messages));
-  }
-
-  /**
-   * One message with its fds, waiting while the socket is full; false once the bridge
-   * has hung up.
-   */
-  async sendPatiently(objectId: number, msg: Message, args: ArgValue[]): Promise<boolean> {
-    for (;;) {
-      try {
-        this.send(objectId, msg, args);
-        return true;
-      } catch (err) {
-        // 16-byte messages go whole or not at all: 'full' means nothing was sent.
-        if (!(err instanceof Error) || err.message !== 'peer socket full') return false;
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
-    }
-  }
-
-  /** wl_display.sync and its done: the round-trip time, or the error that ended the client. */
-  async roundtrip(timeoutMs = 10_000): Promise<number> {
-    const id = this.newId();
-    const from = this.peer.received.length;
-    const t0 = performance.now();
-    this.send(1, sync, [id]);
-    await this.peer.until(
-      () => this.peer.eof || this.peer.received.slice(from).some((m) => m.objectId === id),
-      timeoutMs,
-      'roundtrip',
-    );
-    if (this.peer.eof) throw new Error(`disconnected: ${JSON.stringify(this.error())}`);
-    return performance.now() - t0;
-  }
-
-  /** Waits until the bridge hangs up on this client. */
-  async disconnected(timeoutMs = 10_000): Promise<void> {
-    await this.peer.until(() => this.peer.eof, timeoutMs, 'disconnect');
-  }
-
-  /** The wl_display.error this client got, if any. */
-  error(): { objectId: number; code: number; message: string } | undefined {
-    const m = this.peer.received.find((r) => r.objectId === 1 && r.opcode === displayError.opcode);
-    if (m === undefined) return undefined;
-    const [objectId, code, message] = this.peer.decode(m, displayError.spec) as [
-      number,
-      number,
-      string,
-    ];
-    return { objectId, code, message };
-  }
-}
 
 interface RunningCompositor {
   readonly pid: number;
@@ -536,11 +428,6 @@ function summary(xs: readonly number[]): string {
   const sorted = [...xs].sort((a, b) => a - b);
   const at = (q: number): string => sorted[Math.floor(q * (sorted.length - 1))]!.toFixed(2);
   return `${at(0.5)}/${at(0.99)}/${at(1)}`;
-}
-
-function encodeAll(messages: [objectId: number, msg: Message, args: ArgValue[]][]): Uint8Array {
-  const parts = messages.map(([id, msg, args]) => encodeMessage(id, msg.opcode, msg.spec, args));
-  return Buffer.concat(parts.map((p) => p.bytes));
 }
 
 /** A named pipe opened read-write (which never blocks on Linux), then unlinked. */

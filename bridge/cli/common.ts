@@ -108,6 +108,7 @@ export function createLifecycle(
   return new Lifecycle({
     mode: options.mode,
     recordPath: options.record,
+    log,
     source: `grantway ${argv.join(' ')}`,
     oracleFor,
     grants: backend === undefined ? undefined : { backend, log, reclaimer },

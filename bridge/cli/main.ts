@@ -6,8 +6,14 @@ import { parseArgs } from 'node:util';
 import { SyscallError } from '../../ffi/errors.js';
 import { ProtocolDirError } from '../protocol/registry.js';
 import { ProtocolXmlError } from '../protocol/xml.js';
-import { SocketInUseError, SocketPathError, UpstreamUnavailableError } from '../relay/errors.js';
+import {
+  ListenSocketError,
+  SocketInUseError,
+  SocketPathError,
+  UpstreamUnavailableError,
+} from '../relay/errors.js';
 import { GntallocUnavailableError } from '../grants/errors.js';
+import { RecordFileError } from '../shm/recorder.js';
 import { TraceFileError } from '../shm/trace-file.js';
 import { benchCommand } from './bench.js';
 import { compositorCommand } from './compositor.js';
@@ -143,6 +149,8 @@ function report(err: unknown): number {
     err instanceof OptionError ||
     err instanceof SocketInUseError ||
     err instanceof SocketPathError ||
+    err instanceof ListenSocketError ||
+    err instanceof RecordFileError ||
     err instanceof UpstreamUnavailableError ||
     err instanceof ProtocolXmlError ||
     err instanceof ProtocolDirError ||

@@ -2,10 +2,10 @@
 // until SIGINT/SIGTERM.
 
 import { createLogger } from '../log.js';
-import { Bridge } from '../relay/bridge.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { createLifecycle, limitsFromFlags, loadRegistry, traceFor } from './common.js';
+import { createLifecycle, loadRegistry } from './common.js';
 import { proxyOptionsSchema, validateOptions } from './options.js';
+import { startBridge } from './start-bridge.js';
 
 export async function proxyCommand(flags: Record<string, unknown>): Promise<number> {
   const options = validateOptions(proxyOptionsSchema, flags);
@@ -14,15 +14,7 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
   const listenPath = resolveSocketPath(options.listen);
   const upstreamPath = resolveSocketPath(options.upstream);
   const lifecycle = createLifecycle(options, process.argv.slice(2), log);
-  const bridge = Bridge.start({
-    listenPath,
-    upstreamPath,
-    registry,
-    log,
-    trace: traceFor(options.trace),
-    observe: lifecycle.factory,
-    limits: limitsFromFlags(options),
-  });
+  const bridge = startBridge({ listenPath, upstreamPath }, options, registry, log, lifecycle);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');

@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
-import { Bridge } from '../relay/bridge.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { createLifecycle, limitsFromFlags, loadRegistry, traceFor } from './common.js';
+import { createLifecycle, loadRegistry } from './common.js';
 import { OptionError, runOptionsSchema, validateOptions } from './options.js';
+import { startBridge } from './start-bridge.js';
 
 export async function runCommand(
   flags: Record<string, unknown>,
@@ -26,15 +26,7 @@ export async function runCommand(
   const listenPath = resolveSocketPath(listen);
   const upstreamPath = resolveSocketPath(upstream);
   const lifecycle = createLifecycle(options, process.argv.slice(2), log);
-  const bridge = Bridge.start({
-    listenPath,
-    upstreamPath,
-    registry,
-    log,
-    trace: traceFor(options.trace),
-    observe: lifecycle.factory,
-    limits: limitsFromFlags(options),
-  });
+  const bridge = startBridge({ listenPath, upstreamPath }, options, registry, log, lifecycle);
   try {
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(program, args, {

@@ -459,6 +459,9 @@ export class Client {
       if (fds.length > 0) this.#fds.push(fds);
       if (got === 'again') return;
       if (got === 'eof') {
+        // A client that only half-closed still reads: as libwayland-server's
+        // wl_client_destroy does, the replies to what it sent last go out first.
+        this.flush();
         this.close('client disconnected');
         return;
       }

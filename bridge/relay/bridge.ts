@@ -2,19 +2,20 @@
 // its own fresh connection to the compositor. Owns the sessions' lifetimes and nothing
 // else; what happens to messages is the sessions' business.
 
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { SyscallError } from '../../ffi/errors.js';
-import { connectUnix, peerCredentials } from '../../ffi/libc.js';
+import { errorReason, SyscallError } from '../../ffi/errors.js';
+import { close as closeFd, connectUnix, ERRNO, peerCredentials } from '../../ffi/libc.js';
 import { UnixChannel } from '../../ffi/unix-channel.js';
 import type { ProtocolRegistry } from '../protocol/registry.js';
-import { encodeMessage } from '../wire/encode.js';
-import { DisplayErrorCode, UpstreamUnavailableError } from './errors.js';
+import { DisplayErrorCode, ListenSocketError, UpstreamUnavailableError } from './errors.js';
 import { type ClientLimits, channelCapacities, resolveClientLimits } from './limits.js';
-import { WaylandListener } from './listener.js';
+import { RETRY_MS, WaylandListener } from './listener.js';
 import { MessageTables } from './message-table.js';
-import type { ObserverFactory } from './observer.js';
+import type { ObserverFactory, SessionObserver } from './observer.js';
 import { Session, type TraceSink } from './session.js';
+import { displayError } from './session-errors.js';
 
 export interface BridgeOptions {
   /** Absolute path of the socket to listen on. */
@@ -48,14 +49,36 @@ export class Bridge {
     this.tables = new MessageTables(options.registry, options.observe);
     this.limits = limits;
     this.capacities = channelCapacities(limits);
-    this.listener = WaylandListener.open(options.listenPath, (fd) => this.accept(fd));
+    this.listener = WaylandListener.open(options.listenPath, (fd) => this.accept(fd), {
+      refuse: (fd, reason) => refuseClient(fd, this.tables, reason),
+      onTrouble: ({ errno, action, refused }) => {
+        const level = action === 'skipped' ? 'debug' : 'warn';
+        options.log[level](
+          { errno, refused, retryMs: action === 'skipped' ? undefined : RETRY_MS },
+          action === 'refused'
+            ? 'fd table full: waiting clients refused, accepting paused'
+            : action === 'paused'
+              ? 'cannot accept: accepting paused'
+              : 'a connection failed while being accepted',
+        );
+      },
+    });
   }
 
-  /** Validates the limits, checks the upstream socket exists, then listens. */
+  /**
+   * Validates the limits, checks the upstream socket exists and is not the one to
+   * listen on, then listens.
+   */
   static start(options: BridgeOptions): Bridge {
     const limits = resolveClientLimits(options.limits);
-    checkUpstream(options.upstreamPath);
+    checkUpstream(options.upstreamPath, options.listenPath);
     const bridge = new Bridge(options, limits);
+    // A link to the listening path passes the check above while the stale socket it
+    // pointed to is there; once the bridge listens it points to the bridge itself.
+    if (sameFile(options.upstreamPath, options.listenPath)) {
+      bridge.close();
+      throw new ListenSocketError(options.listenPath, SELF_UPSTREAM);
+    }
     options.log.info(
       { listen: options.listenPath, upstream: options.upstreamPath, limits },
       'bridge listening',
@@ -82,12 +105,28 @@ export class Bridge {
     return new Promise((resolve) => this.closedWaiters.push(resolve));
   }
 
+  /**
+   * Serves one accepted client: a fresh compositor connection and a session. Owns
+   * clientFd, and never throws (it runs on the listener's callback): a client that
+   * cannot be served is told why and closed, and nothing it was given stays open.
+   */
   private accept(clientFd: number): void {
     let upstreamFd: number;
     try {
       upstreamFd = connectUnix(this.options.upstreamPath);
     } catch (err) {
-      const reason = err instanceof SyscallError ? err.errnoName : String(err);
+      const reason = errorReason(err);
+      if (isOutOfFds(err)) {
+        // The fd table is full: accepting more would only fail the same way.
+        this.listener.pauseFor(RETRY_MS);
+        this.options.log.warn({ reason }, 'fd table full: client refused, accepting paused');
+        refuseClient(
+          clientFd,
+          this.tables,
+          `grantway: no file descriptor left to connect to the compositor (${reason}); try again later`,
+        );
+        return;
+      }
       this.options.log.error(
         { upstream: this.options.upstreamPath, reason },
         'compositor unreachable; client refused',
@@ -96,29 +135,44 @@ export class Bridge {
       return;
     }
     const id = this.nextSessionId++;
-    const observer = this.options.observe?.create(id, {
-      upstreamPid: peerCredentials(upstreamFd).pid,
-      clientPid: peerCredentials(clientFd).pid,
-      limits: this.limits,
-    });
-    const { rx, tx } = this.capacities;
-    const client = new UnixChannel(clientFd, rx, tx);
-    const upstream = new UnixChannel(upstreamFd, rx, tx);
-    const session = new Session(client, upstream, {
-      id,
-      tables: this.tables,
-      log: this.options.log,
-      limits: this.limits,
-      trace: this.options.trace,
-      observer,
-      onClosed: (s) => this.onSessionClosed(s),
-    });
-    this.sessions.add(session);
-    this.options.log.debug({ session: id }, 'client connected');
+    let observer: SessionObserver | undefined;
+    let client: UnixChannel | undefined;
+    let upstream: UnixChannel | undefined;
+    try {
+      observer = this.options.observe?.create(id, {
+        upstreamPid: peerCredentials(upstreamFd).pid,
+        clientPid: peerCredentials(clientFd).pid,
+        limits: this.limits,
+      });
+      const { rx, tx } = this.capacities;
+      upstream = new UnixChannel(upstreamFd, rx, tx);
+      client = new UnixChannel(clientFd, rx, tx);
+      const session = new Session(client, upstream, {
+        id,
+        tables: this.tables,
+        log: this.options.log,
+        limits: this.limits,
+        trace: this.options.trace,
+        observer,
+        onClosed: (s) => this.onSessionClosed(s),
+      });
+      this.sessions.add(session);
+      this.options.log.debug({ session: id }, 'client connected');
+    } catch (err) {
+      this.options.log.error({ session: id, err }, 'cannot start a session; client refused');
+      observer?.onClosed(performance.now());
+      if (upstream !== undefined) upstream.close();
+      else closeFd(upstreamFd);
+      const message = 'grantway: internal error';
+      if (client !== undefined) tellAndClose(client, this.tables, message);
+      else refuseClient(clientFd, this.tables, message);
+    }
   }
 
   private onSessionClosed(session: Session): void {
     this.sessions.delete(session);
+    // Its fds are free: if accepting paused for want of them, it can go on.
+    this.listener.resume();
     if (this.sessions.size === 0) {
       const waiters = this.closedWaiters;
       this.closedWaiters = [];
@@ -135,7 +189,13 @@ export class Bridge {
   }
 }
 
-function checkUpstream(path: string): void {
+const SELF_UPSTREAM =
+  'it is also the compositor socket (--upstream): the bridge would connect to itself';
+
+function checkUpstream(path: string, listenPath: string): void {
+  if (resolve(path) === resolve(listenPath) || sameFile(path, listenPath)) {
+    throw new ListenSocketError(listenPath, SELF_UPSTREAM);
+  }
   let isSocket: boolean;
   try {
     isSocket = statSync(path).isSocket();
@@ -145,13 +205,46 @@ function checkUpstream(path: string): void {
   if (!isSocket) throw new UpstreamUnavailableError(path, 'not a socket');
 }
 
-/** Tells a client why it cannot be served, then hangs up. */
-function refuseClient(fd: number, tables: MessageTables, message: string): void {
-  const channel = new UnixChannel(fd, 4096, 4096);
+/**
+ * Whether two paths name one file: the same inode, or (for a path not there yet) the
+ * same name in the same directory once links are resolved.
+ */
+function sameFile(a: string, b: string): boolean {
   try {
-    const spec = tables.display().events[0]?.spec;
-    if (spec !== undefined) {
-      const { bytes } = encodeMessage(1, 0, spec, [1, DisplayErrorCode.implementation, message]);
+    const sa = statSync(a);
+    const sb = statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    try {
+      const real = (p: string): string => join(realpathSync(dirname(p)), basename(p));
+      return real(a) === real(b);
+    } catch {
+      return false;
+    }
+  }
+}
+
+function isOutOfFds(err: unknown): boolean {
+  return err instanceof SyscallError && (err.errno === ERRNO.EMFILE || err.errno === ERRNO.ENFILE);
+}
+
+/** Tells a client why it cannot be served, then hangs up (owns fd). */
+function refuseClient(fd: number, tables: MessageTables, message: string): void {
+  let channel: UnixChannel;
+  try {
+    channel = new UnixChannel(fd, 4096, 4096);
+  } catch {
+    closeFd(fd);
+    return;
+  }
+  tellAndClose(channel, tables, message);
+}
+
+/** wl_display.error implementation on a fresh connection (best effort), then close. */
+function tellAndClose(channel: UnixChannel, tables: MessageTables, message: string): void {
+  try {
+    const bytes = displayError(tables, 1, DisplayErrorCode.implementation, message);
+    if (bytes !== undefined) {
       channel.tx.set(bytes, 0);
       channel.send(0, bytes.length);
     }

@@ -68,6 +68,18 @@ export class SocketInUseError extends Error {
   }
 }
 
+/** The listening socket cannot be made at its path (and nothing was left there). */
+export class ListenSocketError extends Error {
+  readonly code = 'ERR_LISTEN_SOCKET';
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`cannot listen on ${path}: ${reason}`);
+    this.name = 'ListenSocketError';
+  }
+}
+
 /** Nothing is listening where the compositor was expected. */
 export class UpstreamUnavailableError extends Error {
   readonly code = 'ERR_UPSTREAM_UNAVAILABLE';

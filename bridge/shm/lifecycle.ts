@@ -18,6 +18,8 @@ export interface LifecycleOptions {
   readonly mode: 'passthrough' | 'grant';
   /** Write every event to this file as JSON lines (--record). */
   readonly recordPath?: string;
+  /** Where the recorder says that it had to stop (a full disk); default: nowhere. */
+  readonly log?: Logger;
   /** What produced the trace, for the record header. */
   readonly source?: string;
   /** The E3 oracle for a compositor pid; without it, evidence stops at E2. */
@@ -54,11 +56,15 @@ export class Lifecycle {
     this.recorder =
       options.recordPath === undefined
         ? undefined
-        : new LifecycleRecorder(options.recordPath, {
-            startedAt: new Date(Date.now()).toISOString(),
-            mode: options.mode,
-            source: options.source ?? 'grantway',
-          });
+        : new LifecycleRecorder(
+            options.recordPath,
+            {
+              startedAt: new Date(Date.now()).toISOString(),
+              mode: options.mode,
+              source: options.source ?? 'grantway',
+            },
+            options.log,
+          );
     this.watcher =
       options.oracleFor === undefined ? undefined : new MappingWatcher(options.oracleFor);
     this.backend = options.grants?.backend;
@@ -104,13 +110,22 @@ export class Lifecycle {
     }
   }
 
-  /** Stops watching, releases every tracker's fds, and closes the record file. */
-  close(): void {
+  /** Events the recorder could not write (after a write failed); 0 without --record. */
+  get droppedRecords(): number {
+    return this.recorder?.dropped ?? 0;
+  }
+
+  /**
+   * Stops watching, releases every tracker's fds, and closes the record file — or, with
+   * `discardRecord` (the bridge never started), removes it if it was made for this run.
+   */
+  close(options: { discardRecord?: boolean } = {}): void {
     this.watcher?.close();
     for (const tracker of this.trackers) tracker.dispose();
     this.trackers.clear();
     this.backing?.close();
     this.backend?.close();
-    this.recorder?.close();
+    if (options.discardRecord === true) this.recorder?.discard();
+    else this.recorder?.close();
   }
 }

@@ -364,7 +364,7 @@ export class ShmTracker implements SessionObserver {
     const pool = this.pools.get(m.object.id);
     if (pool === undefined) return;
     if (size < pool.size) {
-      throw new ClientProtocolError(m.object.id, ShmError.invalidStride, 'shrinking pool invalid');
+      throw new ClientProtocolError(m.object.id, ShmError.invalidFd, 'shrinking pool invalid');
     }
     // Nothing changes: spare the backing a remap (a client may resize in a loop).
     if (size === pool.size) return;

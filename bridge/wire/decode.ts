@@ -159,6 +159,13 @@ export function decodeArgs(
 /**
  * Validates and decodes the string whose length word is at `pos`; `null` for length 0.
  * The caller advances by `4 + pad4(length)`, which the checks here keep within `end`.
+ *
+ * libwayland's rule (wl_connection_demarshal, up to 1.23 — Debian 12 ships 1.21): the
+ * length counts the terminating NUL, whose byte must be the last one; NULs before it
+ * are allowed, and C code reads the string up to the first one. "wl_shm\0\0" with
+ * length 8 is therefore "wl_shm" to the compositor, and must be to the bridge too, or
+ * the two would disagree on what a bind names. (libwayland 1.24 refuses such strings;
+ * a compositor built on it sends its own error, as it would without the bridge.)
  */
 function decodeString(
   spec: MessageSpec,
@@ -177,10 +184,7 @@ function decodeString(
     throw new BadStringError(`${spec.name}: string ${arg.name} is not NUL-terminated`, ctx);
   }
   // The terminator at `nul` bounds this search to the string's own bytes.
-  if (buf.indexOf(0, start) !== nul) {
-    throw new BadStringError(`${spec.name}: string ${arg.name} contains a NUL byte`, ctx);
-  }
-  return utf8.decode(buf.subarray(start, nul));
+  return utf8.decode(buf.subarray(start, buf.indexOf(0, start)));
 }
 
 function truncated(spec: MessageSpec, arg: ArgSpec, ctx: WireErrorContext): TruncatedMessageError {

@@ -129,6 +129,11 @@ export class RawPeer {
     }
   }
 
+  /** shutdown(SHUT_WR): the other end reads EOF, and this peer goes on reading. */
+  shutdownWrite(): void {
+    this.channel.shutdownWrite();
+  }
+
   send(objectId: number, msg: { opcode: number; spec: MessageSpec }, args: ArgValue[]): void {
     const { bytes, fds } = encodeMessage(objectId, msg.opcode, msg.spec, args);
     this.sendBytes(bytes, fds);

@@ -1,0 +1,337 @@
+// The relay of one session's messages, both directions: walks the complete messages a
+// pipe has received and forwards them unchanged and in order, decoding only what it
+// must understand (see message-table.ts) to keep the object map exact, to carry fds,
+// and to hide globals it has no protocol for. Knows nothing of sockets: the session
+// reads and flushes the pipes; this decides what goes into them. A fault throws the
+// ClientProtocolError or UpstreamProtocolError the session ends on (session-errors.ts).
+
+import type { Logger } from 'pino';
+import { close as closeFd } from '../../ffi/libc.js';
+import { HiddenGlobalReporter } from '../protocol/hidden-globals.js';
+import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
+import { decodeArgs, decodeFixedArgs } from '../wire/decode.js';
+import { encodeMessage } from '../wire/encode.js';
+import { WireError } from '../wire/errors.js';
+import { formatMessage } from '../wire/format.js';
+import { readObjectId, readOpcode, readSize } from '../wire/header.js';
+import { readU32 } from '../wire/le.js';
+import type { ArgValue, UntypedNewId } from '../wire/values.js';
+import { ClientLimitError } from './errors.js';
+import type { ClientLimits } from './limits.js';
+import {
+  type InterfaceTable,
+  MessageFlags,
+  type MessageMeta,
+  type MessageTables,
+} from './message-table.js';
+import { ObjectMap, type WaylandObject } from './object-map.js';
+import type { SessionObserver } from './observer.js';
+import type { Pipe } from './pipe.js';
+import { RegistryFilter } from './registry-filter.js';
+import {
+  invalidArguments,
+  malformed,
+  missingFds,
+  tooNew,
+  undefinedInterface,
+  unknownObject,
+  unknownOpcode,
+} from './session-errors.js';
+
+/** Receives one line per message when --trace is on. */
+export type TraceSink = (line: string) => void;
+
+export interface MessageRelayOptions {
+  /** The session's id, for logs and trace lines. */
+  readonly id: number;
+  readonly tables: MessageTables;
+  readonly log: Logger;
+  readonly limits: ClientLimits;
+  readonly trace?: TraceSink;
+  /** Sees the messages its factory asked for (see observer.ts). */
+  readonly observer?: SessionObserver;
+}
+
+export class MessageRelay {
+  readonly objects: ObjectMap;
+  /** Set once the compositor's wl_display.error has been forwarded: the session ends. */
+  errorRelayed = false;
+  private readonly registry: RegistryFilter;
+  private readonly hiddenGlobalReporter: HiddenGlobalReporter;
+
+  constructor(private readonly options: MessageRelayOptions) {
+    this.objects = new ObjectMap(options.tables.display());
+    this.registry = new RegistryFilter((name) => options.tables.get(name));
+    this.hiddenGlobalReporter = new HiddenGlobalReporter(options.log, options.id);
+  }
+
+  /**
+   * Walks the complete messages in pipe's input. Plain messages are forwarded as one
+   * run of bytes; a message that needs decoding ends the run, is handled, and starts
+   * the next. Stops at a partial message, or at one whose fds have not arrived yet.
+   */
+  handleInput(pipe: Pipe, fromClient: boolean): void {
+    const rx = pipe.rx;
+    const traceAll = this.options.trace !== undefined;
+    let pos = pipe.inputStart;
+    let runStart = pos;
+    let messages = 0;
+    const end = pipe.inputEnd;
+    try {
+      while (end - pos >= 8) {
+        const size = readSize(rx, pos);
+        if (size < 8 || (size & 3) !== 0 || size > MAX_MESSAGE_SIZE) {
+          throw malformed(fromClient, readObjectId(rx, pos), `bad message size ${size}`);
+        }
+        if (end - pos < size) break;
+        const objectId = readObjectId(rx, pos);
+        const opcode = readOpcode(rx, pos);
+        const obj = this.objects.lookup(objectId);
+        if (obj === undefined) throw unknownObject(fromClient, objectId);
+        const meta = fromClient ? obj.table.requests[opcode] : obj.table.events[opcode];
+        if (meta === undefined) throw unknownOpcode(fromClient, obj, opcode);
+        if (fromClient && meta.since > obj.version) throw tooNew(obj, meta);
+        if (meta.flags === MessageFlags.None && !traceAll) {
+          pos += size;
+          messages++;
+          continue;
+        }
+        if (meta.fdCount > pipe.inFds.length) throw missingFds(fromClient, obj, meta);
+        pipe.forward(runStart, pos);
+        // The run is out: if this message is rejected, the finally must not send it again.
+        runStart = pos;
+        this.handleMessage(pipe, fromClient, obj, meta, pos, size);
+        pos += size;
+        runStart = pos;
+        messages++;
+      }
+    } finally {
+      // Everything before the failing (or partial) message was valid: pass it on.
+      pipe.forward(runStart, pos);
+      pipe.consumed(pos, messages);
+    }
+  }
+
+  private handleMessage(
+    pipe: Pipe,
+    fromClient: boolean,
+    obj: WaylandObject,
+    meta: MessageMeta,
+    pos: number,
+    size: number,
+  ): void {
+    const rx = pipe.rx;
+    if (this.handleFixedMessage(pipe, fromClient, obj, meta, pos, size)) return;
+    let args: ArgValue[];
+    try {
+      args = decodeArgs(meta.spec, rx, pos, size, pipe.inFds);
+    } catch (err) {
+      if (err instanceof WireError) {
+        for (const fd of err.fds ?? []) closeFd(fd);
+        throw invalidArguments(fromClient, obj, meta, err.message);
+      }
+      throw err;
+    }
+    let fds = meta.fdCount > 0 ? collectFds(meta, args) : NO_FDS;
+    let replacement: Uint8Array | 'drop' | undefined;
+    // Until attachFds hands them to the pipe, the message's fds are ours: a rejected
+    // message must not leak them.
+    try {
+      if ((meta.flags & MessageFlags.Special) !== 0) {
+        replacement = fromClient
+          ? this.handleSpecialRequest(obj, meta, args)
+          : this.handleSpecialEvent(obj, meta, args);
+      } else if ((meta.flags & MessageFlags.NewId) !== 0) {
+        this.createObjects(fromClient, obj, meta, args);
+      }
+      if (this.options.trace !== undefined) {
+        this.traceMessage(fromClient, obj, meta, args, replacement);
+      }
+      if (replacement === 'drop') {
+        for (const fd of fds) closeFd(fd);
+        return;
+      }
+      if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
+        const rewrite = this.options.observer.onMessage({
+          fromClient,
+          object: obj,
+          name: meta.spec.name,
+          args,
+          time: performance.now(),
+        });
+        // The observer now owns the original fds; the replacements are ours to send.
+        if (rewrite?.fds !== undefined) fds = rewrite.fds;
+      }
+    } catch (err) {
+      for (const fd of fds) closeFd(fd);
+      throw err;
+    }
+    if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
+    pipe.attachFds(fds);
+    if (replacement !== undefined) pipe.write(replacement);
+    else pipe.forward(pos, pos + size);
+  }
+
+  /** One WAYLAND_DEBUG-like line; says so when the bridge dropped or rewrote the message. */
+  private traceMessage(
+    fromClient: boolean,
+    obj: WaylandObject,
+    meta: MessageMeta,
+    args: ArgValue[],
+    replacement: Uint8Array | 'drop' | undefined,
+  ): void {
+    const lookup = (id: number): string | undefined => this.objects.lookup(id)?.table.name;
+    const arrow = fromClient ? '->' : '<-';
+    const note =
+      replacement === 'drop'
+        ? ' [not forwarded: no protocol loaded]'
+        : replacement !== undefined
+          ? ' [version clamped to the loaded protocol]'
+          : '';
+    this.options.trace?.(
+      `[${this.options.id}] ${arrow} ${formatMessage(obj.table.name, obj.id, meta.spec, args, lookup)}${note}`,
+    );
+  }
+
+  /**
+   * The fast path for the commonest messages that need understanding (wl_display.sync,
+   * create_surface, wl_callback.done, delete_id, destroy requests…): fixed-size, no
+   * fds, not traced. What the relay needs is read straight from the bytes; arguments
+   * it does not act on are left for the compositor (or client) to validate, as they
+   * would be without the bridge. Returns false to take the decoding path.
+   */
+  private handleFixedMessage(
+    pipe: Pipe,
+    fromClient: boolean,
+    obj: WaylandObject,
+    meta: MessageMeta,
+    pos: number,
+    size: number,
+  ): boolean {
+    if (meta.fixedSize !== size || meta.fdCount > 0 || this.options.trace !== undefined) {
+      return false;
+    }
+    const rx = pipe.rx;
+    if ((meta.flags & MessageFlags.Special) !== 0) {
+      if (fromClient || obj.id !== 1 || meta.spec.name !== 'delete_id') return false;
+      this.retire(readU32(rx, pos + 8));
+    } else {
+      const offsets = meta.newIdOffsets;
+      for (let i = 0; i < offsets.length; i++) {
+        const table = this.options.tables.get(meta.newIdInterfaces[i]!);
+        if (table === undefined) return false; // let the decoding path report it
+        const id = readU32(rx, pos + offsets[i]!);
+        if (fromClient) this.createClientObject(id, table, obj.version);
+        else this.objects.createFromServer(id, table, obj.version);
+      }
+      // Observed fixed-size messages (attach, damage, commit, release…) are the bulk of
+      // a frame's traffic: their words are read as they are, without the general decoder.
+      if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
+        this.options.observer.onMessage({
+          fromClient,
+          object: obj,
+          name: meta.spec.name,
+          args: decodeFixedArgs(meta.spec, rx, pos),
+          time: performance.now(),
+        });
+      }
+      if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
+    }
+    pipe.forward(pos, pos + size);
+    return true;
+  }
+
+  private createObjects(
+    fromClient: boolean,
+    parent: WaylandObject,
+    meta: MessageMeta,
+    args: ArgValue[],
+  ): void {
+    const specArgs = meta.spec.args;
+    for (let i = 0; i < specArgs.length; i++) {
+      const arg = specArgs[i]!;
+      if (arg.type !== 'new_id' || arg.interface === undefined) continue;
+      const id = args[i] as number;
+      const table = this.options.tables.get(arg.interface);
+      // Only reachable with a protocol that names an interface it does not define.
+      if (table === undefined) throw undefinedInterface(fromClient, parent, meta, arg.interface);
+      if (fromClient) this.createClientObject(id, table, parent.version);
+      else this.objects.createFromServer(id, table, parent.version);
+    }
+  }
+
+  /**
+   * A client-made object, counted against maxObjects. It is validated (and made) first,
+   * so a bad id gets its own protocol error; a limit error ends the session, so the
+   * object just made never matters. Client ids must be dense (object-map.ts), so bounding
+   * the id also bounds the id table, ids awaiting delete_id included.
+   */
+  private createClientObject(id: number, table: InterfaceTable, version: number): void {
+    this.objects.createFromClient(id, table, version);
+    const max = this.options.limits.maxObjects;
+    if (id > max || this.objects.size > max) {
+      throw new ClientLimitError(
+        'maxObjects',
+        max,
+        `client created ${table.name}@${id} (${this.objects.size} objects live)`,
+      );
+    }
+  }
+
+  /** wl_registry.bind is the only special request: its new_id carries its interface. */
+  private handleSpecialRequest(obj: WaylandObject, meta: MessageMeta, args: ArgValue[]): undefined {
+    if (obj.table.name === 'wl_registry' && meta.spec.name === 'bind') {
+      const target = args[1] as UntypedNewId;
+      const table = this.registry.bind(obj.id, args[0] as number, target.interface, target.version);
+      this.createClientObject(target.id, table, target.version);
+    }
+    return undefined;
+  }
+
+  /** Display and registry events: object retirement, errors, and the global filter. */
+  private handleSpecialEvent(
+    obj: WaylandObject,
+    meta: MessageMeta,
+    args: ArgValue[],
+  ): Uint8Array | 'drop' | undefined {
+    if (obj.table.name === 'wl_display') {
+      if (meta.spec.name === 'delete_id') this.retire(args[0] as number);
+      else if (meta.spec.name === 'error') this.errorRelayed = true;
+      return undefined;
+    }
+    // wl_registry
+    if (meta.spec.name === 'global') {
+      const name = args[0] as number;
+      const interfaceName = args[1] as string;
+      const version = args[2] as number;
+      const told = this.registry.announce(name, interfaceName, version);
+      if (told === 'hide') {
+        this.hiddenGlobalReporter.hidden(interfaceName, name, version);
+        return 'drop';
+      }
+      if (told === version) return undefined;
+      return encodeMessage(obj.id, meta.opcode, meta.spec, [name, interfaceName, told]).bytes;
+    }
+    // global_remove
+    return this.registry.remove(args[0] as number) === 'hide' ? 'drop' : undefined;
+  }
+
+  /** wl_display.delete_id: the observer hears of it before the id is forgotten. */
+  private retire(id: number): void {
+    const obj = this.objects.lookup(id);
+    if (obj !== undefined && this.options.observer !== undefined) {
+      this.options.observer.onDeleted(obj, performance.now());
+    }
+    this.objects.confirmDeleted(id);
+  }
+}
+
+const NO_FDS: readonly number[] = [];
+
+function collectFds(meta: MessageMeta, args: ArgValue[]): number[] {
+  const fds: number[] = [];
+  const specArgs = meta.spec.args;
+  for (let i = 0; i < specArgs.length; i++)
+    if (specArgs[i]!.type === 'fd') fds.push(args[i] as number);
+  return fds;
+}
