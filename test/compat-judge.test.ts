@@ -85,6 +85,7 @@ describe('scanBridgeLog and diffGlobals', () => {
       '{"level":40,"session":1,"limit":"maxPoolSize","msg":"client limit hit: wl_shm.create_pool of 536870912 bytes"}',
       '{"level":20,"session":1,"reason":"client limit maxPoolSize","msg":"session closed"}',
       '{"level":20,"session":2,"reason":"client disconnected","msg":"session closed"}',
+      '{"level":20,"session":3,"reason":"client gone","msg":"session closed"}',
       'not json',
     ]);
     expect(facts).toEqual({

@@ -96,8 +96,16 @@ export interface BridgeLogFacts {
   readonly hidden: readonly string[];
 }
 
-/** A session that ends because one side left, or the bridge stopped, ended normally. */
-const NORMAL_CLOSE = new Set(['peer gone', 'client disconnected', 'bridge shutting down']);
+/**
+ * A session that ends because the client left (closed its socket, or died with events
+ * still on their way to it), or because the bridge stopped, ended normally.
+ */
+const NORMAL_CLOSE = new Set([
+  'peer gone',
+  'client disconnected',
+  'client gone',
+  'bridge shutting down',
+]);
 
 interface PinoLine {
   level?: number;
