@@ -90,6 +90,11 @@ const F_SETSIG = 10;
 const F_SETLEASE = 1024;
 const F_WRLCK = 1;
 const F_UNLCK = 2;
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_PATH = 0o10000000;
 const F_ADD_SEALS = 1033;
 const F_GET_SEALS = 1034;
 export const F_SEAL_SEAL = 0x1;
@@ -281,6 +286,25 @@ export function ftruncate(fd: number, length: number): void {
 
 export function getSeals(fd: number): number {
   return check(raw.fcntl(fd, F_GET_SEALS, 0), 'fcntl(F_GET_SEALS)');
+}
+
+/**
+ * The seals of a file that can carry them — a shmem file (memfd, tmpfs, shm_open) or a
+ * hugetlbfs one — or undefined for any other file (EINVAL), or an O_PATH fd (EBADF).
+ * fcntl answers from the open file itself: unlike fstat it never asks the file's
+ * filesystem (a FUSE server) anything, so it cannot block.
+ */
+export function sealsIfMemoryFile(fd: number): number | undefined {
+  const seals = raw.fcntl(fd, F_GET_SEALS, 0);
+  if (seals >= 0) return seals;
+  const errno = koffi.errno();
+  if (errno === koffi.os.errno.EINVAL || errno === koffi.os.errno.EBADF) return undefined;
+  fail('fcntl(F_GET_SEALS)');
+}
+
+/** fcntl(F_GETFL): the open file's access mode (O_ACCMODE) and status flags (O_PATH…). */
+export function fileStatusFlags(fd: number): number {
+  return check(raw.fcntl(fd, F_GETFL, 0), 'fcntl(F_GETFL)');
 }
 
 export function addSeals(fd: number, seals: number): void {

@@ -90,6 +90,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       () => tick('painter'),
       async () => {
         await others;
+        // The others have hung up, but their windows go only once the compositor has
+        // seen them leave (through the bridge, after its upstream goodbye): wait for it.
+        await waitUntil(async () => (await compositor.control.state()).clients.length === 1);
         await compositor.control.writePng(options.pngPath);
       },
     );
@@ -238,4 +241,12 @@ async function runVictim(socket: string, frames: number, onFrame: () => void): P
     );
   });
   await sleep(10);
+}
+
+/** Polls `done` every 10 ms until it holds; after 5 s it gives up and lets the caller go on. */
+async function waitUntil(done: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await done()) && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

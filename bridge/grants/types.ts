@@ -12,6 +12,17 @@ export type GrantRef = number;
 export type GrantBackendName = 'sim' | 'memfd' | 'gntalloc';
 
 /**
+ * Fds a backend holds for each live extent, on top of any it holds once: memfd keeps
+ * each extent's memfd open; gntalloc maps every extent through one device fd; sim has
+ * none. (What the per-client fd limit counts in grant mode.)
+ */
+export const FDS_PER_EXTENT: Readonly<Record<GrantBackendName, number>> = {
+  memfd: 1,
+  gntalloc: 0,
+  sim: 0,
+};
+
+/**
  * Pages granted together, backing one client pool. Invariants: `refs.length === pages`;
  * once `free` has returned, nothing of the extent (fd, mapping, refs) may be used.
  */

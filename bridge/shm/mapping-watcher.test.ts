@@ -32,6 +32,7 @@ function pool(id: number, passthrough: boolean, acked: boolean): PoolState {
   const file = { dev: 1n, ino: BigInt(id) };
   return {
     id,
+    key: id,
     size: 4096,
     file,
     mappedFile: passthrough ? { ...file } : { dev: 1n, ino: BigInt(1000 + id) },
