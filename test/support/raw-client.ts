@@ -3,6 +3,7 @@
 // reads the globals, binds wl_shm and wl_compositor, and then sends anything. Works
 // against any compositor that answers wl_display.sync, through the bridge or not.
 
+import { isPeerGone } from '../../ffi/unix-channel.js';
 import type { MessageSpec } from '../../bridge/protocol/types.js';
 import { encodeMessage } from '../../bridge/wire/encode.js';
 import type { ArgValue } from '../../bridge/wire/values.js';
@@ -125,4 +126,27 @@ export function encodeAll(
 ): Uint8Array {
   const parts = messages.map(([id, msg, args]) => encodeMessage(id, msg.opcode, msg.spec, args));
   return Buffer.concat(parts.map((p) => p.bytes));
+}
+
+export type Outcome = { served: RawPeer } | { refused: string } | { hungUp: true };
+
+/**
+ * Connects and asks for one roundtrip: served, refused (with the error's message), or
+ * hung up. A server that refuses a client writes its error and closes at once, so the
+ * sync may meet EPIPE: like libwayland-client, the client then still reads the error.
+ */
+export async function roundtripOrRefusal(path: string): Promise<Outcome> {
+  const peer = RawPeer.connect(path);
+  try {
+    peer.send(1, sync, [2]);
+  } catch (err) {
+    if (!isPeerGone(err)) throw err;
+  }
+  await peer.until(() => peer.eof || peer.received.some((m) => m.objectId === 2), 10_000);
+  if (!peer.eof) return { served: peer };
+  const error = peer.received.find((m) => m.objectId === 1 && m.opcode === displayError.opcode);
+  const message =
+    error === undefined ? undefined : (peer.decode(error, displayError.spec)[2] as string);
+  peer.close();
+  return message === undefined ? { hungUp: true } : { refused: message };
 }
