@@ -30,7 +30,7 @@ describe('--config', () => {
     }
   });
 
-  it('reads every kind of setting from TOML, numbers as numbers or as the flag text', () => {
+  it('reads every kind of setting from TOML, numbers as numbers or as the flag text', async () => {
     const path = file(
       'all.toml',
       [
@@ -48,7 +48,7 @@ describe('--config', () => {
         'log-level = "warn"',
       ].join('\n'),
     );
-    const o = validateCommandOptions(proxyOptionsSchema, { config: path });
+    const o = await validateCommandOptions(proxyOptionsSchema, { config: path });
     expect(o).toMatchObject({
       upstream: 'wayland-1',
       listen: 'gw-9',
@@ -65,17 +65,17 @@ describe('--config', () => {
     });
   });
 
-  it('reads JSON the same way', () => {
+  it('reads JSON the same way', async () => {
     const path = file('p.json', JSON.stringify({ upstream: 'wayland-2', 'max-fds': 256 }));
-    expect(validateCommandOptions(proxyOptionsSchema, { config: path })).toMatchObject({
+    expect(await validateCommandOptions(proxyOptionsSchema, { config: path })).toMatchObject({
       upstream: 'wayland-2',
       'max-fds': 256,
     });
   });
 
-  it('lets flags given on the command line override the file, a repeatable one as a whole', () => {
+  it('lets flags given on the command line override the file, a repeatable one as a whole', async () => {
     const path = file('o.toml', 'upstream = "a"\nmax-clients = 5\nprotocol-dir = ["/x"]\n');
-    const o = validateCommandOptions(proxyOptionsSchema, {
+    const o = await validateCommandOptions(proxyOptionsSchema, {
       config: path,
       'max-clients': '7',
       'protocol-dir': ['/y'],
@@ -83,57 +83,57 @@ describe('--config', () => {
     expect(o).toMatchObject({ upstream: 'a', 'max-clients': 7, 'protocol-dir': ['/y'] });
   });
 
-  it('names the file and the key of a bad value, and the flag of a bad flag', () => {
+  it('names the file and the key of a bad value, and the flag of a bad flag', async () => {
     const path = file('bad.toml', 'upstream = "a"\nmax-clients = 0\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: path })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: path })).rejects.toThrow(
       new OptionError(`${path}: max-clients: Too small: expected number to be >=1`),
     );
-    expect(() =>
+    await expect(
       validateCommandOptions(proxyOptionsSchema, { config: path, 'max-clients': '-1' }),
-    ).toThrow(/^--max-clients: /);
+    ).rejects.toThrow(/^--max-clients: /);
     const mode = file('mode.toml', 'upstream = "a"\nmode = "fast"\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: mode })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: mode })).rejects.toThrow(
       `${mode}: mode: must be one of grant, passthrough`,
     );
     const metrics = file('m.toml', 'upstream = "a"\nmetrics = "0.0.0.0:9464"\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: metrics })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: metrics })).rejects.toThrow(
       new RegExp(`^${metrics}: metrics: must be a unix socket path`),
     );
   });
 
-  it('refuses keys that are no setting, values of the wrong kind, and broken files', () => {
+  it('refuses keys that are no setting, values of the wrong kind, and broken files', async () => {
     const typo = file('typo.toml', 'upstream = "a"\nmax-client = 5\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: typo })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: typo })).rejects.toThrow(
       new RegExp(`^${typo}: max-client: not a setting of this command`),
     );
     const kind = file('kind.toml', 'upstream = "a"\ntrace = "yes"\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: kind })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: kind })).rejects.toThrow(
       new ConfigFileError(`${kind}: trace: must be true or false`),
     );
     const list = file('list.toml', 'upstream = ["a"]\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: list })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: list })).rejects.toThrow(
       `${list}: upstream: must be a string or a number`,
     );
     const broken = file('broken.toml', 'upstream = = "a"\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: broken })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: broken })).rejects.toThrow(
       new RegExp(`^${broken}: not valid TOML: `),
     );
     const yaml = file('p.yaml', 'upstream: a\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: yaml })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: yaml })).rejects.toThrow(
       /must end in \.toml or \.json/,
     );
-    expect(() =>
+    await expect(
       validateCommandOptions(proxyOptionsSchema, { config: join(dir, 'missing.toml') }),
-    ).toThrow(/cannot read it \(ENOENT\)/);
+    ).rejects.toThrow(/cannot read it \(ENOENT\)/);
     const array = file('array.json', '[1]');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: array })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: array })).rejects.toThrow(
       /must hold a table of settings/,
     );
   });
 
-  it('names a setting that is required and missing from both', () => {
+  it('names a setting that is required and missing from both', async () => {
     const path = file('none.toml', 'max-clients = 5\n');
-    expect(() => validateCommandOptions(proxyOptionsSchema, { config: path })).toThrow(
+    await expect(validateCommandOptions(proxyOptionsSchema, { config: path })).rejects.toThrow(
       '--upstream: is required',
     );
   });

@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { clientLimitFields } from '../relay/limits.js';
-import { type FlagKind, mergeFlags, readConfigFile } from './config-file.js';
+import type { FlagKind } from './config-file.js';
 import { proxyLimitFields } from '../relay/proxy-limits.js';
 
 /** Every flag of every command, as node:util parseArgs reads them. */
@@ -200,14 +200,15 @@ export function validateOptions<T extends z.ZodType>(
 
 /**
  * A command's options from its flags and, with --config FILE, the file's settings under
- * them (config-file.ts); errors name the flag, or the file and the key.
+ * them (config-file.ts, loaded only then); errors name the flag, or the file and the key.
  */
-export function validateCommandOptions<T extends z.ZodObject>(
+export async function validateCommandOptions<T extends z.ZodObject>(
   schema: T,
   flags: Readonly<Record<string, unknown>>,
-): z.infer<T> {
+): Promise<z.infer<T>> {
   const { config, ...commandLine } = flags;
   if (typeof config !== 'string') return validateOptions(schema, commandLine);
+  const { mergeFlags, readConfigFile } = await import('./config-file.js');
   const kinds: Record<string, FlagKind> = {};
   for (const key of Object.keys(schema.shape)) {
     const kind = (FLAG_SPEC as Readonly<Record<string, FlagKind>>)[key];

@@ -14,7 +14,7 @@ import { OptionError, proxyOptionsSchema, validateCommandOptions } from './optio
 import { serveBridge } from './start-bridge.js';
 
 export async function proxyCommand(flags: Record<string, unknown>): Promise<number> {
-  const options = validateCommandOptions(proxyOptionsSchema, flags);
+  const options = await validateCommandOptions(proxyOptionsSchema, flags);
   const log = createLogger(options['log-level']);
   const notifier = serviceNotifier(log);
   const listenFd = takePassedWaylandSocket();

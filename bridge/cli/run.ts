@@ -15,7 +15,7 @@ export async function runCommand(
   flags: Record<string, unknown>,
   command: string[],
 ): Promise<number> {
-  const options = validateCommandOptions(runOptionsSchema, flags);
+  const options = await validateCommandOptions(runOptionsSchema, flags);
   const [program, ...args] = command;
   if (program === undefined)
     throw new OptionError('run: no command given (grantway run [options] -- CMD [ARGS...])');

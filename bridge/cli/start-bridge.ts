@@ -6,7 +6,7 @@
 
 import type { Logger } from 'pino';
 import { BridgeControlServer, controlPathFor } from '../control/bridge-control.js';
-import { BridgeMetrics } from '../metrics/metrics.js';
+import type { BridgeMetrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/server.js';
 import { SnapshotCollector } from '../ops/collect.js';
 import { reclaimTimingHooks } from '../ops/reclaim-timings.js';
@@ -55,7 +55,11 @@ export async function serveBridge(
 ): Promise<ServedBridge> {
   const limits = resolveClientLimits(limitsFromFlags(flags));
   const proxyLimits = resolveProxyLimits(proxyLimitsFromFlags(flags), limits);
-  const metrics = flags.metrics === undefined ? undefined : new BridgeMetrics();
+  // prom-client takes ~0.2 s to load: only a bridge with --metrics pays for it.
+  const metrics: BridgeMetrics | undefined =
+    flags.metrics === undefined
+      ? undefined
+      : new (await import('../metrics/metrics.js')).BridgeMetrics();
   const tracking = createShmTracking(
     flags,
     argv,
