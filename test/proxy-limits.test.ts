@@ -26,14 +26,6 @@ import {
 } from '../ffi/libc.js';
 import { startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
 import { RawClient, roundtripOrRefusal } from './support/raw-client.js';
-import { request } from './support/raw-peer.js';
-
-const createPool = request('wl_shm', 'create_pool');
-const createBuffer = request('wl_shm_pool', 'create_buffer');
-const createSurface = request('wl_compositor', 'create_surface');
-const attach = request('wl_surface', 'attach');
-const damage = request('wl_surface', 'damage');
-const commit = request('wl_surface', 'commit');
 
 const MiB = 1024 * 1024;
 const CONNECTIONS = 200;
@@ -108,15 +100,7 @@ function sharedPoolFile(): number {
 
 /** A pool, a 512×512 buffer filling it, on a surface, committed whole; then a roundtrip. */
 async function showPool(c: RawClient, poolFd: number): Promise<string> {
-  const surface = c.newId();
-  const pool = c.newId();
-  const buffer = c.newId();
-  c.send(c.compositor, createSurface, [surface]);
-  c.send(c.shm, createPool, [pool, poolFd, POOL]);
-  c.send(pool, createBuffer, [buffer, 0, 512, 512, 2048, 0]);
-  c.send(surface, attach, [buffer, 0, 0]);
-  c.send(surface, damage, [0, 0, 512, 512]);
-  c.send(surface, commit, []);
+  c.showBuffer(poolFd, POOL, 512, 512);
   try {
     await c.roundtrip();
     return 'served';

@@ -10,6 +10,12 @@ import type { ArgValue } from '../../bridge/wire/values.js';
 import { RawPeer, event, request } from './raw-peer.js';
 
 const sync = request('wl_display', 'sync');
+const createPool = request('wl_shm', 'create_pool');
+const createBuffer = request('wl_shm_pool', 'create_buffer');
+const createSurface = request('wl_compositor', 'create_surface');
+const attach = request('wl_surface', 'attach');
+const damage = request('wl_surface', 'damage');
+const commit = request('wl_surface', 'commit');
 const getRegistry = request('wl_display', 'get_registry');
 const bind = request('wl_registry', 'bind');
 const global = event('wl_registry', 'global');
@@ -59,6 +65,28 @@ export class RawClient {
 
   newId(): number {
     return this.nextId++;
+  }
+
+  /**
+   * A pool of `poolSize` bytes on `fd`, one width×height ARGB8888 buffer at its start,
+   * attached to a fresh surface, damaged whole and committed (no roundtrip).
+   */
+  showBuffer(
+    fd: number,
+    poolSize: number,
+    width: number,
+    height: number,
+  ): { pool: number; buffer: number; surface: number } {
+    const pool = this.newId();
+    const buffer = this.newId();
+    const surface = this.newId();
+    this.send(this.shm, createPool, [pool, fd, poolSize]);
+    this.send(pool, createBuffer, [buffer, 0, width, height, width * 4, 0]);
+    this.send(this.compositor, createSurface, [surface]);
+    this.send(surface, attach, [buffer, 0, 0]);
+    this.send(surface, damage, [0, 0, width, height]);
+    this.send(surface, commit, []);
+    return { pool, buffer, surface };
   }
 
   send(objectId: number, msg: Message, args: ArgValue[]): void {
