@@ -3,6 +3,7 @@
 // and rendering the README matrix. Lines below are copied from real runs.
 
 import { describe, expect, it } from 'vitest';
+import { E3_BLIND_MESSAGE } from '../bridge/oracle/types.js';
 import type { RgbaImage } from '../bridge/compositor/png.js';
 import { judgeBridged, judgeDirect } from '../scripts/compat/judge.js';
 import {
@@ -200,6 +201,39 @@ describe('judging a cell against its direct run', () => {
       'exit 1 before mapping a window',
       '1 of 2 pools never reached E3 (E0 1, E1 0, E2 0)',
     ]);
+  });
+
+  it('judges pools at E2 only where the bridge said its E3 walk cannot see every process', () => {
+    const direct = run({});
+    const directVerdict = judgeDirect(direct, foot, () => undefined);
+    const blindLog = scanBridgeLog([
+      `{"level":40,"reason":"unreadable","detail":"pid 1 (process_api): EACCES","msg":${JSON.stringify(E3_BLIND_MESSAGE)}}`,
+    ]);
+    expect(blindLog).toEqual({
+      issues: [],
+      closeReasons: [],
+      hidden: [],
+      e3Blind: 'unreadable: pid 1 (process_api): EACCES',
+    });
+    const atE2 = { ...record, evidenceReached: { E0: 0, E1: 0, E2: 2, E3: 0 } };
+    const blind = run({ mode: 'passthrough', record: atE2, bridge: blindLog });
+    const verdict = judgeBridged(blind, direct, directVerdict, foot, undefined, () => undefined);
+    expect(verdict.status).toBe('works');
+    expect(verdict.e3Unavailable).toBe('unreadable: pid 1 (process_api): EACCES');
+    // Without the bridge's word, E2 is short of E3: the cell fails.
+    const silent = run({ mode: 'passthrough', record: atE2 });
+    expect(
+      judgeBridged(silent, direct, directVerdict, foot, undefined, () => undefined).reasons,
+    ).toEqual(['2 of 2 pools never reached E3 (E0 0, E1 0, E2 2)']);
+    // Blind or not, a pool below E2 is short.
+    const stuck = run({
+      mode: 'passthrough',
+      record: { ...record, evidenceReached: { E0: 0, E1: 1, E2: 1, E3: 0 } },
+      bridge: blindLog,
+    });
+    expect(
+      judgeBridged(stuck, direct, directVerdict, foot, undefined, () => undefined).reasons,
+    ).toEqual(['1 of 2 pools never reached E2 (E3 is blind here) (E0 0, E1 1, E2 1)']);
   });
 
   it('calls a run that works with fewer globals "hidden", and one that matches "works"', () => {

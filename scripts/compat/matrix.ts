@@ -108,6 +108,20 @@ export function renderMatrix(result: SuiteResult): string {
     }
     return [...why].map(([reason, kinds]) => `${program} (${reason}; ${kinds.join(', ')})`);
   });
+  // Pools judged at E2 because the bridge could not see every process, by reason and mode.
+  const blind = new Map<string, Set<string>>();
+  for (const c of started)
+    for (const p of c.programs)
+      for (const mode of MODES) {
+        const why = p.verdicts[mode]?.e3Unavailable;
+        if (why !== undefined) blind.set(why, (blind.get(why) ?? new Set()).add(mode));
+      }
+  for (const [why, modes] of blind) {
+    lines.push(
+      `E3 unavailable in ${[...modes].join(' and ')} mode here (the bridge cannot see every process: ${why}); those pools were judged at E2.`,
+    );
+    lines.push('');
+  }
   if (unpixelled.length > 0) {
     lines.push(`Not pixel-compared: ${unpixelled.join('; ')}.`);
     lines.push('');
