@@ -231,9 +231,14 @@ export class ReclaimScheduler {
 
   /** Fires every timer due at or before `now`, each at its own time, in order. */
   advance(now: number): void {
+    let prepared = false;
     for (;;) {
       const due = this.timers.peekKey();
       if (due === undefined || due > now) break;
+      if (!prepared) {
+        prepared = true;
+        this.prefetch();
+      }
       this.timers.pop();
       this.timerKeys.delete(due);
       if (due > this.time) this.time = due;
@@ -351,6 +356,18 @@ export class ReclaimScheduler {
     this.counters.freed++;
     this.addRefs(-info.pages, -info.pages);
     this.listener.freed?.(id, this.time, wasCached);
+  }
+
+  /**
+   * Timers are due: the policy may probe or end access to any retired grant. One look
+   * for all of them (RemoteMappingSource.prefetch) makes each question that follows in
+   * this turn free; it changes no answer, so a replay is unaffected.
+   */
+  private prefetch(): void {
+    if (this.oracle?.prefetch === undefined || this.retiredOrder.size < 2) return;
+    const extents: GrantExtent[] = [];
+    for (const id of this.retiredOrder) extents.push(this.records.get(id)!.extent);
+    this.oracle.prefetch(extents);
   }
 
   private probe(rec: GrantRecord): MappingVerdict {

@@ -135,9 +135,13 @@ export function createShmTracking(
       for (const tracker of made.lifecycle?.trackers ?? []) sum += tracker.heldBytes();
       return sum;
     },
+    // Extents the scheduler holds, less those a client is still charged for (handed off
+    // at let-go, their pool not yet final: bridge/shm/grant-mode.ts).
     retained: () => {
       const stats = scheduler?.stats();
-      return stats === undefined ? 0 : (stats.deferredRefs + stats.cachedRefs) * PAGE_SIZE;
+      if (stats === undefined) return 0;
+      const charged = made.lifecycle?.backing?.handedOffPages ?? 0;
+      return Math.max(0, stats.deferredRefs + stats.cachedRefs - charged) * PAGE_SIZE;
     },
   });
   const lifecycle = new Lifecycle({

@@ -24,14 +24,18 @@ export interface PoolCharge {
   readonly fds: number;
 }
 
-/** How a mode charges a pool of `size` bytes. */
+/**
+ * How a mode charges a pool of `size` bytes; `letGo`: once the client has let go of it
+ * (the tracker's dup of the client's fd is closed then, and nothing is read from the
+ * client's pages any more).
+ */
 export interface ChargeModel {
-  charge(size: number, sealedAgainstShrink: boolean): PoolCharge;
+  charge(size: number, sealedAgainstShrink: boolean, letGo?: boolean): PoolCharge;
 }
 
 /** Passthrough: the tracker's dup of the client's fd; the pool counted at its size. */
 export const PASSTHROUGH_CHARGES: ChargeModel = {
-  charge: (size) => ({ bytes: size, fds: 1 }),
+  charge: (size, _sealed, letGo = false) => ({ bytes: size, fds: letGo ? 0 : 1 }),
 };
 
 export class ShmAccounting {
@@ -80,6 +84,16 @@ export class ShmAccounting {
     this.charges.set(pool, charge);
     this.bytes += charge.bytes;
     this.fds += charge.fds;
+  }
+
+  /**
+   * The client let go of `pool`: from now on it costs what the model says a let-go pool
+   * costs (never more than before). Still charged until `release`: a client's pools the
+   * compositor may still map count against its own limits.
+   */
+  letGo(pool: PoolState): void {
+    if (!this.charges.has(pool)) return;
+    this.charge(pool, this.model.charge(pool.size, pool.sealedAgainstShrink, true));
   }
 
   /** The pool is final: the bridge holds nothing more for it. */

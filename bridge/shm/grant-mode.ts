@@ -1,11 +1,14 @@
 // Grant mode (DESIGN §3): every client pool is re-backed by a grant extent. The
 // compositor maps the extent, never the client's memory; on each commit the bridge
 // copies what changed in the committed buffer from the client's pool into the extent,
-// then lets the commit through. Once the tracker is done with a pool (E3, or nothing
-// more can be learnt), its extent goes to the reclaim scheduler (policies/), whose
-// policy decides when to end foreign access and free it; without a scheduler it is
-// ended and freed at once. A pool that fails after its extent was taken gives the
-// extent back before the error goes up: nothing is held for a refused pool.
+// then lets the commit through. Once the client has let go of a pool and the compositor
+// has its fd, the extent goes to the reclaim scheduler (policies/) with the evidence
+// known then, and every later piece of evidence follows it — as in a trace replay — so
+// the policy decides when to try to end foreign access and free it (the backend refuses
+// while the compositor maps it). Without a scheduler it is ended and freed at once when
+// the tracker is done with the pool (E3, or nothing more can be learnt). A pool that
+// fails after its extent was taken gives the extent back before the error goes up:
+// nothing is held for a refused pool.
 //
 // What a pool costs the bridge (its ChargeModel, for the client's limits): the extent's
 // pages and, with the memfd backend, its fd; the tracker's dup of the client's fd; and,
@@ -32,7 +35,7 @@ import {
   reserveAddressSpace,
 } from '../../ffi/libc.js';
 import { FDS_PER_EXTENT, type GrantBackend, type GrantExtent, PAGE_SIZE } from '../grants/types.js';
-import type { FileIdentity } from '../oracle/types.js';
+import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import { ClientProtocolError } from '../relay/errors.js';
 import type { PoolCharge } from './accounting.js';
 import type { PoolBacking, PoolRequest } from './backing.js';
@@ -84,6 +87,13 @@ export interface GrantCopyStats {
 export class GrantBacking implements PoolBacking {
   private readonly backed = new Map<PoolState, Backed>();
   /**
+   * Extents handed to the reclaimer whose pool the tracker still follows (it is charged
+   * to its client until then). Invariant: each is still `retired` in the scheduler — an
+   * entry leaves when the scheduler ends access to it or caches it (settled), or when
+   * the tracker forgets its pool, whichever comes first.
+   */
+  private readonly handedOff = new Map<PoolState, GrantExtent>();
+  /**
    * Per buffer committed at least once and not destroyed. Invariant: `copies` and
    * `shownOn` mirror each other, and a buffer leaves both when the client destroys it
    * (a client may create and destroy buffers for ever on one pool).
@@ -110,12 +120,12 @@ export class GrantBacking implements PoolBacking {
     private readonly reclaimer?: ExtentReclaimer,
   ) {}
 
-  charge(size: number, sealedAgainstShrink: boolean): PoolCharge {
+  charge(size: number, sealedAgainstShrink: boolean, letGo = false): PoolCharge {
     const bytes = pageBytes(size);
-    return {
-      bytes: sealedAgainstShrink ? 2 * bytes : bytes,
-      fds: 1 + FDS_PER_EXTENT[this.backend.name],
-    };
+    const extentFds = FDS_PER_EXTENT[this.backend.name];
+    // Let go: the extent alone (the client's fd and mapping are closed by then).
+    if (letGo) return { bytes, fds: extentFds };
+    return { bytes: sealedAgainstShrink ? 2 * bytes : bytes, fds: 1 + extentFds };
   }
 
   /**
@@ -212,15 +222,53 @@ export class GrantBacking implements PoolBacking {
     this.shownOn.delete(surfaceId);
   }
 
-  forgotten(pool: PoolState): void {
+  letGo(pool: PoolState): void {
     const b = this.backed.get(pool);
     if (b === undefined) return;
-    this.backed.delete(pool);
     for (const buffer of [...this.copies.keys()]) {
       if (buffer.pool === pool) this.bufferDestroyed(buffer);
     }
-    this.closeSource(b);
+    this.closeSource(b); // the client's pages are no longer read, nor kept resident
+  }
+
+  handOff(pool: PoolState, settled: (verdict: MappingVerdict) => void): void {
+    const reclaimer = this.reclaimer;
+    if (reclaimer === undefined) return; // reclaimed at once, when forgotten
+    const b = this.backed.get(pool);
+    if (b === undefined) return;
+    this.letGo(pool);
+    this.backed.delete(pool);
+    this.handedOff.set(pool, b.extent);
+    this.stats.extentsRetired++;
+    reclaimer.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle }, (verdict) => {
+      // Gone from the map first: what the tracker does with the verdict comes back here
+      // (updated, forgotten) and must not reach the scheduler, which is calling us.
+      if (this.handedOff.get(pool) !== b.extent) return;
+      this.handedOff.delete(pool);
+      settled(verdict);
+    });
+  }
+
+  updated(pool: PoolState): void {
+    const extent = this.handedOff.get(pool);
+    if (extent === undefined) return;
+    this.reclaimer?.update(extent, { evidence: pool.evidence, oracle: pool.oracle });
+  }
+
+  forgotten(pool: PoolState): void {
+    if (this.handedOff.delete(pool)) return; // the scheduler's already
+    const b = this.backed.get(pool);
+    if (b === undefined) return;
+    this.letGo(pool);
+    this.backed.delete(pool);
     this.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle });
+  }
+
+  /** Pages of the extents handed to the reclaimer that clients are still charged for. */
+  get handedOffPages(): number {
+    let pages = 0;
+    for (const extent of this.handedOff.values()) pages += extent.pages;
+    return pages;
   }
 
   /** What backs a pool now: its extent and the bridge's view of it (tests, tools). */
@@ -335,6 +383,7 @@ export class GrantBacking implements PoolBacking {
 
   /** Reclaims (or retires) every extent left, and stops the scheduler (bridge shutdown). */
   close(): void {
+    this.handedOff.clear();
     for (const pool of [...this.backed.keys()]) this.forgotten(pool);
     this.reclaimer?.close();
   }

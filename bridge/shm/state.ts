@@ -21,10 +21,11 @@ export interface PoolState {
    */
   mappedFile: FileIdentity | undefined;
   /**
-   * A dup of the client's pool fd, owned by the tracker until the pool state is
-   * dropped: used to detect truncation at commit time and (grant mode) to copy from.
+   * A dup of the client's pool fd, owned by the tracker until the client lets go of the
+   * pool (-1 after): used to detect truncation at commit time and (grant mode) to copy
+   * from, neither of which can happen once every buffer of the pool is destroyed.
    */
-  readonly clientFd: number;
+  clientFd: number;
   /** Whether the client's fd was sealed against shrinking at creation (safe to mmap). */
   readonly sealedAgainstShrink: boolean;
   /** Buffers made from this pool whose id the compositor has not yet retired. */
@@ -35,6 +36,16 @@ export interface PoolState {
   letGo: boolean;
   /** When the client let go (performance.now() ms; undefined until it has). */
   letGoAt?: number;
+  /**
+   * Grant mode: the pool's extent went to the reclaim scheduler (let go, and the
+   * compositor has received the pool's fd: `acked`). Set once, by the tracker.
+   */
+  handedOff?: boolean;
+  /**
+   * The reclaimer ended access to the extent, or kept it for reuse: `oracle` holds what
+   * the oracle said then, for good (the extent may back another pool next).
+   */
+  settled?: boolean;
   /** The compositor retired the pool's id (delete_id), or the client went away. */
   acked: boolean;
   /** Last oracle verdict on `file` (or the grant extent's file in grant mode). */

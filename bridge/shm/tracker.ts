@@ -254,7 +254,7 @@ export class ShmTracker implements SessionObserver {
 
   /** An E3 verdict from the mapping watcher. */
   onOracle(pool: PoolState, verdict: MappingVerdict, time: number): void {
-    if (!this.tracked.has(pool) || pool.oracle === verdict) return;
+    if (!this.tracked.has(pool) || pool.settled === true || pool.oracle === verdict) return;
     pool.oracle = verdict;
     this.events.pool(time, pool, { type: 'oracle', verdict });
     this.updateEvidence(pool, time);
@@ -457,6 +457,12 @@ export class ShmTracker implements SessionObserver {
     for (const buffer of pool.buffers) if (!buffer.destroyed) return;
     pool.letGo = true;
     pool.letGoAt = time;
+    // Nothing is checked or copied from the client's file any more: its dup goes now,
+    // not when the compositor is done (which may be much later, or never).
+    closeFd(pool.clientFd);
+    pool.clientFd = -1;
+    this.accounting.letGo(pool);
+    this.options.backing?.letGo(pool);
     this.options.hooks?.poolLetGo?.(this, pool);
   }
 
@@ -466,6 +472,15 @@ export class ShmTracker implements SessionObserver {
       pool.evidence = level;
       this.events.pool(time, pool, { type: 'evidence', level });
       this.options.hooks?.poolEvidence?.(this, pool, time);
+    }
+    const backing = this.options.backing;
+    if (pool.handedOff === true) backing?.updated(pool);
+    else if (pool.letGo && pool.acked && backing !== undefined && this.tracked.has(pool)) {
+      pool.handedOff = true;
+      backing.handOff(pool, (verdict) => {
+        this.onOracle(pool, verdict, performance.now());
+        pool.settled = true;
+      });
     }
     // Final: nothing more can happen to this pool on either side.
     const retired = pool.destroyed && pool.acked && pool.buffers.size === 0;
@@ -480,7 +495,8 @@ export class ShmTracker implements SessionObserver {
     if (!this.tracked.delete(pool)) return;
     this.accounting.release(pool);
     if (this.pools.get(pool.id) === pool) this.pools.delete(pool.id);
-    closeFd(pool.clientFd);
+    if (pool.clientFd >= 0) closeFd(pool.clientFd);
+    pool.clientFd = -1;
     this.options.hooks?.poolForgotten?.(this, pool);
     this.options.backing?.forgotten(pool);
   }
