@@ -6,51 +6,16 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../bridge/harness/children.js';
 import { commandAvailable } from '../bridge/harness/process.js';
 import { startWeston, westonAvailable, type WestonInstance } from '../bridge/harness/weston.js';
 import { type BridgeSnapshot, bridgeSnapshotSchema } from '../bridge/ops/snapshot.js';
+import { scrape, total } from './support/metrics-scrape.js';
 import { type ProxyProcess, startProxyProcess } from './support/proxy-process.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'bridge', 'cli', 'main.js');
-
-type Series = Map<string, number>;
-
-/** Prometheus text as `name{labels}` → value (comments skipped). */
-function parseMetrics(text: string): Series {
-  const series: Series = new Map();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    series.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return series;
-}
-
-/** The sum of every series of a metric (all label sets). */
-function total(series: Series, name: string): number {
-  let sum = 0;
-  for (const [key, value] of series) if (key === name || key.startsWith(`${name}{`)) sum += value;
-  return sum;
-}
-
-function scrape(socketPath: string): Promise<Series> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ socketPath, path: '/metrics' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () =>
-        res.statusCode === 200
-          ? resolve(parseMetrics(body))
-          : reject(new Error(`${res.statusCode}: ${body}`)),
-      );
-    });
-    req.on('error', reject).end();
-  });
-}
 
 function cli(
   args: string[],

@@ -80,7 +80,7 @@ export function formatStatus(s: BridgeSnapshot): string {
   );
   const p = shm.grantPhases;
   lines.push(
-    `grants     ${total(shm.grants)} (${byEvidence(shm.grants)}): backing ${p.backing}, retired ${p.retired}, cached ${p.cached}, ended ${p.ended}; refs in use ${shm.refs.inUse}, deferred ${shm.refs.deferred}`,
+    `grants     ${total(shm.grants)} (${byEvidence(shm.grants)}): backing ${p.backing}, retired ${p.retired}, cached ${p.cached}, ended ${p.ended}; refs in use ${shm.refs.inUse}, deferred ${shm.refs.deferred} (peak ${shm.refs.deferredPeak}), reused ${shm.grantsReused}`,
   );
   lines.push(
     `reclaim    end access ${shm.endAccess.attempts} attempts, ${shm.endAccess.failures} failed; copies ${formatCount(shm.copies.commits)} (${formatBytes(shm.copies.bytes)}, ${shm.copies.seconds.toFixed(2)} s)`,

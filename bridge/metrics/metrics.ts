@@ -78,6 +78,7 @@ export class BridgeMetrics implements ReclaimTimingSink {
     g.refs.set({ state: 'in_use' }, s.shm.refs.inUse);
     g.refs.set({ state: 'deferred' }, s.shm.refs.deferred);
     g.refs.set({ state: 'cached' }, s.shm.refs.cached);
+    g.deferredPeak.set(s.shm.refs.deferredPeak);
     g.extentsWaiting.set(s.shm.extentsWaiting);
     g.oldestWaiting.set(s.shm.oldestWaiting?.waitingSeconds ?? 0);
     g.shmHeld.set(s.shm.heldBytes);
@@ -104,6 +105,7 @@ export class BridgeMetrics implements ReclaimTimingSink {
     set(c.bytes, s.relay.bytesToClient, { direction: 'to_client' });
     set(c.endAccessAttempts, s.shm.endAccess.attempts);
     set(c.endAccessFailures, s.shm.endAccess.failures);
+    set(c.grantsReused, s.shm.grantsReused);
     set(c.copies, s.shm.copies.commits);
     set(c.copyBytes, s.shm.copies.bytes);
     set(c.copySeconds, s.shm.copies.seconds);
@@ -136,6 +138,10 @@ export class BridgeMetrics implements ReclaimTimingSink {
         ['phase'],
       ),
       refs: gauge('grantway_grant_refs', 'Grant refs (pages) by state', ['state']),
+      deferredPeak: gauge(
+        'grantway_grant_refs_deferred_peak',
+        'The most grant refs let go of and not yet freed at once (the deferred queue), since the start',
+      ),
       extentsWaiting: gauge(
         'grantway_extents_waiting',
         'Pools let go of and extents retired, neither yet reclaimed',
@@ -180,6 +186,10 @@ export class BridgeMetrics implements ReclaimTimingSink {
       endAccessFailures: counter(
         'grantway_end_access_failures_total',
         'End-access attempts refused because the extent was still mapped',
+      ),
+      grantsReused: counter(
+        'grantway_grants_reused_total',
+        'Extents the reclaim policy kept and handed to a new pool instead of freeing',
       ),
       copies: counter('grantway_copies_total', 'Commits whose buffer was copied into its extent'),
       copyBytes: counter(

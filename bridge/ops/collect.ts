@@ -237,8 +237,10 @@ function shmSnapshot(shm: ShmView, now: number): ShmSnapshot {
     refs: {
       inUse: schedulerStats?.refsInUse ?? backendStats?.refsInUse ?? 0,
       deferred: schedulerStats?.deferredRefs ?? 0,
+      deferredPeak: schedulerStats?.maxDeferredRefs ?? 0,
       cached: schedulerStats?.cachedRefs ?? 0,
     },
+    grantsReused: schedulerStats?.reuses ?? 0,
     extentsWaiting: poolsLetGo + phases.retired + phases.ended,
     oldestWaiting: oldest === undefined ? null : withoutSince(oldest),
     endAccess: {

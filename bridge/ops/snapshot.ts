@@ -72,8 +72,13 @@ export const shmSnapshotSchema = z.object({
     cached: count,
     ended: count,
   }),
-  /** Grant refs (pages): allocated, let go of but not freed (the deferred queue), cached. */
-  refs: z.object({ inUse: count, deferred: count, cached: count }),
+  /**
+   * Grant refs (pages): allocated, let go of but not freed (the deferred queue) and that
+   * queue's peak since the start, cached.
+   */
+  refs: z.object({ inUse: count, deferred: count, deferredPeak: count, cached: count }),
+  /** Extents handed to a new pool from the reclaim policy's cache instead of allocated. */
+  grantsReused: count,
   /** Pools let go of and extents retired, neither yet reclaimed. */
   extentsWaiting: count,
   oldestWaiting: waitingSchema.nullable(),
