@@ -229,6 +229,8 @@ describe('live reclaim policies on the embedded compositor, pools kept mapped 30
             closeFd(fd);
           }
           expect(clientPoolFds(proxy.pid)).toBe(1); // held while the pool lives
+          // A sealed pool: the client's pages the bridge reads through, and the extent.
+          expect((await scrape(metricsPath)).get('grantway_shm_held_bytes')).toBe(2 * SIZE);
           c.send(shown.buffer, bufferDestroy, []);
           c.send(shown.pool, poolDestroy, []);
           c.send(shown.surface, surfaceDestroy, []);
@@ -237,8 +239,10 @@ describe('live reclaim policies on the embedded compositor, pools kept mapped 30
           // Let go of, still mapped: the pool waits (for E3) and its extent is retired...
           expect(m.get('grantway_pools_let_go')).toBe(1);
           expect(m.get('grantway_grants_by_phase{phase="retired"}')).toBe(1);
-          // ...but nothing of the client's is held for it any more.
+          // ...but nothing of the client's is held for it any more, and the extent, still
+          // charged to its client and held by the scheduler, is counted once.
           expect(clientPoolFds(proxy.pid)).toBe(0);
+          expect(m.get('grantway_shm_held_bytes')).toBe(SIZE);
         } finally {
           c.peer.close();
         }
