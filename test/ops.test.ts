@@ -8,12 +8,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../bridge/harness/children.js';
 import { commandAvailable } from '../bridge/harness/process.js';
 import { startWeston, westonAvailable, type WestonInstance } from '../bridge/harness/weston.js';
 import { type BridgeSnapshot, bridgeSnapshotSchema } from '../bridge/ops/snapshot.js';
 import { scrape, total } from './support/metrics-scrape.js';
 import { type ProxyProcess, startProxyProcess } from './support/proxy-process.js';
+import { until } from './support/wait.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'bridge', 'cli', 'main.js');
 
@@ -36,18 +36,6 @@ function simpleShm(weston: WestonInstance, display: string): ChildProcess {
     env: { ...process.env, XDG_RUNTIME_DIR: weston.runtimeDir, WAYLAND_DISPLAY: display },
     stdio: 'ignore',
   });
-}
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 const runnable = westonAvailable() && commandAvailable('weston-simple-shm');

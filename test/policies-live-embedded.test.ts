@@ -22,6 +22,7 @@ import { type Series, scrape, total } from './support/metrics-scrape.js';
 import { type ProxyProcess, startProxyProcess } from './support/proxy-process.js';
 import { RawClient } from './support/raw-client.js';
 import { request } from './support/raw-peer.js';
+import { until } from './support/wait.js';
 
 const bufferDestroy = request('wl_buffer', 'destroy');
 const poolDestroy = request('wl_shm_pool', 'destroy');
@@ -54,18 +55,6 @@ function clientPoolFds(pid: number): number {
     }
   }
   return n;
-}
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /** One pool shown and let go of: pool, buffer, surface created, committed, destroyed. */
@@ -239,6 +228,7 @@ describe('live reclaim policies on the embedded compositor, pools kept mapped 30
           // Let go of, still mapped: the pool waits (for E3) and its extent is retired...
           expect(m.get('grantway_pools_let_go')).toBe(1);
           expect(m.get('grantway_grants_by_phase{phase="retired"}')).toBe(1);
+          expect(m.get('grantway_extents_waiting')).toBe(1); // one extent, counted once
           // ...but nothing of the client's is held for it any more, and the extent, still
           // charged to its client and held by the scheduler, is counted once.
           expect(clientPoolFds(proxy.pid)).toBe(0);

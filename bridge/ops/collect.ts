@@ -178,6 +178,7 @@ function shmSnapshot(shm: ShmView, now: number): ShmSnapshot {
   const pools = zeroEvidence();
   const grants = zeroEvidence();
   let poolsLetGo = 0;
+  let handedOff = 0;
   let backingExtents = 0;
   let oldest: (WaitingSnapshot & { since: number }) | undefined;
   const consider = (since: number, waiting: Omit<WaitingSnapshot, 'waitingSeconds'>): void => {
@@ -193,6 +194,11 @@ function shmSnapshot(shm: ShmView, now: number): ShmSnapshot {
       }
       if (!pool.letGo) continue;
       poolsLetGo++;
+      // Its extent is the scheduler's now: counted, and its wait explained, below.
+      if (pool.handedOff === true && shm.scheduler !== undefined) {
+        handedOff++;
+        continue;
+      }
       consider(pool.letGoAt ?? now, {
         client: tracker.client,
         pool: pool.id,
@@ -241,7 +247,7 @@ function shmSnapshot(shm: ShmView, now: number): ShmSnapshot {
       cached: schedulerStats?.cachedRefs ?? 0,
     },
     grantsReused: schedulerStats?.reuses ?? 0,
-    extentsWaiting: poolsLetGo + phases.retired + phases.ended,
+    extentsWaiting: poolsLetGo - handedOff + phases.retired + phases.ended,
     oldestWaiting: oldest === undefined ? null : withoutSince(oldest),
     endAccess: {
       attempts: backendStats?.endAccessAttempts ?? 0,

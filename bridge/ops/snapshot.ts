@@ -79,7 +79,7 @@ export const shmSnapshotSchema = z.object({
   refs: z.object({ inUse: count, deferred: count, deferredPeak: count, cached: count }),
   /** Extents handed to a new pool from the reclaim policy's cache instead of allocated. */
   grantsReused: count,
-  /** Pools let go of and extents retired, neither yet reclaimed. */
+  /** Pools let go of and extents retired, neither yet reclaimed (each extent once). */
   extentsWaiting: count,
   oldestWaiting: waitingSchema.nullable(),
   endAccess: z.object({ attempts: count, failures: count }),
