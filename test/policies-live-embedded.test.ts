@@ -5,9 +5,10 @@
 // the scheduler when the client lets go, while the compositor still maps it, so
 // `linux-deferred` tries at once, fails, and waits on its deferred list for its next
 // 1 s tick, as the kernel does; `evidence` waits for E3 and never fails; `recycle` hands
-// unmapped extents to the next pool of the same size. Every extent comes back. And the
-// tracker's dup of the client's pool fd goes when the client lets go, not when (if ever)
-// the compositor unmaps.
+// unmapped extents to the next pool of the same size. Every extent comes back, and none
+// is freed while the compositor maps it (a bridge in this process whose backend judges
+// every free by a walk of every process). And the tracker's dup of the client's pool fd
+// goes when the client lets go, not when (if ever) the compositor unmaps.
 
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,17 @@ import {
 } from '../bridge/compositor/harness.js';
 import { sleep } from '../bridge/harness/children.js';
 import { F_SEAL_SHRINK, addSeals, close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
+import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
+import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
+import { VerifyingBackend } from '../bridge/grants/verifying.js';
+import { silentLogger } from '../bridge/log.js';
+import { unreadableProcesses } from '../bridge/oracle/holders.js';
+import { SystemOracle } from '../bridge/oracle/system-oracle.js';
+import { ProtocolRegistry } from '../bridge/protocol/registry.js';
+import { Bridge } from '../bridge/relay/bridge.js';
+import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import { LiveReclaimer } from '../policies/live.js';
+import { createPolicy } from '../policies/registry.js';
 import { type Series, scrape, total } from './support/metrics-scrape.js';
 import { type ProxyProcess, startProxyProcess } from './support/proxy-process.js';
 import { RawClient } from './support/raw-client.js';
@@ -202,6 +214,55 @@ describe('live reclaim policies on the embedded compositor, pools kept mapped 30
     expect(run.end.get('grantway_end_access_attempts_total')).toBe(POOLS - reused);
     expect(run.end.get('grantway_grant_refs{state="in_use"}')).toBe(0);
   });
+
+  // The safety invariant, judged by a walk of every process at each free: extents reach
+  // the policy before E3 now, so its early attempts must fail, never free. The /proc walk
+  // is where it matters most: it cannot see an fd in flight (hence the hand-off waits
+  // for the compositor to have received the pool's fd).
+  it.each([
+    ['the kernel', true],
+    ['a /proc walk', false],
+  ] as const)(
+    'linux-deferred in the bridge, E3 judged by %s: failed attempts, never a free while mapped',
+    async (_judge, useLeases) => {
+      const vouched = unreadableProcesses();
+      const oracle = new SystemOracle({ useLeases, vouchedPids: vouched });
+      const remote = oracleMappingSource(oracle);
+      const backend = new VerifyingBackend(new MemfdGrantBackend({ remote }), { vouched });
+      const reclaimer = new LiveReclaimer({
+        backend,
+        policy: createPolicy('linux-deferred', ['periodMs=200']),
+        oracle: remote,
+      });
+      const lifecycle = new Lifecycle({
+        mode: 'grant',
+        oracle,
+        grants: { backend, log: silentLogger, reclaimer },
+      });
+      const bridge = Bridge.start({
+        listenPath: join(compositor.runtimeDir, `gw-live-safe-${useLeases}`),
+        upstreamPath: compositor.socketPath,
+        registry: new ProtocolRegistry(),
+        log: silentLogger,
+        observe: lifecycle.factory,
+      });
+      try {
+        const c = await RawClient.open(bridge.listenPath);
+        try {
+          for (let i = 0; i < 4; i++) await showAndLetGo(c);
+          await until('every extent freed', () => reclaimer.scheduler.stats().freed === 4);
+        } finally {
+          c.peer.close();
+        }
+        expect(reclaimer.scheduler.stats().endAccessFailures).toBeGreaterThanOrEqual(1);
+        expect(backend.frees).toBe(4);
+        expect(backend.unsafeFrees).toEqual([]);
+      } finally {
+        bridge.close();
+        lifecycle.close();
+      }
+    },
+  );
 
   it("the tracker's dup of a client's pool fd goes at let-go, though the compositor never unmaps", async () => {
     await compositor.control.setKnobs({ keepPoolsMappedMs: 'until-disconnect' });
