@@ -104,6 +104,13 @@ describe.skipIf(!runnable)('--metrics and grantway status on weston headless', (
       expect(status.clients[0]!.comm).toBe('weston-simple-s');
       const pools = Object.values(status.shm.pools).reduce((a, b) => a + b, 0);
       const grants = Object.values(status.shm.grants).reduce((a, b) => a + b, 0);
+      if (process.env.GW_OPS_REPORT) {
+        const h = (name: string): string =>
+          `${before.get(`${name}_count`)} observations, sum ${(before.get(`${name}_sum`)! * 1000).toFixed(1)} ms`;
+        console.log(
+          `[ops] scrape during weston-simple-shm: pools ${total(before, 'grantway_pools')}, grants ${total(before, 'grantway_grants')}, refs in use ${before.get('grantway_grant_refs{state="in_use"}')}, shm held ${before.get('grantway_shm_held_bytes')} B; let go → E3 ${h('grantway_reclaim_let_go_to_e3_seconds')}; E3 → freed ${h('grantway_reclaim_e3_to_freed_seconds')}; copies ${before.get('grantway_copies_total')}; status --json: pools ${pools}, grants ${grants}, refs in use ${status.shm.refs.inUse}, shm held ${status.shm.heldBytes} B`,
+        );
+      }
       for (const m of [before, after]) {
         expect(total(m, 'grantway_pools')).toBe(pools);
         expect(total(m, 'grantway_grants')).toBe(grants);

@@ -264,6 +264,38 @@ describe('live reclaim policies on the embedded compositor, pools kept mapped 30
     },
   );
 
+  // Let go means let go: once the client destroyed a pool, the bridge has closed what it
+  // read the pool through, so a buffer made from the destroyed pool afterwards (which
+  // the compositor refuses as invalid_object) must not be read by the bridge.
+  it('a buffer made from a pool after its destroy is left to the compositor to refuse; the proxy goes on', async () => {
+    await withProxy('gw-live-zombie', [], async (proxy) => {
+      const c = await RawClient.open(proxy.listenPath);
+      const bystander = await RawClient.open(proxy.listenPath);
+      const fd = sealedPool();
+      try {
+        const pool = c.newId();
+        c.send(c.shm, request('wl_shm', 'create_pool'), [pool, fd, SIZE]);
+        c.send(pool, poolDestroy, []); // no buffer: let go at once
+        const buffer = c.newId();
+        const surface = c.newId();
+        c.send(pool, request('wl_shm_pool', 'create_buffer'), [buffer, 0, W, H, W * 4, 0]);
+        c.send(c.compositor, request('wl_compositor', 'create_surface'), [surface]);
+        c.send(surface, request('wl_surface', 'attach'), [buffer, 0, 0]);
+        c.send(surface, request('wl_surface', 'damage'), [0, 0, W, H]);
+        c.send(surface, request('wl_surface', 'commit'), []);
+        await c.roundtrip().catch(() => undefined);
+        await c.disconnected();
+        expect(c.error()?.code).toBe(0); // invalid_object, from the compositor
+        expect(proxy.exited()).toBeNull();
+        await bystander.roundtrip();
+      } finally {
+        closeFd(fd);
+        c.peer.close();
+        bystander.peer.close();
+      }
+    });
+  });
+
   it("the tracker's dup of a client's pool fd goes at let-go, though the compositor never unmaps", async () => {
     await compositor.control.setKnobs({ keepPoolsMappedMs: 'until-disconnect' });
     try {

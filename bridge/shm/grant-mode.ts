@@ -173,7 +173,8 @@ export class GrantBacking implements PoolBacking {
 
   committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void {
     const b = this.backed.get(buffer.pool);
-    if (b === undefined) return;
+    // A let-go pool's source is closed (letGo): nothing of it may be read again.
+    if (b === undefined || buffer.pool.letGo) return;
     // Everything this surface has shown missed this damage too (see module comment).
     let shown = this.shownOn.get(surfaceId);
     if (shown === undefined) this.shownOn.set(surfaceId, (shown = new Set()));

@@ -314,7 +314,8 @@ export class ShmTracker implements SessionObserver {
 
   private resizePool(m: ObservedMessage, size: number): void {
     const pool = this.pools.get(m.object.id);
-    if (pool === undefined) return;
+    // A destroyed pool is the compositor's to refuse (invalid_object): nothing to do here.
+    if (pool === undefined || pool.destroyed) return;
     // As libwayland-server: wl_shm.invalid_fd, for a negative size too.
     if (size < pool.size) {
       throw new ClientProtocolError(m.object.id, ShmError.invalidFd, 'shrinking pool invalid');
@@ -346,7 +347,9 @@ export class ShmTracker implements SessionObserver {
   private createBuffer(m: ObservedMessage, a: readonly ArgValue[]): void {
     const pool = this.pools.get(m.object.id);
     const [id, offset, width, height, stride, format] = a as number[];
-    if (pool === undefined || id === undefined) return;
+    // Invariant: a let-go pool gets no new buffer (its client fd and mapping are gone). A
+    // request on a destroyed pool is the compositor's to refuse (invalid_object).
+    if (pool === undefined || pool.destroyed || id === undefined) return;
     if (!this.formats.has(format!)) {
       throw new ClientProtocolError(
         m.object.id,
