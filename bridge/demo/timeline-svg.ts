@@ -1,6 +1,6 @@
 // The demo's timeline as hand-written SVG, drawn from its own record (timeline-record.ts):
-// on top, grants in use over time, in total and per client (steps: +1 when a pool is
-// granted, −1 when its grant is freed); below, one lane per pool coloured by the
+// on top, grants in use over time, stacked by client with the total as a line (steps:
+// +1 when a pool is granted, −1 when its grant is freed); below, one lane per pool coloured by the
 // evidence level it is at (E0…E3, DESIGN §2) until its grant is freed; a red line where
 // the demo SIGKILLed a client. Every series and lane carries its data as attributes
 // (data-steps, data-levels), so a test reads the plot's data from the rendered page.
@@ -89,17 +89,37 @@ export function renderTimelineSvg(
     return `${d}H${f(x(end))}`;
   };
   const data = (steps: Steps): string => steps.map(([t, v]) => `${t.toFixed(1)}:${v}`).join(' ');
+  // Each client's band, stacked in the order given, over every time anything changed.
+  const times = total.map(([t]) => t);
+  let below = times.map(() => 0);
+  for (const client of timeline.clients) {
+    const steps = grantSteps(timeline.pools.filter((p) => p.session === client.session));
+    const own = valuesAt(steps, times);
+    const above = own.map((v, k) => below[k]! + v);
+    const { name, colour } = style(client.session);
+    const killed =
+      client.killedAt === undefined ? '' : ` data-killed="${client.killedAt.toFixed(1)}"`;
+    parts.push(
+      `<path class="series band${killed === '' ? '' : ' killed'}" data-client="${escape(name)}" data-session="${client.session}"` +
+        `${killed} data-steps="${data(steps)}" fill="${colour}" d="${band(times, below, above, x, y, end)}">` +
+        `<title>${escape(name)}: grants in use</title></path>`,
+    );
+    below = above;
+  }
   parts.push(
     `<path class="series total" data-client="all" data-steps="${data(total)}" d="${path(total)}"><title>all clients</title></path>`,
   );
+  // Where each SIGKILLed client's last grant came back.
   for (const client of timeline.clients) {
-    const lanes = timeline.pools.filter((p) => p.session === client.session);
-    const steps = grantSteps(lanes);
-    const { name, colour } = style(client.session);
+    if (client.killedAt === undefined) continue;
+    const freed = timeline.pools
+      .filter((p) => p.session === client.session && p.grantedAt !== undefined)
+      .map((p) => p.freedAt ?? Infinity);
+    const last = Math.max(...freed);
+    if (freed.length === 0 || !Number.isFinite(last)) continue;
     parts.push(
-      `<path class="series${client.killedAt === undefined ? '' : ' killed'}" data-client="${escape(name)}" data-session="${client.session}"` +
-        `${client.killedAt === undefined ? '' : ` data-killed="${client.killedAt.toFixed(1)}"`} data-steps="${data(steps)}"` +
-        ` stroke="${colour}" d="${path(steps)}"><title>${escape(name)}</title></path>`,
+      `<circle class="back" cx="${f(x(last))}" cy="${f(y(0))}" r="4"/>`,
+      `<text x="${f(x(last) - 8)}" y="${f(y(0) + 16)}" text-anchor="end" fill="${KILL_COLOUR}">${escape(style(client.session).name)}'s grants back (+${(last - client.killedAt).toFixed(0)} ms)</text>`,
     );
   }
 
@@ -150,12 +170,38 @@ export function renderTimelineSvg(
   return `<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="${width}" height="${height + 20}" viewBox="0 0 ${width} ${height + 20}" data-end="${end.toFixed(1)}">
 <style>
 text{font:11px system-ui,sans-serif;fill:#a8b0bc} text.heading{font-size:13px;fill:#f0f0f0}
-.grid{stroke:#2c313a} .series{fill:none;stroke-width:1.6} .series.total{stroke:#f0f0f0;stroke-width:2.2}
-.series.killed{stroke-width:2.6} .kill{stroke:${KILL_COLOUR};stroke-dasharray:4 3}
+.grid{stroke:#2c313a} .band{fill-opacity:.85;stroke:#15171c;stroke-width:.5}
+.series.total{fill:none;stroke:#f0f0f0;stroke-width:2} .series.killed{stroke:${KILL_COLOUR};stroke-width:1.5}
+.kill{stroke:${KILL_COLOUR};stroke-dasharray:4 3} .back{fill:${KILL_COLOUR}}
 </style>
 ${parts.join('\n')}
 ${legend.join('\n')}
 </svg>`;
+}
+
+/** The value of a step function at each of `times` (sorted). */
+function valuesAt(steps: Steps, times: readonly number[]): number[] {
+  let k = 0;
+  return times.map((t) => {
+    while (k + 1 < steps.length && steps[k + 1]![0] <= t) k++;
+    return steps[k]![1];
+  });
+}
+
+/** A filled band between two step functions sampled at `times`. */
+function band(
+  times: readonly number[],
+  lower: readonly number[],
+  upper: readonly number[],
+  x: (t: number) => number,
+  y: (v: number) => number,
+  end: number,
+): string {
+  let d = `M${f(x(times[0]!))},${f(y(upper[0]!))}`;
+  for (let k = 1; k < times.length; k++) d += `H${f(x(times[k]!))}V${f(y(upper[k]!))}`;
+  d += `H${f(x(end))}V${f(y(lower.at(-1)!))}`;
+  for (let k = times.length - 1; k >= 1; k--) d += `H${f(x(times[k]!))}V${f(y(lower[k - 1]!))}`;
+  return `${d}H${f(x(times[0]!))}Z`;
 }
 
 function poolLane(
