@@ -4,7 +4,7 @@
 // page shows each window where the PNG has it. A few lines of inline script only
 // annotate <body> with what the browser drew, which the Chromium test reads back.
 
-const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeXml } from './timeline-svg.js';
 
 export interface DemoPage {
   readonly title: string;
@@ -17,10 +17,10 @@ export interface DemoPage {
 
 export function renderDemoHtml(page: DemoPage): string {
   const rows = page.summary
-    .map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`)
+    .map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`)
     .join('\n');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escape(page.title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(page.title)}</title>
 <style>
 body{margin:0;background:#15171c;color:#e6e6e6;font:14px/1.4 system-ui,sans-serif}
 #windows{display:block} main{padding:0 20px 24px}

@@ -51,7 +51,9 @@ export function grantSteps(lanes: readonly PoolLane[]): Steps {
   return steps;
 }
 
-const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Text and attribute values for HTML and SVG. */
+export const escapeXml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const f = (n: number): string => n.toFixed(1);
 
 const PAD = { left: 150, right: 20, top: 34, bottom: 30 };
@@ -100,9 +102,9 @@ export function renderTimelineSvg(
     const killed =
       client.killedAt === undefined ? '' : ` data-killed="${client.killedAt.toFixed(1)}"`;
     parts.push(
-      `<path class="series band${killed === '' ? '' : ' killed'}" data-client="${escape(name)}" data-session="${client.session}"` +
+      `<path class="series band${killed === '' ? '' : ' killed'}" data-client="${escapeXml(name)}" data-session="${client.session}"` +
         `${killed} data-steps="${data(steps)}" fill="${colour}" d="${band(times, below, above, x, y, end)}">` +
-        `<title>${escape(name)}: grants in use</title></path>`,
+        `<title>${escapeXml(name)}: grants in use</title></path>`,
     );
     below = above;
   }
@@ -119,7 +121,7 @@ export function renderTimelineSvg(
     if (freed.length === 0 || !Number.isFinite(last)) continue;
     parts.push(
       `<circle class="back" cx="${f(x(last))}" cy="${f(y(0))}" r="4"/>`,
-      `<text x="${f(x(last) - 8)}" y="${f(y(0) + 16)}" text-anchor="end" fill="${KILL_COLOUR}">${escape(style(client.session).name)}'s grants back (+${(last - client.killedAt).toFixed(0)} ms)</text>`,
+      `<text x="${f(x(last) - 8)}" y="${f(y(0) + 16)}" text-anchor="end" fill="${KILL_COLOUR}">${escapeXml(style(client.session).name)}'s grants back (+${(last - client.killedAt).toFixed(0)} ms)</text>`,
     );
   }
 
@@ -136,7 +138,7 @@ export function renderTimelineSvg(
     const { name, colour } = style(client.session);
     const groupH = lanes.length * (LANE_H + LANE_GAP) - LANE_GAP;
     parts.push(
-      `<text x="${PAD.left - 8}" y="${f(laneY + Math.min(groupH, 10) / 2 + 4)}" text-anchor="end" fill="${colour}">${escape(name)}</text>`,
+      `<text x="${PAD.left - 8}" y="${f(laneY + Math.min(groupH, 10) / 2 + 4)}" text-anchor="end" fill="${colour}">${escapeXml(name)}</text>`,
     );
     for (const lane of lanes) {
       parts.push(poolLane(lane, name, laneY, x, end));
@@ -152,7 +154,7 @@ export function renderTimelineSvg(
     const kx = f(x(client.killedAt));
     parts.push(
       `<line class="kill" x1="${kx}" x2="${kx}" y1="${plotTop - 6}" y2="${laneY}"/>`,
-      `<text x="${f(x(client.killedAt) + 4)}" y="${plotTop + 6}" fill="${KILL_COLOUR}">SIGKILL ${escape(style(client.session).name)}</text>`,
+      `<text x="${f(x(client.killedAt) + 4)}" y="${plotTop + 6}" fill="${KILL_COLOUR}">SIGKILL ${escapeXml(style(client.session).name)}</text>`,
     );
   }
   // Time axis under the lanes.
@@ -224,5 +226,5 @@ function poolLane(
   const freed = lane.freedAt === undefined ? '' : ` data-freed="${lane.freedAt.toFixed(1)}"`;
   const levels = lane.levels.map((s) => s.level).join(' ');
   const title = `${client}, pool ${lane.poolKey} (${lane.size} bytes): ${levels}${lane.freedAt === undefined ? ', grant never freed' : `, grant freed at ${lane.freedAt.toFixed(1)} ms`}`;
-  return `<g class="pool" data-client="${escape(client)}" data-levels="${levels}"${freed}><title>${escape(title)}</title>${rects.join('')}</g>`;
+  return `<g class="pool" data-client="${escapeXml(client)}" data-levels="${levels}"${freed}><title>${escapeXml(title)}</title>${rects.join('')}</g>`;
 }
