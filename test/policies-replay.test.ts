@@ -210,7 +210,6 @@ describe('grantway bench policies', () => {
   });
 });
 
-
 describe('the HTML report', () => {
   it('is self-contained: no external resource', () => {
     const html = renderHtmlReport(recordedBench());
