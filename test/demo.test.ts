@@ -149,7 +149,7 @@ describe('grantway demo', () => {
         `file://${htmlPath}`,
         shot,
         result.picture.width,
-        result.picture.height + 100,
+        result.picture.sheetHeight + 100,
       );
       checkWindows(decodePng(readFileSync(shot)), false);
     }, 60_000);
@@ -163,7 +163,7 @@ describe('grantway demo', () => {
       expect(Number(attr('data-series'))).toBe(11 + 1);
       expect(Number(attr('data-drawn'))).toBe(11 + 1);
       expect(Number(attr('data-lanes'))).toBe(result.trace.pools);
-      expect(attr('data-sheet')).toBe(`${result.picture.width}x${result.picture.height}`);
+      expect(attr('data-sheet')).toBe(`${result.picture.width}x${result.picture.sheetHeight}`);
 
       const series = [...dom.matchAll(/<path class="series[^"]*"([^>]*)>/g)].map((m) => {
         const a = (name: string): string | undefined =>

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { decodePng, encodePng, type RgbaImage } from '../compositor/png.js';
 import { renderDemoHtml } from './picture-html.js';
+import { appendGrantStrip } from './picture-timeline.js';
 import { ALARM, composeSheet, type PlacedTile, type SheetTile } from './picture-sheet.js';
 import type { ClientRecord, DemoTimeline } from './timeline-record.js';
 import { type ClientStyle, renderTimelineSvg } from './timeline-svg.js';
@@ -39,6 +40,8 @@ export interface DemoPicture {
   readonly htmlPath: string | undefined;
   readonly width: number;
   readonly height: number;
+  /** Height of the windows alone (the PNG adds a grants strip; the page has the SVG). */
+  readonly sheetHeight: number;
   /** Where each client's window is on the sheet (and on the page: the sheet is at 0,0). */
   readonly tiles: readonly (PlacedTile & { readonly session: number })[];
 }
@@ -75,9 +78,9 @@ export function writeDemoPicture(input: DemoPictureInput): DemoPicture {
     alarm: client.killedAt !== undefined,
   }));
   const { image, placed } = composeSheet(input.heading, tiles);
-  const png = encodePng(image);
+  const full = appendGrantStrip(image, { ...timeline, clients }, (s) => styles.get(s)!.accent);
   mkdirSync(dirname(input.pngPath), { recursive: true });
-  writeFileSync(input.pngPath, png);
+  writeFileSync(input.pngPath, encodePng(full));
   if (input.htmlPath !== undefined) {
     mkdirSync(dirname(input.htmlPath), { recursive: true });
     writeFileSync(
@@ -85,7 +88,7 @@ export function writeDemoPicture(input: DemoPictureInput): DemoPicture {
       renderDemoHtml({
         // The timeline lists clients in the sheet's order.
         title: 'grantway demo',
-        sheetPng: png,
+        sheetPng: encodePng(image),
         sheetWidth: image.width,
         sheetHeight: image.height,
         timelineSvg: renderTimelineSvg(
@@ -100,8 +103,9 @@ export function writeDemoPicture(input: DemoPictureInput): DemoPicture {
   return {
     pngPath: input.pngPath,
     htmlPath: input.htmlPath,
-    width: image.width,
-    height: image.height,
+    width: full.width,
+    height: full.height,
+    sheetHeight: image.height,
     tiles: placed.map((p) => ({ ...p, session: clients[p.index]!.session })),
   };
 }

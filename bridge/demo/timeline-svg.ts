@@ -182,7 +182,7 @@ ${legend.join('\n')}
 }
 
 /** The value of a step function at each of `times` (sorted). */
-function valuesAt(steps: Steps, times: readonly number[]): number[] {
+export function valuesAt(steps: Steps, times: readonly number[]): number[] {
   let k = 0;
   return times.map((t) => {
     while (k + 1 < steps.length && steps[k + 1]![0] <= t) k++;
