@@ -1,7 +1,8 @@
 // A 5×7 pixel font for the labels of the demo's PNG: upper-case letters, digits and the
 // punctuation the labels use (lower case is drawn upper case). The PNG is raw pixels,
 // and a font rasteriser would be a heavy dependency for a few short labels. Each glyph
-// is seven rows of five cells, '#' for ink, drawn here as it looks.
+// is seven rows of five cells, '#' for ink, drawn here as it looks. Beside it, the few
+// raster helpers the PNG's parts share (opaque rectangles, colours, word wrap).
 
 import type { RgbaImage } from '../compositor/png.js';
 
@@ -114,6 +115,13 @@ export function drawText(
     penX += ADVANCE * scale;
   }
 }
+
+/** 0xRRGGBB as [r, g, b], for fillRect. */
+export const rgb = (c: number): [number, number, number] => [
+  (c >>> 16) & 0xff,
+  (c >>> 8) & 0xff,
+  c & 0xff,
+];
 
 /** Fills a rectangle with an opaque colour, clipped to the image. */
 export function fillRect(

@@ -4,7 +4,15 @@
 // the windows' pixels there).
 
 import type { RgbaImage } from '../compositor/png.js';
-import { drawText, fillRect, LINE_HEIGHT, textWidth, wrapText, ADVANCE } from './picture-font.js';
+import {
+  ADVANCE,
+  drawText,
+  fillRect,
+  LINE_HEIGHT,
+  rgb,
+  textWidth,
+  wrapText,
+} from './picture-font.js';
 
 export interface SheetTile {
   readonly title: string;
@@ -37,10 +45,6 @@ const MARGIN = 20;
 const GAP = 24;
 const MIN_CELL = 174;
 const TITLE_SCALE = 2;
-
-function rgb(c: number): [number, number, number] {
-  return [(c >>> 16) & 0xff, (c >>> 8) & 0xff, c & 0xff];
-}
 
 /** Heading lines (the first one large), then the tiles in rows no wider than `maxWidth`. */
 export function composeSheet(

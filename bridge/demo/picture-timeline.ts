@@ -5,7 +5,7 @@
 
 import type { RgbaImage } from '../compositor/png.js';
 import { ticks } from '../../policies/replay/html.js';
-import { drawText, fillRect, LINE_HEIGHT, textWidth } from './picture-font.js';
+import { drawText, fillRect, LINE_HEIGHT, rgb, textWidth } from './picture-font.js';
 import { ALARM, SHEET_BACKGROUND } from './picture-sheet.js';
 import type { DemoTimeline } from './timeline-record.js';
 import { grantSteps, valuesAt } from './timeline-svg.js';
@@ -15,12 +15,6 @@ const AXIS_W = 28;
 const PLOT_H = 110;
 const INK = 0xa8b0bc;
 const GRID = 0x2c313a;
-
-const rgb = (c: number): [number, number, number] => [
-  (c >>> 16) & 0xff,
-  (c >>> 8) & 0xff,
-  c & 0xff,
-];
 
 /**
  * `sheet` with the strip added below it. `clients` are stacked bottom-up in the

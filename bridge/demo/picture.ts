@@ -1,7 +1,7 @@
 // Writes the demo's picture: the PNG sheet of every client's window (as the embedded
 // compositor last showed it: it writes each window's PNG as the window goes) with a
-// label per client, and beside it the HTML page with that sheet, the timeline and the
-// summary. Names, colours and fates come from the run's record (timeline-record.ts).
+// label per client and a strip of grants in use under them, and beside it the HTML page
+// with the windows, the full timeline and the summary. Names, colours and fates come from the run's record (timeline-record.ts).
 
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
