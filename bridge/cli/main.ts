@@ -31,10 +31,12 @@ import { InvalidProxyLimitsError } from '../relay/proxy-limits.js';
 import { InvalidClientLimitsError } from '../relay/limits.js';
 
 const USAGE = `usage:
-  grantway demo [--frames N] [--png FILE] [--json]
+  grantway demo [--frames N] [--png FILE] [--html FILE] [--json]
       The whole idea, nothing to install: the embedded compositor, a bridge in grant
-      mode and scripted clients (one killed mid-frame); ends with a summary table and
-      a PNG of the last frame.
+      mode and scripted clients (one killed mid-frame); ends with a summary table, a
+      PNG of every client's window (default grantway-demo.png) and an HTML page with
+      those windows and a timeline of grants and evidence (default: the PNG's name
+      with .html).
   grantway proxy --listen NAME --upstream NAME [--metrics ADDR] [--config FILE] [--trace] [--protocol-dir DIR]...
       Serve Wayland clients on NAME, relaying each to the compositor at --upstream.
       Takes a listening socket passed the systemd way (LISTEN_FDS) instead of --listen,
