@@ -162,7 +162,12 @@ describe.skipIf(!canSetpriv)(
       );
       const served = first.flatMap((o) => ('served' in o ? [o.served] : []));
       const refused = first.flatMap((o) => ('refused' in o ? [o.refused] : []));
-      expect(served).toHaveLength(PER_UID);
+      // What the others got, named in the failure (a hang-up without an error, say).
+      const neither = first.filter((o) => !('served' in o) && !('refused' in o));
+      expect(
+        served,
+        `served ${served.length}; neither served nor refused: ${JSON.stringify(neither)}`,
+      ).toHaveLength(PER_UID);
       expect(refused).toHaveLength(CONNECTIONS - PER_UID);
       for (const message of refused) {
         expect(message).toBe(
