@@ -18,7 +18,7 @@
 //   and the session closes once the client has taken what is queued for it.
 // Each of these waits at most LINGER_MS for a peer that does not do its part.
 
-import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
+import { type FdReadiness, type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { isPeerGone, type UnixChannel } from '../../ffi/unix-channel.js';
 import { ClientLimitError } from './errors.js';
 import { MessageRelay, type MessageRelayOptions } from './message-relay.js';
@@ -80,17 +80,47 @@ export class Session {
     private readonly options: SessionOptions,
   ) {
     this.id = options.id;
-    this.relay = new MessageRelay(options);
+    this.relay = new MessageRelay(options, (pipe, id, ready) => this.onHold(pipe, id, ready));
     this.requests = new Pipe(client, upstream);
     this.events = new Pipe(upstream, client);
-    this.clientWatch = watchFd(client.fd, (ready) => {
-      if (ready.writable) this.guard(() => this.flush(this.events));
-      if (ready.readable || ready.hangup) this.guard(() => this.pump(this.requests, true));
-    });
-    this.upstreamWatch = watchFd(upstream.fd, (ready) => {
-      if (ready.writable) this.guard(() => this.flush(this.requests));
-      if (ready.readable || ready.hangup) this.guard(() => this.pump(this.events, false));
-    });
+    this.clientWatch = watchFd(client.fd, (ready) => this.onReady(ready, true));
+    this.upstreamWatch = watchFd(upstream.fd, (ready) => this.onReady(ready, false));
+  }
+
+  /**
+   * A socket is ready: the output waiting for it goes out, what it has is read. Every
+   * callback from the event loop ends up here or in guard(): nothing escapes a session.
+   */
+  private onReady(ready: FdReadiness, client: boolean): void {
+    if (this.closed) return;
+    try {
+      if (ready.writable) this.flush(client ? this.events : this.requests);
+      if (this.closed) return;
+      if (ready.readable || ready.hangup) {
+        if (client) this.pump(this.requests, true);
+        else this.pump(this.events, false);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /**
+   * The observer holds a message and what follows it (grant mode copying a commit's
+   * buffer): once its work is done, the output goes on; if the held output had filled
+   * the pipe, the flush resumes reading (updateInterest).
+   */
+  private onHold(pipe: Pipe, id: number, ready: Promise<void>): void {
+    ready.then(
+      () => {
+        if (this.closed || !pipe.release(id)) return;
+        this.guard(() => this.flush(pipe));
+      },
+      (err: unknown) =>
+        this.guard(() => {
+          throw err;
+        }),
+    );
   }
 
   get isClosed(): boolean {
@@ -133,7 +163,7 @@ export class Session {
     this.options.onClosed(this);
   }
 
-  /** Every callback from the event loop goes through here: nothing escapes a session. */
+  /** Timers and holds run their work through here: nothing escapes a session. */
   private guard(work: () => void): void {
     if (this.closed) return;
     try {
@@ -348,13 +378,10 @@ export class Session {
 
   private updateInterest(): void {
     if (this.closed) return;
-    this.clientWatch.setInterest(
-      this.reads(true) && !this.requests.paused,
-      this.events.pendingOutput,
-    );
+    this.clientWatch.setInterest(this.reads(true) && !this.requests.paused, this.events.sendable);
     this.upstreamWatch.setInterest(
       this.reads(false) && !this.events.paused,
-      this.requests.pendingOutput && this.phase !== Phase.upstreamFinished,
+      this.requests.sendable && this.phase !== Phase.upstreamFinished,
     );
   }
 }
