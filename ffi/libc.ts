@@ -32,6 +32,9 @@ const raw = {
   getsockopt: fn<[number, number, number, Buffer, number[]], number>(
     'int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)',
   ),
+  getsockname: fn<[number, Buffer, number[]], number>(
+    'int getsockname(int fd, _Out_ uint8_t *addr, _Inout_ uint32_t *len)',
+  ),
   recvmsg: fn<[number, NativePointer, number], number | bigint>(
     'intptr_t recvmsg(int fd, void *msg, int flags)',
   ),
@@ -78,9 +81,20 @@ export const MSG_NOSIGNAL = 0x4000;
 export const MSG_CTRUNC = 0x8;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 const F_DUPFD_CLOEXEC = 1030;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
+const F_SETSIG = 10;
+const F_SETLEASE = 1024;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_PATH = 0o10000000;
 const F_ADD_SEALS = 1033;
 const F_GET_SEALS = 1034;
 export const F_SEAL_SEAL = 0x1;
@@ -205,6 +219,45 @@ export function peerCredentials(fd: number): PeerCredentials {
   return { pid: buf.readInt32LE(0), uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
 }
 
+const SO_TYPE = 3;
+const SO_ACCEPTCONN = 30;
+const SO_DOMAIN = 39;
+
+function intOption(fd: number, name: number, what: string): number {
+  const buf = Buffer.alloc(4);
+  check(raw.getsockopt(fd, SOL_SOCKET, name, buf, [4]), `getsockopt(${what})`);
+  return buf.readInt32LE(0);
+}
+
+/** Whether `fd` is a unix stream socket in the listening state (an inherited one, say). */
+export function isListeningUnixSocket(fd: number): boolean {
+  try {
+    return (
+      intOption(fd, SO_DOMAIN, 'SO_DOMAIN') === AF_UNIX &&
+      intOption(fd, SO_TYPE, 'SO_TYPE') === SOCK_STREAM &&
+      intOption(fd, SO_ACCEPTCONN, 'SO_ACCEPTCONN') === 1
+    );
+  } catch (err) {
+    if (err instanceof SyscallError) return false; // not a socket, or not open
+    throw err;
+  }
+}
+
+/** The filesystem path a unix socket is bound to ('' when unnamed or abstract). */
+export function boundPath(fd: number): string {
+  const addr = Buffer.alloc(2 + 108);
+  const len = [addr.length];
+  check(raw.getsockname(fd, addr, len), 'getsockname');
+  const path = addr.subarray(2, Math.min(len[0] ?? 2, addr.length));
+  const end = path.indexOf(0);
+  return end === 0 ? '' : path.subarray(0, end < 0 ? path.length : end).toString('utf8');
+}
+
+/** Sets FD_CLOEXEC (an inherited fd must not leak into this process's children). */
+export function setCloseOnExec(fd: number): void {
+  check(raw.fcntl(fd, F_SETFD, FD_CLOEXEC), 'fcntl(F_SETFD)');
+}
+
 export function close(fd: number): void {
   // EINTR on close still releases the fd on Linux; any other error means a bug
   // (EBADF: closed twice), which must be loud.
@@ -235,8 +288,57 @@ export function getSeals(fd: number): number {
   return check(raw.fcntl(fd, F_GET_SEALS, 0), 'fcntl(F_GET_SEALS)');
 }
 
+/**
+ * The seals of a file that can carry them — a shmem file (memfd, tmpfs, shm_open) or a
+ * hugetlbfs one — or undefined for any other file (EINVAL), or an O_PATH fd (EBADF).
+ * fcntl answers from the open file itself: unlike fstat it never asks the file's
+ * filesystem (a FUSE server) anything, so it cannot block.
+ */
+export function sealsIfMemoryFile(fd: number): number | undefined {
+  const seals = raw.fcntl(fd, F_GET_SEALS, 0);
+  if (seals >= 0) return seals;
+  const errno = koffi.errno();
+  if (errno === koffi.os.errno.EINVAL || errno === koffi.os.errno.EBADF) return undefined;
+  fail('fcntl(F_GET_SEALS)');
+}
+
+/** fcntl(F_GETFL): the open file's access mode (O_ACCMODE) and status flags (O_PATH…). */
+export function fileStatusFlags(fd: number): number {
+  return check(raw.fcntl(fd, F_GETFL, 0), 'fcntl(F_GETFL)');
+}
+
 export function addSeals(fd: number, seals: number): void {
   check(raw.fcntl(fd, F_ADD_SEALS, seals), 'fcntl(F_ADD_SEALS)');
+}
+
+/**
+ * Asks for a write lease on `fd`'s file (fcntl F_SETLEASE F_WRLCK). The kernel grants one
+ * only while no other open file description of the file exists, whoever holds it and
+ * however (an fd in any process, a mapping, an fd in flight in a socket). True: granted,
+ * and the caller must give it back with releaseLease at once (while held, anyone opening
+ * the file blocks until it is released); false: another open file description exists
+ * (EAGAIN). Other failures throw: EINVAL (leases disabled, or a file system without
+ * them), EACCES (not the file's owner), EBADF.
+ */
+export function tryWriteLease(fd: number): boolean {
+  if (raw.fcntl(fd, F_SETLEASE, F_WRLCK) === 0) return true;
+  if (koffi.errno() === koffi.os.errno.EAGAIN) return false;
+  fail('fcntl(F_SETLEASE)');
+}
+
+export function releaseLease(fd: number): void {
+  check(raw.fcntl(fd, F_SETLEASE, F_UNLCK), 'fcntl(F_SETLEASE, F_UNLCK)');
+}
+
+/** SIGURG: ignored unless handled; the signal a lease break is sent with (leaseBreakSignal). */
+export const SIGURG = 23;
+
+/**
+ * The signal sent to this process when someone breaks a lease taken through `fd`
+ * (fcntl F_SETSIG; the default, SIGIO, would terminate a Node process).
+ */
+export function setLeaseBreakSignal(fd: number, signal: number): void {
+  check(raw.fcntl(fd, F_SETSIG, signal), 'fcntl(F_SETSIG)');
 }
 
 export interface FileStat {
@@ -263,6 +365,15 @@ export function fstat(fd: number): FileStat {
 }
 
 export const isRegularFile = (st: FileStat): boolean => (st.mode & S_IFMT) === S_IFREG;
+
+/** fstat's buffer for isFile (calls are synchronous, on one thread). */
+const statScratch = Buffer.alloc(144);
+
+/** Whether `fd` is the file (dev, ino): fstat without allocating (the oracle's hot path). */
+export function isFile(fd: number, dev: bigint, ino: bigint): boolean {
+  check(raw.fstat(fd, statScratch), 'fstat');
+  return statScratch.readBigUInt64LE(0) === dev && statScratch.readBigUInt64LE(8) === ino;
+}
 
 export function mmap(fd: number, length: number, prot: number, offset = 0): NativePointer {
   const ptr = raw.mmap(null, length, prot, MAP_SHARED, fd, offset);

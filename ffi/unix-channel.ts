@@ -5,6 +5,7 @@
 // and fds, nothing more.
 
 import { SyscallError } from './errors.js';
+import { releaseFd } from './fd-release.js';
 import {
   close,
   ERRNO,
@@ -140,7 +141,7 @@ export class UnixChannel {
     if (controlLength > 0) this.collectFds(controlLength, fds);
     if ((hdr.getInt32(48, true) & MSG_CTRUNC) !== 0) {
       // The message's fds are incomplete and no message can claim them now.
-      for (const fd of fds.splice(before)) close(fd);
+      for (const fd of fds.splice(before)) releaseFd(fd); // a peer's fds: see fd-release.ts
       throw new FdOverflowError();
     }
     return n === 0 ? 'eof' : n;

@@ -57,6 +57,7 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
   const st = fstat(fd);
   const pool: PoolState = {
     id: 1,
+    key: 1,
     size: SIZE,
     file: { dev: st.dev, ino: st.ino },
     mappedFile: undefined,
@@ -91,7 +92,7 @@ function measureCommits(sealed: boolean, damage: Rect[] | null): number {
   const backing = new GrantBacking(backend, silentLogger);
   const { pool, buffer, fd } = clientPool(sealed);
   try {
-    const { fd: upstreamFd } = backing.created(pool);
+    const { fd: upstreamFd } = backing.created(pool, { what: 'bench', objectId: 1 });
     closeFd(upstreamFd);
     backing.committed(7, buffer, null); // first commit: full copy, pages faulted in
     const t0 = process.hrtime.bigint();

@@ -77,7 +77,6 @@ function startBridge(
   const bridge = startTestBridge({
     listenPath: join(weston.runtimeDir, name),
     upstreamPath: weston.socketPath,
-    compositorPid: weston.pid,
     trace: (line) => trace.push(line),
   });
   return { bridge, trace };

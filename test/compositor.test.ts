@@ -288,7 +288,6 @@ describe('the embedded compositor with real clients', () => {
       const bridge = startTestBridge({
         listenPath: join(compositor.runtimeDir, `gw-bridge-${mode}`),
         upstreamPath: compositor.socketPath,
-        compositorPid: compositor.pid,
         mode,
       });
       try {

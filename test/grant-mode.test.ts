@@ -25,7 +25,7 @@ import { silentLogger } from '../bridge/log.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { ProcMapsOracle } from '../bridge/oracle/proc-maps-oracle.js';
+import { SystemOracle } from '../bridge/oracle/system-oracle.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
 import { Lifecycle } from '../bridge/shm/lifecycle.js';
 import type { PoolState } from '../bridge/shm/state.js';
@@ -75,12 +75,12 @@ describe.skipIf(!westonAvailable())('grant mode on weston headless', () => {
 
   beforeEach(() => {
     events = [];
-    const oracle = new ProcMapsOracle(weston.pid);
+    const oracle = new SystemOracle();
     backend = new MemfdGrantBackend();
     lifecycle = new Lifecycle({
       mode: 'grant',
       sinks: [(e) => events.push(e)],
-      oracleFor: () => oracle,
+      oracle,
       grants: { backend, log: silentLogger },
     });
     bridge = Bridge.start({

@@ -16,7 +16,7 @@ import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
 import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
-import { ProcMapsOracle } from '../bridge/oracle/proc-maps-oracle.js';
+import { SystemOracle } from '../bridge/oracle/system-oracle.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import type { ClientLimits } from '../bridge/relay/limits.js';
 import { Lifecycle } from '../bridge/shm/lifecycle.js';
@@ -109,10 +109,10 @@ describe.each(KINDS.filter((k) => k.available))(
 
     /** A bridge in front of the compositor with these limits; logs are kept in `logs`. */
     function start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}): Bridge {
-      const oracle = new ProcMapsOracle(compositor.pid);
+      const oracle = new SystemOracle();
       lifecycle = new Lifecycle({
         mode,
-        oracleFor: () => oracle,
+        oracle,
         sinks: [
           (e) => {
             if (e.type === 'buffer-committed') commits++;

@@ -137,7 +137,6 @@ describe.each(COMPOSITORS)('the same verdicts as the $kind compositor', ({ kind 
       bridge ??= startTestBridge({
         listenPath: join(compositor.runtimeDir, `gw-parity-${path}`),
         upstreamPath: compositor.socketPath,
-        compositorPid: compositor.pid,
         mode: path,
       });
       socket = bridge.listenPath;

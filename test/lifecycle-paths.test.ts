@@ -1,7 +1,7 @@
 // Every way a buffer's life can end, on real compositors (the embedded one and weston
-// headless), in grant mode: the evidence the tracker reports is checked against the
-// oracle's own look at the compositor — mapped while in use, E3 only once unmapped —
-// and every grant comes back.
+// headless), in grant mode: the evidence the tracker reports is checked against a plain
+// walk over every process's maps and fds — mapped while in use, E3 only once nobody but
+// the bridge holds the extent — and every grant comes back.
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -9,28 +9,26 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ScriptedWindow } from '../bridge/compositor/scripted-client.js';
 import { type Harness, startHarness } from '../bridge/harness/index.js';
 import { westonAvailable } from '../bridge/harness/weston.js';
-import { ProcMapsOracle } from '../bridge/oracle/proc-maps-oracle.js';
+import { holdersOf } from '../bridge/oracle/holders.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
 
 const compositors = westonAvailable() ? (['embedded', 'weston'] as const) : (['embedded'] as const);
 
 describe.each(compositors)('lifecycle paths on %s', (kind) => {
   let harness: Harness;
-  let oracle: ProcMapsOracle;
 
   beforeEach(async () => {
     harness = await startHarness({ compositor: kind });
-    oracle = new ProcMapsOracle(harness.compositor.pid);
   });
   afterEach(async () => {
     await harness.stop();
   });
 
-  /** The compositor's view of the newest pool's extent, as the oracle sees it now. */
-  function extentVerdict(): string {
+  /** Who but the bridge maps or holds the newest pool's extent now (a plain /proc walk). */
+  function extentHolders(): string[] {
     const pools = [...harness.lifecycle.trackers].flatMap((t) => [...t.poolStates()]);
     const file = harness.lifecycle.backing!.inspect(pools.at(-1)!)!.extent.file!;
-    return oracle.verdict(file);
+    return holdersOf(file).holders.map((h) => h.how);
   }
 
   const levels = (): string[] =>
@@ -58,7 +56,7 @@ describe.each(compositors)('lifecycle paths on %s', (kind) => {
   it('release, then destroy: mapped while shown, E3 after', async () => {
     const window = await harness.openWindow();
     const { pool, buffer } = await drawn(window);
-    expect(extentVerdict()).toBe('mapped');
+    expect(extentHolders()).toEqual(['maps']);
     const second = await drawn(window); // the first buffer is released when replaced
     await buffer.released();
     buffer.destroy();
@@ -77,14 +75,14 @@ describe.each(compositors)('lifecycle paths on %s', (kind) => {
     const { pool, buffer } = await drawn(window);
     const pools = [...harness.lifecycle.trackers].flatMap((t) => [...t.poolStates()]);
     const file = harness.lifecycle.backing!.inspect(pools.at(-1)!)!.extent.file!;
-    expect(oracle.verdict(file)).toBe('mapped');
+    expect(holdersOf(file).holders.map((h) => h.how)).toEqual(['maps']);
     pool.destroy(); // the pool first, its buffer still attached and shown
     buffer.destroy();
     await window.roundtrip();
     await harness.waitFor((e) => e.type === 'evidence' && e.level === 'E3');
     // An unmapped file cannot be mapped again through a destroyed pool: when E3 is
     // reported, the compositor must already have let go.
-    expect(oracle.verdict(file)).toBe('unmapped');
+    expect(holdersOf(file).holders).toEqual([]);
     window.close();
     await allBack();
   });
@@ -97,7 +95,7 @@ describe.each(compositors)('lifecycle paths on %s', (kind) => {
     const buffer = window.createBuffer(pool, 128, 96);
     await window.commit(buffer);
     expect(harness.events.some((e) => e.type === 'pool-resized')).toBe(true);
-    expect(extentVerdict()).toBe('mapped');
+    expect(extentHolders()).toEqual(['maps']);
     window.close();
     await allBack();
   });

@@ -12,7 +12,7 @@ import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
 import { type WestonInstance, startWeston, westonAvailable } from '../bridge/harness/weston.js';
 import { silentLogger } from '../bridge/log.js';
-import { ProcMapsOracle } from '../bridge/oracle/proc-maps-oracle.js';
+import { SystemOracle } from '../bridge/oracle/system-oracle.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
@@ -35,7 +35,7 @@ describe.skipIf(!westonAvailable())('reclaim scheduler in the bridge, on weston 
   });
 
   it('the default policy reclaims a pool once weston has unmapped it', async () => {
-    const oracle = new ProcMapsOracle(weston.pid);
+    const oracle = new SystemOracle();
     const remote = oracleMappingSource(oracle);
     const backend = new MemfdGrantBackend({ remote });
     const policy = policyFromFlags({ mode: 'grant', backend: 'memfd' }); // no --policy
@@ -45,7 +45,7 @@ describe.skipIf(!westonAvailable())('reclaim scheduler in the bridge, on weston 
     const lifecycle = new Lifecycle({
       mode: 'grant',
       sinks: [(e) => events.push(e)],
-      oracleFor: () => oracle,
+      oracle,
       grants: { backend, log: silentLogger, reclaimer },
     });
     const bridge = Bridge.start({

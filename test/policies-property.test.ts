@@ -102,6 +102,9 @@ class Judge implements GrantBackend {
   grow(extent: GrantExtent, pages: number): GrantExtent {
     return this.sim.grow(extent, pages);
   }
+  shareFd(extent: GrantExtent): number {
+    return this.sim.shareFd(extent);
+  }
   free(extent: GrantExtent): void {
     if (this.mapped.get(extent.id) === true) this.unsafe++;
     this.sim.free(extent);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { ProcMapsOracle } from '../bridge/oracle/proc-maps-oracle.js';
+import { SystemOracle } from '../bridge/oracle/system-oracle.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import { Lifecycle } from '../bridge/shm/lifecycle.js';
 import { LifecycleRecorder, RecordFileError } from '../bridge/shm/recorder.js';
@@ -71,12 +71,12 @@ describe('a lifecycle record on a full disk', () => {
         { level: 'warn' },
         { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) },
       );
-      const oracle = new ProcMapsOracle(compositor.pid);
+      const oracle = new SystemOracle();
       const lifecycle = new Lifecycle({
         mode: 'grant',
         recordPath,
         log,
-        oracleFor: () => oracle,
+        oracle,
         grants: {
           backend: new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }),
           log,

@@ -72,7 +72,6 @@ describe.each(COMPOSITORS)('session endings on the $kind compositor', ({ kind })
     const bridge = startTestBridge({
       listenPath: join(compositor.runtimeDir, `gw-endings-${path}`),
       upstreamPath: compositor.socketPath,
-      compositorPid: compositor.pid,
       mode: path,
     });
     return { socket: bridge.listenPath, bridge };

@@ -10,7 +10,12 @@ import { createLogger, silentLogger } from '../bridge/log.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
 import { Lifecycle } from '../bridge/shm/lifecycle.js';
-import type { MappingOracle, MappingVerdict } from '../bridge/oracle/types.js';
+import type {
+  Blindness,
+  MappingOracle,
+  MappingQuestion,
+  MappingVerdict,
+} from '../bridge/oracle/types.js';
 import { FakeCompositor } from './support/fake-compositor.js';
 import { RawPeer, event, registry, request } from './support/raw-peer.js';
 
@@ -32,13 +37,18 @@ const commit = request('wl_surface', 'commit');
 
 /** An oracle the test controls: whatever `mapped` says about a file. */
 class ScriptedOracle implements MappingOracle {
-  readonly pid = 1234;
   unmapped = new Set<bigint>();
-  verdict(file: { ino: bigint }): MappingVerdict {
-    return this.unmapped.has(file.ino) ? 'unmapped' : 'mapped';
+  verdict(question: MappingQuestion): MappingVerdict {
+    return this.unmapped.has(question.file.ino) ? 'unmapped' : 'mapped';
   }
-  verdicts(files: readonly { dev: bigint; ino: bigint }[]): MappingVerdict[] {
-    return files.map((f) => this.verdict(f));
+  verdicts(questions: readonly MappingQuestion[]): MappingVerdict[] {
+    return questions.map((q) => this.verdict(q));
+  }
+  notBefore(): number {
+    return Number.NEGATIVE_INFINITY;
+  }
+  blindnessFor(): Blindness | undefined {
+    return undefined;
   }
 }
 
@@ -58,7 +68,7 @@ beforeEach(() => {
     mode: 'passthrough',
     trackDamage: true,
     sinks: [(e) => events.push(e)],
-    oracleFor: () => oracle,
+    oracle,
   });
   bridge = Bridge.start({
     listenPath: join(compositor.dir, 'bridge'),

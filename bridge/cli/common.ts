@@ -8,8 +8,7 @@ import type { TraceSink } from '../relay/session.js';
 import { createGrantBackend } from '../grants/factory.js';
 import { oracleMappingSource } from '../grants/oracle-source.js';
 import type { RemoteMappingSource } from '../grants/types.js';
-import { ProcMapsOracle } from '../oracle/proc-maps-oracle.js';
-import type { MappingOracle } from '../oracle/types.js';
+import { SystemOracle } from '../oracle/system-oracle.js';
 import { Lifecycle } from '../shm/lifecycle.js';
 import { PolicyOptionError, UnknownPolicyError } from '../../policies/errors.js';
 import { LiveReclaimer } from '../../policies/live.js';
@@ -67,35 +66,17 @@ export function policyFromFlags(options: BridgeModeOptions): ReclaimPolicy {
 /**
  * Buffer-lifetime tracking for a CLI bridge: always on; grant mode re-backs pools on the
  * chosen backend, and the reclaim scheduler (--policy) decides when their extents go;
- * --record writes the events; E3 evidence comes from the compositor's /proc/PID/maps
- * (one oracle per compositor pid).
+ * --record writes the events. E3 evidence comes from one oracle for the whole bridge,
+ * which judges every process on this kernel (not one pid: SO_PEERCRED may name a
+ * wrapper that never maps), and answers both the mapping watcher and the backend.
  */
 export function createLifecycle(
   options: BridgeModeOptions,
   argv: readonly string[],
   log: Logger,
 ): Lifecycle {
-  const oracles = new Map<number, MappingOracle>();
-  const oracleFor = (pid: number): MappingOracle => {
-    let oracle = oracles.get(pid);
-    if (oracle === undefined) {
-      oracle = new ProcMapsOracle(pid > 0 ? pid : undefined);
-      oracles.set(pid, oracle);
-    }
-    return oracle;
-  };
-  // The backend asks every compositor the bridge has met (one, in practice).
-  const remote: RemoteMappingSource = {
-    isMapped(extent) {
-      let answer: boolean | 'unknown' = 'unknown';
-      for (const oracle of oracles.values()) {
-        const verdict = oracleMappingSource(oracle).isMapped(extent);
-        if (verdict === true) return true;
-        if (verdict === false) answer = false;
-      }
-      return answer;
-    },
-  };
+  const oracle = new SystemOracle({ log });
+  const remote: RemoteMappingSource = oracleMappingSource(oracle);
   const policy = policyFromFlags(options);
   const backend =
     options.mode === 'passthrough'
@@ -110,7 +91,7 @@ export function createLifecycle(
     recordPath: options.record,
     log,
     source: `grantway ${argv.join(' ')}`,
-    oracleFor,
+    oracle,
     grants: backend === undefined ? undefined : { backend, log, reclaimer },
   });
 }

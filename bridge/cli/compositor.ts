@@ -1,6 +1,7 @@
 // `grantway compositor`: the embedded headless compositor alone on a socket, so any real
 // client (weston-simple-shm, wayland-info, foot…) can connect to it, with the
-// misbehaviour knobs as flags. Runs until SIGINT/SIGTERM. SIGUSR1 writes the output as a
+// misbehaviour knobs as flags. The socket is --socket, or one passed the systemd way
+// (LISTEN_FDS, socket-activation.ts) by a supervisor that made it. Runs until SIGINT/SIGTERM. SIGUSR1 writes the output as a
 // PNG into --png-dir; SIGUSR2, or `crash` on the --control socket, kills the process on
 // the spot (a crash: no cleanup, the socket file is left stale).
 
@@ -10,7 +11,9 @@ import { ControlServer } from '../compositor/control.js';
 import { EmbeddedCompositor } from '../compositor/server.js';
 import { createLogger } from '../log.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { logLevels, validateOptions } from './options.js';
+import { boundPath } from '../../ffi/libc.js';
+import { forgetListenFds, listenFds, pickWaylandSocket } from '../compositor/socket-activation.js';
+import { logLevels, OptionError, validateOptions } from './options.js';
 
 const socketName = z
   .string()
@@ -26,7 +29,8 @@ const intFlag = (min: number, max: number) =>
     .pipe(z.number().int().min(min).max(max));
 
 export const compositorOptionsSchema = z.object({
-  socket: socketName,
+  /** Required unless a socket is passed (LISTEN_FDS); then only its name in logs. */
+  socket: socketName.optional(),
   width: intFlag(1, 16384).default(1024),
   height: intFlag(1, 16384).default(768),
   'refresh-hz': intFlag(1, 1000).default(60),
@@ -47,10 +51,21 @@ export type CompositorCliOptions = z.infer<typeof compositorOptionsSchema>;
 
 export async function compositorCommand(flags: Record<string, unknown>): Promise<number> {
   const options = validateOptions(compositorOptionsSchema, flags);
+  const passed = listenFds(process.env, process.pid);
+  // Ours now: a child must not think the sockets are for it (sd_listen_fds unset_environment).
+  forgetListenFds(process.env);
+  const listenFd = passed === undefined ? undefined : pickWaylandSocket(passed);
+  if (listenFd === undefined && options.socket === undefined) {
+    throw new OptionError(
+      '--socket: is required, unless a listening socket is passed (LISTEN_FDS)',
+    );
+  }
   const log = createLogger(options['log-level']);
   const pngDir = options['png-dir'];
   const compositor = EmbeddedCompositor.start({
-    socketPath: resolveSocketPath(options.socket),
+    socketPath:
+      options.socket !== undefined ? resolveSocketPath(options.socket) : boundPath(listenFd!),
+    listenFd,
     width: options.width,
     height: options.height,
     refreshHz: options['refresh-hz'],

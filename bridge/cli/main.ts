@@ -18,6 +18,7 @@ import { TraceFileError } from '../shm/trace-file.js';
 import { benchCommand } from './bench.js';
 import { compositorCommand } from './compositor.js';
 import { demoCommand } from './demo.js';
+import { SocketActivationError } from '../compositor/socket-activation.js';
 import { OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
 import { reportCommand } from './report.js';
@@ -38,6 +39,8 @@ const USAGE = `usage:
                       [--png-dir DIR] [--control PATH] [--private-global IFACE]...
       Run the embedded headless compositor alone on NAME, with misbehaviour knobs.
       SIGUSR1 writes the output to --png-dir; SIGUSR2 or a control "crash" kills it.
+      Takes a listening socket passed the systemd way (LISTEN_FDS/LISTEN_PID, e.g.
+      systemd-socket-activate) instead of --socket.
   grantway report FILE [--json]
       Summarise a lifecycle trace written with --record: pools, buffers, bytes, the
       evidence each pool reached, time from destroy to E2 and E3.
@@ -156,6 +159,7 @@ function report(err: unknown): number {
     err instanceof ProtocolDirError ||
     err instanceof TraceFileError ||
     err instanceof GntallocUnavailableError ||
+    err instanceof SocketActivationError ||
     err instanceof SyscallError ||
     (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'));
   if (known) {

@@ -46,7 +46,20 @@ export interface EmbeddedCompositorOptions {
   readonly startTimeoutMs?: number;
   /** SIGTERM → SIGKILL grace period in stop() (default 3 s). */
   readonly stopGraceMs?: number;
+  /**
+   * Who makes the listening socket. 'own' (default): the compositor binds it. The others
+   * pass it to the compositor the systemd way (LISTEN_FDS), so that every client's
+   * SO_PEERCRED names another process, one that maps nothing: 'wrapper' — a supervisor
+   * (listen-wrapper.ts) binds and listens and runs the compositor as its child, as
+   * kwin_wayland_wrapper does; 'socket-activate' — systemd-socket-activate, which execs
+   * into the compositor on the first connection (same pid: SO_PEERCRED is right);
+   * 'socket-activate+wrapper' — systemd-socket-activate execs into the wrapper, which
+   * runs the compositor as its child.
+   */
+  readonly listener?: CompositorListener;
 }
+
+export type CompositorListener = 'own' | 'wrapper' | 'socket-activate' | 'socket-activate+wrapper';
 
 export interface ExitStatus {
   readonly code: number | null;
@@ -61,6 +74,10 @@ export interface EmbeddedCompositorInstance {
   readonly socketPath: string;
   /** What a client process needs to find this compositor. */
   readonly env: { readonly XDG_RUNTIME_DIR: string; readonly WAYLAND_DISPLAY: string };
+  /**
+   * The process started: the compositor, or with another `listener` the wrapper or
+   * socket activator in front of it (the compositor's own pid: control.state().pid).
+   */
   readonly pid: number;
   /** The control channel's socket (JSON lines, see control.ts). */
   readonly controlPath: string;
@@ -75,22 +92,58 @@ export interface EmbeddedCompositorInstance {
 
 const MAX_OUTPUT = 256 * 1024;
 
-/** node + arguments that run `grantway` from wherever this module was loaded. */
-function cliCommand(): string[] {
+/** node + arguments that run `script` (bridge/…, no extension) from this module's tree. */
+function nodeCommand(script: string): string[] {
   const here = fileURLToPath(import.meta.url);
+  const root = join(dirname(here), '..');
   if (here.endsWith('.ts')) {
     const tsx = createRequire(import.meta.url).resolve('tsx');
-    return ['--import', pathToFileURL(tsx).href, join(dirname(here), '..', 'cli', 'main.ts')];
+    return [process.execPath, '--import', pathToFileURL(tsx).href, join(root, `${script}.ts`)];
   }
-  return [join(dirname(here), '..', 'cli', 'main.js')];
+  return [process.execPath, join(root, `${script}.js`)];
+}
+
+/** The whole command line: the compositor, behind whatever makes its socket. */
+function launchCommand(
+  options: EmbeddedCompositorOptions,
+  socketPath: string,
+  controlPath: string,
+  runtimeDir: string,
+): string[] {
+  const listener = options.listener ?? 'own';
+  const compositor = [
+    ...nodeCommand('cli/main'),
+    ...compositorArgs(options, listener === 'own' ? socketPath : undefined, controlPath),
+  ];
+  const wrapper = nodeCommand('harness/listen-wrapper');
+  // systemd-socket-activate passes on only a few variables (PATH, HOME…) and -E ones.
+  const activate = [
+    'systemd-socket-activate',
+    '-l',
+    socketPath,
+    '-E',
+    `XDG_RUNTIME_DIR=${runtimeDir}`,
+    '--',
+  ];
+  switch (listener) {
+    case 'own':
+      return compositor;
+    case 'wrapper':
+      return [...wrapper, '--listen', socketPath, '--', ...compositor];
+    case 'socket-activate':
+      return [...activate, ...compositor];
+    case 'socket-activate+wrapper':
+      return [...activate, ...wrapper, '--', ...compositor];
+  }
 }
 
 function compositorArgs(
   options: EmbeddedCompositorOptions,
-  socketPath: string,
+  socketPath: string | undefined,
   controlPath: string,
 ): string[] {
-  const args = ['compositor', '--socket', socketPath, '--control', controlPath];
+  const args = ['compositor', '--control', controlPath];
+  if (socketPath !== undefined) args.push('--socket', socketPath);
   const add = (flag: string, value: number | string | undefined): void => {
     if (value !== undefined) args.push(`--${flag}`, String(value));
   };
@@ -126,11 +179,8 @@ export async function startEmbeddedCompositor(
 
   let child: ChildProcess;
   try {
-    child = spawn(
-      process.execPath,
-      [...cliCommand(), ...compositorArgs(options, socketPath, controlPath)],
-      { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-    );
+    const [file, ...args] = launchCommand(options, socketPath, controlPath, runtimeDir);
+    child = spawn(file!, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   } catch (error) {
     await rm(runtimeDir, { recursive: true, force: true });
     throw error;
@@ -185,6 +235,7 @@ export async function startEmbeddedCompositor(
 
   const failure = await waitForServer({
     socketPath,
+    lockFile: !(options.listener ?? 'own').startsWith('socket-activate'),
     timeoutMs: options.startTimeoutMs ?? 10_000,
     spawnError: () => spawnError,
     exitStatus: () => exitStatus,

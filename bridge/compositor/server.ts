@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
 import { ProtocolRegistry } from '../protocol/registry.js';
 import { WaylandListener } from '../relay/listener.js';
+import { InheritedListener } from './socket-activation.js';
 import { Client, type Resource } from './connection.js';
 import { displayImplementation, type Global, opaqueGlobal } from './core.js';
 import { DisplayError, ReadbackError } from './errors.js';
@@ -26,8 +27,16 @@ import { bindCompositor, type Surface, type SurfaceHost } from './surface.js';
 import { type PingResult, Shell, windowInfo } from './xdg-shell.js';
 
 export interface CompositorOptions {
-  /** Absolute path of the socket to listen on (NAME.lock beside it). */
+  /**
+   * Absolute path of the socket to listen on (NAME.lock beside it); with `listenFd`, only
+   * where that socket is, for logs and the state.
+   */
   readonly socketPath: string;
+  /**
+   * A listening socket made by someone else (socket activation: socket-activation.ts),
+   * accepted on instead of binding `socketPath`; the compositor owns and closes it.
+   */
+  readonly listenFd?: number;
   /** Output size in pixels (default 1024×768). */
   readonly width?: number;
   readonly height?: number;
@@ -106,7 +115,7 @@ export class EmbeddedCompositor {
   readonly output: OutputConfig;
   readonly #log: Logger;
   readonly #registry: ProtocolRegistry;
-  readonly #listener: WaylandListener;
+  readonly #listener: WaylandListener | InheritedListener;
   readonly #clients = new Set<Client>();
   readonly #surfaces = new Map<number, Surface>();
   /** Surfaces' frame-callback times (kept apart: Surface knows nothing of the state). */
@@ -152,10 +161,17 @@ export class EmbeddedCompositor {
       windowUnmapping: (s) => this.#saveWindow(s),
     });
     this.#installGlobals(options.privateGlobals ?? []);
-    this.#listener = WaylandListener.open(this.socketPath, (fd) => this.#accept(fd));
+    const onConnection = (fd: number): void => this.#accept(fd);
+    this.#listener =
+      options.listenFd === undefined
+        ? WaylandListener.open(this.socketPath, onConnection)
+        : InheritedListener.adopt(options.listenFd, onConnection);
   }
 
-  /** Listens on `socketPath` (taking NAME.lock); throws SocketInUseError if held. */
+  /**
+   * Listens on `socketPath` (taking NAME.lock; SocketInUseError if held), or on the
+   * inherited `listenFd` (SocketActivationError if it is no listening unix socket).
+   */
   static start(options: CompositorOptions): EmbeddedCompositor {
     const compositor = new EmbeddedCompositor(options);
     compositor.#log.info(

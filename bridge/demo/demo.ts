@@ -3,7 +3,8 @@
 // clients paint double-buffered frames with partial damage, resize every frame, come
 // and go, and one is SIGKILLed mid-frame. At the end: what was granted, what evidence
 // each pool reached, how fast extents came back, that no extent was reclaimed while
-// the compositor still mapped it, and that none is left — plus a PNG of the last frame.
+// any process still mapped or held it, and that none is left — plus a PNG of the last
+// frame.
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,8 +15,8 @@ import { ScriptedWindow } from '../compositor/scripted-client.js';
 import type { WaylandProxy } from '../../ffi/wayland-client.js';
 import { MemfdGrantBackend } from '../grants/memfd.js';
 import { oracleMappingSource } from '../grants/oracle-source.js';
-import type { GrantBackend, GrantExtent } from '../grants/types.js';
-import { ProcMapsOracle } from '../oracle/proc-maps-oracle.js';
+import { VerifyingBackend } from '../grants/verifying.js';
+import { SystemOracle } from '../oracle/system-oracle.js';
 import { ProtocolRegistry } from '../protocol/registry.js';
 import { Bridge } from '../relay/bridge.js';
 import type { LifecycleEvent } from '../shm/events.js';
@@ -36,7 +37,7 @@ export interface DemoResult {
   readonly trace: TraceSummary;
   readonly grantsAllocated: number;
   readonly grantsReclaimed: number;
-  /** Extents freed while the compositor still mapped them (must be 0). */
+  /** Extents freed while any process but the bridge mapped or held them (must be 0). */
   readonly unsafeReclaims: number;
   /** Extents still allocated once every client is gone and evidence settled. */
   readonly leakedGrants: number;
@@ -45,51 +46,21 @@ export interface DemoResult {
   readonly pngPath: string;
 }
 
-/** Delegates to a backend and checks, at every free, that the compositor let go. */
-class VerifyingBackend implements GrantBackend {
-  unsafe = 0;
-  constructor(
-    private readonly inner: GrantBackend,
-    private readonly oracle: ProcMapsOracle,
-  ) {}
-  get name(): GrantBackend['name'] {
-    return this.inner.name;
-  }
-  allocate(pages: number): GrantExtent {
-    return this.inner.allocate(pages);
-  }
-  grow(extent: GrantExtent, pages: number): GrantExtent {
-    return this.inner.grow(extent, pages);
-  }
-  endForeignAccess(extent: GrantExtent): ReturnType<GrantBackend['endForeignAccess']> {
-    return this.inner.endForeignAccess(extent);
-  }
-  free(extent: GrantExtent): void {
-    if (extent.file !== undefined && this.oracle.verdict(extent.file) === 'mapped') this.unsafe++;
-    this.inner.free(extent);
-  }
-  stats(): ReturnType<GrantBackend['stats']> {
-    return this.inner.stats();
-  }
-  close(): void {
-    this.inner.close();
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const compositor = await startEmbeddedCompositor({ socketName: 'grantway-demo-compositor' });
   const events: LifecycleEvent[] = [];
-  const oracle = new ProcMapsOracle(compositor.pid);
+  // The bridge's oracle decides; every free is judged independently of it, against
+  // every process on the machine (VerifyingBackend).
+  const oracle = new SystemOracle({ log: options.log });
   const backend = new VerifyingBackend(
     new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }),
-    oracle,
   );
   const lifecycle = new Lifecycle({
     mode: 'grant',
     sinks: [(e) => events.push(e)],
-    oracleFor: () => oracle,
+    oracle,
     grants: { backend, log: options.log },
   });
   const bridge = Bridge.start({
@@ -119,6 +90,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       () => tick('painter'),
       async () => {
         await others;
+        // The others have hung up, but their windows go only once the compositor has
+        // seen them leave (through the bridge, after its upstream goodbye): wait for it.
+        await waitUntil(async () => (await compositor.control.state()).clients.length === 1);
         await compositor.control.writePng(options.pngPath);
       },
     );
@@ -267,4 +241,12 @@ async function runVictim(socket: string, frames: number, onFrame: () => void): P
     );
   });
   await sleep(10);
+}
+
+/** Polls `done` every 10 ms until it holds; after 5 s it gives up and lets the caller go on. */
+async function waitUntil(done: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await done()) && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

@@ -112,3 +112,12 @@ export class ExtentGrowUnsupportedError extends Error {
     );
   }
 }
+
+/** The extent has no fd a compositor could map (sim: an accounting model, no pages). */
+export class ExtentNotShareableError extends Error {
+  readonly code = 'ERR_EXTENT_NOT_SHAREABLE';
+  override readonly name = 'ExtentNotShareableError';
+  constructor(readonly backend: GrantBackendName) {
+    super(`the ${backend} grant backend has no pages to give a compositor`);
+  }
+}

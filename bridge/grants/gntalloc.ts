@@ -30,7 +30,7 @@ import {
   type GntallocDevice,
   openGntalloc,
 } from '../../ffi/gntalloc.js';
-import type { NativePointer } from '../../ffi/libc.js';
+import { dupCloexec, type NativePointer } from '../../ffi/libc.js';
 import {
   ExtentGrowUnsupportedError,
   GntallocUnavailableError,
@@ -147,6 +147,13 @@ export class GntallocGrantBackend implements GrantBackend {
       },
       { index: allocation.index, ptr, deallocated: false },
     );
+  }
+
+  /** The device fd (the remote side maps the extent at fdOffset in it). */
+  shareFd(extent: GrantExtent): number {
+    this.ledger.assertOpen('shareFd');
+    this.ledger.entry(extent, 'shareFd');
+    return dupCloexec(this.device.fd);
   }
 
   /** Grants cannot be added to a gntalloc allocation in place. */

@@ -43,7 +43,7 @@ describe('memfd grant backend', () => {
       expect(e.refs).toHaveLength(3);
       const st = fstat(e.fd as number);
       expect(st.size).toBe(3 * 4096);
-      expect(e.file).toEqual({ dev: st.dev, ino: st.ino });
+      expect(e.file).toEqual({ dev: st.dev, ino: st.ino, ownFd: e.fd });
       const mine = nativeView(e.ptr as bigint, 3 * 4096);
       expect(mine.every((b) => b === 0)).toBe(true);
       mine[0] = 0x11;

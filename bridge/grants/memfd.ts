@@ -11,6 +11,17 @@
 // makes the compositor remap the same fd larger, so the bridge grows the file in place
 // (a compositor that grows it too only gets more zero pages, harmless to the bridge).
 //
+// One open file description per holder. memfd_create's own file is not counted among
+// the inode's writers (it is made like an anonymous file), so the backend reopens it
+// through /proc/self/fd and keeps only that: `priv.fd` (and the bridge's mappings made
+// from it, and dups of it) is the bridge's hold, counted like any open(). The compositor
+// gets another, fresh open file description (shareFd), never a dup of the bridge's. With
+// both counted and told apart, the kernel can say whether anyone but the bridge still
+// holds the file, in any process, namespace or socket queue: a write lease is granted
+// only to the sole holder (bridge/oracle/sole-holder.ts). Invariant: nothing of the
+// bridge's own file leaves the bridge; where /proc/self/fd cannot be opened the extent
+// has no `file.ownFd` and the oracle falls back to looking in /proc.
+//
 // End of foreign access without evidence: when the source says 'unknown' (or there is
 // none), endForeignAccess answers 'ok'. That is safe here, unlike with Xen grants:
 // free() only unmaps the bridge's mapping and closes the bridge's fd; the kernel keeps
@@ -18,9 +29,11 @@
 // pages are never reused for another extent. Such answers are counted in
 // stats().endAccessUnverified.
 
+import { openSync } from 'node:fs';
 import {
   addSeals,
   close as closeFd,
+  dupCloexec,
   F_SEAL_SEAL,
   F_SEAL_SHRINK,
   fstat,
@@ -33,6 +46,8 @@ import {
   type NativePointer,
   PROT_READ,
   PROT_WRITE,
+  SIGURG,
+  setLeaseBreakSignal,
 } from '../../ffi/libc.js';
 import { GrantTableFullError } from './errors.js';
 import { type BackendStats, type CommonGrantOptions, ExtentLedger } from './ledger.js';
@@ -56,8 +71,10 @@ export interface MemfdGrantOptions extends CommonGrantOptions {
 
 /** What the backend owns per extent besides the ledger entry. */
 interface MemfdPrivate {
-  /** Owned: closed by free/close. Same number as extent.fd. */
+  /** Owned: closed by free/close. Same number as extent.fd; the bridge's only file of it. */
   readonly fd: number;
+  /** Whether `fd` is a counted reopen (file.ownFd set), so shares must be fresh opens. */
+  readonly reopened: boolean;
   /** Owned: the bridge's mapping, unmapped by free/close. Same as extent.ptr. */
   readonly ptr: NativePointer;
   readonly length: number;
@@ -91,18 +108,28 @@ export class MemfdGrantBackend implements GrantBackend {
     }
     const id = this.ledger.takeId();
     const length = pages * PAGE_SIZE;
-    const fd = memfdCreate(`grantway-extent-${id}`, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    let fd = memfdCreate(`grantway-extent-${id}`, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     let ptr: NativePointer | undefined;
     try {
       ftruncate(fd, length);
       addSeals(fd, MEMFD_SEALS);
+      const own = reopen(fd);
+      const reopened = own !== undefined;
+      if (own !== undefined) {
+        closeFd(fd);
+        fd = own;
+        // A lease taken by the oracle lasts microseconds; if someone opens the file then,
+        // the kernel signals the lease holder, and SIGIO would end this process.
+        setLeaseBreakSignal(fd, SIGURG);
+      }
       const { dev, ino } = fstat(fd);
       ptr = mmap(fd, length, PROT_READ | PROT_WRITE);
       const refs: GrantRef[] = [];
       for (let i = 0; i < pages; i++) refs.push(this.nextRef++);
+      const file = reopened ? { dev, ino, ownFd: fd } : { dev, ino };
       return this.ledger.add(
-        { id, refs, fd, fdOffset: 0, ptr, file: { dev, ino } },
-        { fd, ptr, length },
+        { id, refs, fd, fdOffset: 0, ptr, file },
+        { fd, reopened, ptr, length },
       );
     } catch (error) {
       if (ptr !== undefined) munmap(ptr, length);
@@ -124,6 +151,17 @@ export class MemfdGrantBackend implements GrantBackend {
     return this.ledger.recordEnd(entry, 'ok', mapped === false);
   }
 
+  /** A fresh open file description of the extent (see the module comment). */
+  shareFd(extent: GrantExtent): number {
+    this.ledger.assertOpen('shareFd');
+    const { priv } = this.ledger.entry(extent, 'shareFd');
+    if (!priv.reopened) return dupCloexec(priv.fd);
+    const fd = reopen(priv.fd);
+    // Never fall back to a dup here: the oracle would take the compositor's hold for ours.
+    if (fd === undefined) throw new Error(`cannot reopen /proc/self/fd/${priv.fd}`);
+    return fd;
+  }
+
   /**
    * Grows the file to `pages` pages and maps it again at the new size (the old mapping
    * is undone only once the new one exists, so a failure leaves the extent as it was).
@@ -143,7 +181,7 @@ export class MemfdGrantBackend implements GrantBackend {
     munmap(entry.priv.ptr, entry.priv.length);
     const refs = [...extent.refs];
     for (let i = 0; i < more; i++) refs.push(this.nextRef++);
-    return this.ledger.replace(extent, { refs, ptr }, { fd: entry.priv.fd, ptr, length });
+    return this.ledger.replace(extent, { refs, ptr }, { ...entry.priv, ptr, length });
   }
 
   /** Unmaps the bridge's mapping and closes the bridge's fd. */
@@ -170,6 +208,18 @@ export class MemfdGrantBackend implements GrantBackend {
     for (const { priv } of entries) release(priv);
     this.ledger.recordStillMappedAtClose(stillMapped.length);
     if (stillMapped.length > 0) this.onStillMappedAtClose?.(stillMapped);
+  }
+}
+
+/**
+ * A new open file description of `fd`'s file, read-write and close-on-exec (libuv opens
+ * every file O_CLOEXEC); undefined where /proc/self/fd cannot be opened.
+ */
+function reopen(fd: number): number | undefined {
+  try {
+    return openSync(`/proc/self/fd/${fd}`, 'r+');
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,14 +7,15 @@ import type { GrantExtent, RemoteMappingSource } from './types.js';
 
 /**
  * 'mapped' → true, 'unmapped' → false, 'unavailable' → 'unknown'; an extent without a
- * file identity (sim, gntalloc) → 'unknown'. One /proc read per call; a policy checking
- * many extents at once should call oracle.verdicts() itself.
+ * file identity (sim, gntalloc) → 'unknown'. Pass the bridge's one oracle (the mapping
+ * watcher's): right after the watcher's verdict on an extent, in the same turn, the
+ * oracle answers from that look instead of looking again.
  */
 export function oracleMappingSource(oracle: MappingOracle): RemoteMappingSource {
   return {
     isMapped(extent: GrantExtent): boolean | 'unknown' {
       if (extent.file === undefined) return 'unknown';
-      const verdict = oracle.verdict(extent.file);
+      const verdict = oracle.verdict({ file: extent.file });
       return verdict === 'unavailable' ? 'unknown' : verdict === 'mapped';
     },
   };

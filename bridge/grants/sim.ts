@@ -5,7 +5,7 @@
 // by the caller (a simulated compositor calls simulateRemoteMap/Unmap). No fds, no
 // memory: an accounting model only (extent.fd/ptr/file are undefined).
 
-import { GrantTableFullError, ExtentStateError } from './errors.js';
+import { ExtentNotShareableError, ExtentStateError, GrantTableFullError } from './errors.js';
 import { type BackendStats, type CommonGrantOptions, ExtentLedger } from './ledger.js';
 import type {
   EndAccessResult,
@@ -84,6 +84,12 @@ export class SimGrantBackend implements GrantBackend, RemoteMappingSource {
       },
       undefined,
     );
+  }
+
+  /** A model has no pages to share. */
+  shareFd(extent: GrantExtent): number {
+    this.ledger.entry(extent, 'shareFd');
+    throw new ExtentNotShareableError('sim');
   }
 
   /** Takes more free refs for a granted extent (they need not be contiguous). */

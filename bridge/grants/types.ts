@@ -12,6 +12,17 @@ export type GrantRef = number;
 export type GrantBackendName = 'sim' | 'memfd' | 'gntalloc';
 
 /**
+ * Fds a backend holds for each live extent, on top of any it holds once: memfd keeps
+ * each extent's memfd open; gntalloc maps every extent through one device fd; sim has
+ * none. (What the per-client fd limit counts in grant mode.)
+ */
+export const FDS_PER_EXTENT: Readonly<Record<GrantBackendName, number>> = {
+  memfd: 1,
+  gntalloc: 0,
+  sim: 0,
+};
+
+/**
  * Pages granted together, backing one client pool. Invariants: `refs.length === pages`;
  * once `free` has returned, nothing of the extent (fd, mapping, refs) may be used.
  */
@@ -29,8 +40,14 @@ export interface GrantExtent {
   readonly fdOffset: number;
   /** The bridge's own writable mapping of the pages (sim: none). */
   readonly ptr: NativePointer | undefined;
-  /** Identity of the backing file, for the mapping oracle (memfd only). */
-  readonly file: { readonly dev: bigint; readonly ino: bigint } | undefined;
+  /**
+   * Identity of the backing file, for the mapping oracle (memfd only). `ownFd`: the
+   * backend's own fd on it, the only open file description of the file the bridge holds
+   * (the remote side gets another one from shareFd), so the oracle can ask the kernel
+   * whether anyone else holds the file at all (see bridge/oracle/sole-holder.ts).
+   */
+  readonly file:
+    { readonly dev: bigint; readonly ino: bigint; readonly ownFd?: number } | undefined;
 }
 
 /** Result of trying to end the remote side's access to an extent. */
@@ -64,6 +81,14 @@ export interface GrantBackend {
    * be used again. Throws ExtentGrowUnsupportedError where the backend cannot do it.
    */
   grow(extent: GrantExtent, pages: number): GrantExtent;
+  /**
+   * A new fd for the remote side to receive in place of the client's pool fd; the caller
+   * owns it (the relay sends and closes it). memfd: a fresh open file description of the
+   * extent's file, never a dup of the backend's own (the E3 oracle tells the bridge's
+   * hold from everyone else's by that); gntalloc: a dup of the device fd. Throws for an
+   * extent without an fd (sim).
+   */
+  shareFd(extent: GrantExtent): number;
   /** Releases an extent whose access has ended ('ok' above). Throws otherwise. */
   free(extent: GrantExtent): void;
   stats(): GrantBackendStats;

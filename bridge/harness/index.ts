@@ -14,7 +14,7 @@ import { ScriptedWindow, type ScriptedWindowOptions } from '../compositor/script
 import { MemfdGrantBackend } from '../grants/memfd.js';
 import { oracleMappingSource } from '../grants/oracle-source.js';
 import { silentLogger } from '../log.js';
-import { ProcMapsOracle } from '../oracle/proc-maps-oracle.js';
+import { SystemOracle } from '../oracle/system-oracle.js';
 import { ProtocolRegistry } from '../protocol/registry.js';
 import { Bridge } from '../relay/bridge.js';
 import type { TraceSink } from '../relay/session.js';
@@ -80,7 +80,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const events: LifecycleEvent[] = [];
   const waiters = new Set<() => void>();
-  const oracle = new ProcMapsOracle(compositor.pid);
+  // One oracle for the bridge, judging every process (the compositor may fork helpers).
+  const oracle = new SystemOracle({ log });
   const backend =
     (options.mode ?? 'grant') === 'grant'
       ? new MemfdGrantBackend({ remote: oracleMappingSource(oracle) })
@@ -94,7 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         for (const wake of waiters) wake();
       },
     ],
-    oracleFor: () => oracle,
+    oracle,
     grants: backend === undefined ? undefined : { backend, log },
   });
   const bridge = Bridge.start({

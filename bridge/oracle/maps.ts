@@ -1,6 +1,6 @@
 // A pure parser of /proc/PID/maps: which files (device, inode) a process maps. It is the
-// core of the E3 oracle (DESIGN §2) and is kept free of I/O so it can be tested against
-// literal maps text. Anonymous mappings (inode 0: heap, stack, [vdso], MAP_ANONYMOUS)
+// core of the E3 oracle's /proc walk (DESIGN §2) and is kept free of I/O so it can be
+// tested against literal maps text. Anonymous mappings (inode 0: heap, stack, [vdso], MAP_ANONYMOUS)
 // are not files and are skipped; a memfd shows as `/memfd:NAME (deleted)` with the
 // shmem device and its own inode, and is kept like any other file.
 //
@@ -16,12 +16,20 @@ import type { FileIdentity } from './types.js';
 
 const hex2 = (n: number): string => (n < 16 ? '0' : '') + n.toString(16);
 
+/** Keys already made, per identity object (extents keep theirs for life; BigInt math is slow). */
+const keys = new WeakMap<FileIdentity, string>();
+
 /**
  * Key of a file in a MappedFiles set: exactly how maps prints its device and inode,
  * `MAJOR:MINOR INODE` (`%02x:%02x %lu`), so a line's key is one slice of its text.
  */
 export function fileKey(file: FileIdentity): string {
-  return `${hex2(devMajor(file.dev))}:${hex2(devMinor(file.dev))} ${file.ino}`;
+  let key = keys.get(file);
+  if (key === undefined) {
+    key = `${hex2(devMajor(file.dev))}:${hex2(devMinor(file.dev))} ${file.ino}`;
+    keys.set(file, key);
+  }
+  return key;
 }
 
 /** The files one maps text mentions. */
@@ -29,15 +37,25 @@ export interface MappedFiles {
   /** Distinct (dev, ino) pairs with at least one mapping. */
   readonly size: number;
   has(file: FileIdentity): boolean;
+  /** has() by fileKey(file), for callers that keep keys of the files they look for. */
+  hasKey(key: string): boolean;
+  /** The fileKey of every file mapped. */
+  keys(): IterableIterator<string>;
 }
 
 class KeySet implements MappedFiles {
-  constructor(private readonly keys: ReadonlySet<string>) {}
+  constructor(private readonly set: ReadonlySet<string>) {}
   get size(): number {
-    return this.keys.size;
+    return this.set.size;
   }
   has(file: FileIdentity): boolean {
-    return this.keys.has(fileKey(file));
+    return this.set.has(fileKey(file));
+  }
+  hasKey(key: string): boolean {
+    return this.set.has(key);
+  }
+  keys(): IterableIterator<string> {
+    return this.set.keys();
   }
 }
 

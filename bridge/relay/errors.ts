@@ -15,7 +15,8 @@ export type DisplayErrorCode = (typeof DisplayErrorCode)[keyof typeof DisplayErr
 
 /** The client broke the protocol; it gets wl_display.error and is disconnected. */
 export class ClientProtocolError extends Error {
-  readonly code: 'ERR_CLIENT_PROTOCOL' | 'ERR_CLIENT_LIMIT' = 'ERR_CLIENT_PROTOCOL';
+  readonly code: 'ERR_CLIENT_PROTOCOL' | 'ERR_CLIENT_LIMIT' | 'ERR_BRIDGE_RESOURCES' =
+    'ERR_CLIENT_PROTOCOL';
   constructor(
     /** Object the error is about (1 = wl_display when no better one exists). */
     readonly objectId: number,
@@ -56,6 +57,25 @@ export class ClientLimitError extends ClientProtocolError {
       `${what}: over the per-client limit ${limit} = ${value} ${LIMIT_UNITS[limit]}`,
     );
     this.name = 'ClientLimitError';
+  }
+}
+
+/**
+ * The bridge itself ran out of something a client's request needed: fds (EMFILE,
+ * ENFILE), memory or address space (ENOMEM), grant refs. The client did nothing wrong,
+ * but its request cannot be served: like libwayland-server's wl_client_post_no_memory, it
+ * gets wl_display.error no_memory, with the cause named, and is disconnected alone.
+ */
+export class BridgeResourceError extends ClientProtocolError {
+  override readonly code = 'ERR_BRIDGE_RESOURCES';
+  constructor(
+    /** What the client asked for, e.g. "wl_shm.create_pool of 65536 bytes". */
+    readonly what: string,
+    /** What ran out, e.g. "the bridge's fd table is full (EMFILE)". */
+    readonly shortage: string,
+  ) {
+    super(1, DisplayErrorCode.noMemory, `${what}: ${shortage}`);
+    this.name = 'BridgeResourceError';
   }
 }
 

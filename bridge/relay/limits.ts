@@ -40,9 +40,11 @@ export const clientLimitFields = {
     .max(MAX_SHM_SIZE)
     .default(256 * MiB),
   /**
-   * Bytes of all of a client's pools that are not final yet (alive, or destroyed and
-   * still possibly mapped). Without it maxPoolSize bounds nothing: maxFds pools of
-   * maxPoolSize each. 1 GiB = four largest pools, far beyond what desktop clients use.
+   * Bytes the bridge holds for all of a client's pools that are not final yet (alive, or
+   * destroyed and still possibly mapped): a pool's size, or in grant mode its extent
+   * plus, for a sealed pool, the client pages the bridge reads in (bridge/shm/
+   * accounting.ts). Without it maxPoolSize bounds nothing: maxFds pools of maxPoolSize
+   * each. 1 GiB = four largest pools, far beyond what desktop clients use.
    */
   maxShmTotal: z
     .number()
@@ -63,9 +65,10 @@ export const clientLimitFields = {
     .max(SERVER_ID_BASE - 1)
     .default(32768),
   /**
-   * Fds the bridge holds for a client: received and not yet forwarded, plus the dup it
-   * keeps of each pool's fd. 1024 is what libwayland-server itself (up to 1.22) can
-   * queue from one client (its 4 KiB fd ring); a client needs about one per pool.
+   * Fds the bridge holds for a client: received and not yet forwarded, plus those it
+   * keeps for each pool (its dup of the client's fd; in grant mode with the memfd
+   * backend, the extent's fd too). 1024 is what libwayland-server itself (up to 1.22)
+   * can queue from one client (its 4 KiB fd ring); a client needs one or two per pool.
    */
   maxFds: z.number().int().min(32).max(1_000_000).default(1024),
   /**

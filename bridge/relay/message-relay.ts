@@ -6,7 +6,7 @@
 // ClientProtocolError or UpstreamProtocolError the session ends on (session-errors.ts).
 
 import type { Logger } from 'pino';
-import { close as closeFd } from '../../ffi/libc.js';
+import { releaseFd } from '../../ffi/fd-release.js';
 import { HiddenGlobalReporter } from '../protocol/hidden-globals.js';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
 import { decodeArgs, decodeFixedArgsInto } from '../wire/decode.js';
@@ -169,7 +169,7 @@ export class MessageRelay {
       args = decodeArgs(meta.spec, rx, pos, size, pipe.inFds);
     } catch (err) {
       if (err instanceof WireError) {
-        for (const fd of err.fds ?? []) closeFd(fd);
+        for (const fd of err.fds ?? []) releaseFd(fd);
         throw invalidArguments(fromClient, obj, meta, err.message);
       }
       throw err;
@@ -191,7 +191,7 @@ export class MessageRelay {
         this.traceMessage(fromClient, obj, meta, args, replacement);
       }
       if (replacement === 'drop') {
-        for (const fd of fds) closeFd(fd);
+        for (const fd of fds) releaseFd(fd);
         return;
       }
       if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
@@ -207,7 +207,7 @@ export class MessageRelay {
         ready = rewrite?.ready;
       }
     } catch (err) {
-      for (const fd of fds) closeFd(fd);
+      for (const fd of fds) releaseFd(fd);
       throw err;
     }
     if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);

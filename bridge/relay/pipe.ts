@@ -14,7 +14,7 @@
 // mode's copy of a committed buffer, done off the event loop): reading goes on, and
 // what follows waits behind it in order.
 
-import { close as closeFd } from '../../ffi/libc.js';
+import { releaseFd } from '../../ffi/fd-release.js';
 import type { UnixChannel } from '../../ffi/unix-channel.js';
 import { MAX_FDS_PER_SENDMSG } from '../../ffi/unix-channel.js';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
@@ -317,7 +317,7 @@ export class Pipe {
       if (sent === 'again') return 'blocked';
       if (fdCount > 0) {
         // The kernel attached the fds to the first byte sent; the peer owns copies now.
-        for (const fd of fds) closeFd(fd);
+        for (const fd of fds) releaseFd(fd);
         this.outFds.splice(0, fdCount);
         this.outFdPos.splice(0, fdCount);
       }
@@ -372,8 +372,8 @@ export class Pipe {
 
   /** Frees every fd this pipe still owns (teardown). */
   closeFds(): void {
-    for (const fd of this.inFds.drain()) closeFd(fd);
-    for (const fd of this.outFds) closeFd(fd);
+    for (const fd of this.inFds.drain()) releaseFd(fd);
+    for (const fd of this.outFds) releaseFd(fd);
     this.outFds = [];
     this.outFdPos = [];
   }

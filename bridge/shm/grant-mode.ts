@@ -4,7 +4,14 @@
 // then lets the commit through. Once the tracker is done with a pool (E3, or nothing
 // more can be learnt), its extent goes to the reclaim scheduler (policies/), whose
 // policy decides when to end foreign access and free it; without a scheduler it is
-// ended and freed at once.
+// ended and freed at once. A pool that fails after its extent was taken gives the
+// extent back before the error goes up: nothing is held for a refused pool.
+//
+// What a pool costs the bridge (its ChargeModel, for the client's limits): the extent's
+// pages and, with the memfd backend, its fd; the tracker's dup of the client's fd; and,
+// for a sealed pool read through the bridge's own mapping, the client's pages, which
+// reading makes resident (a sparse client pool is filled by the first full copy). So a
+// sealed pool costs twice its size, an unsealed one (read with pread) once.
 //
 // What to copy. A client draws a frame into a buffer and commits it with the damage
 // relative to the frame before (which may have come from another buffer). The extent
@@ -14,8 +21,9 @@
 // or damage that cannot be expressed in buffer coordinates, copies it whole.
 
 import type { Logger } from 'pino';
+import { SyscallError } from '../../ffi/errors.js';
 import {
-  dupCloexec,
+  ERRNO,
   mmapAt,
   munmap,
   nativeView,
@@ -23,17 +31,19 @@ import {
   PROT_WRITE,
   reserveAddressSpace,
 } from '../../ffi/libc.js';
-import { GrantTableFullError } from '../grants/errors.js';
-import { type GrantBackend, type GrantExtent, PAGE_SIZE } from '../grants/types.js';
+import { FDS_PER_EXTENT, type GrantBackend, type GrantExtent, PAGE_SIZE } from '../grants/types.js';
 import type { FileIdentity } from '../oracle/types.js';
-import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
+import { ClientProtocolError } from '../relay/errors.js';
+import type { PoolCharge } from './accounting.js';
+import type { PoolBacking, PoolRequest } from './backing.js';
 import { type PoolSource, copySpans, damageSpans, spanBytes } from './copy.js';
+import { ShmError } from './errors.js';
 import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
-import type { PoolBacking } from './tracker.js';
 import type { ExtentReclaimer } from '../../policies/live.js';
 
 /** Past this many rectangles a buffer's pending damage is simply "everything". */
 const MAX_PENDING_RECTS = 32;
+const pageBytes = (size: number): number => Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
 
 interface Backed {
   /** The extent the compositor maps. Replaced when the pool grows. */
@@ -44,6 +54,14 @@ interface Backed {
   source: PoolSource;
   /** The joint mapping behind `source`, to undo on resize and reclaim. */
   mapping: { ptr: bigint; length: number } | undefined;
+}
+
+/** What grant mode keeps per live buffer to know what a commit must copy. */
+interface BufferCopy {
+  /** Damage the buffer has missed since its last copy; 'full' = copy it whole. */
+  pending: Rect[] | 'full';
+  /** Surfaces it has been shown on (whose commits grow `pending`). */
+  readonly surfaces: Set<number>;
 }
 
 export interface GrantCopyStats {
@@ -63,8 +81,12 @@ export interface GrantCopyStats {
 
 export class GrantBacking implements PoolBacking {
   private readonly backed = new Map<PoolState, Backed>();
-  /** Damage each buffer has missed since its last copy; 'full' = copy it whole. */
-  private readonly pending = new Map<BufferState, Rect[] | 'full'>();
+  /**
+   * Per buffer committed at least once and not destroyed. Invariant: `copies` and
+   * `shownOn` mirror each other, and a buffer leaves both when the client destroys it
+   * (a client may create and destroy buffers for ever on one pool).
+   */
+  private readonly copies = new Map<BufferState, BufferCopy>();
   /** The buffers each surface has shown, whose pending damage its commits grow. */
   private readonly shownOn = new Map<number, Set<BufferState>>();
   readonly stats: GrantCopyStats = {
@@ -85,46 +107,55 @@ export class GrantBacking implements PoolBacking {
     private readonly reclaimer?: ExtentReclaimer,
   ) {}
 
-  created(pool: PoolState): { fd: number; mappedFile: FileIdentity | undefined } {
-    let extent: GrantExtent;
-    try {
-      const pages = Math.ceil(pool.size / PAGE_SIZE);
-      extent = this.reclaimer?.allocate(pages) ?? this.backend.allocate(pages);
-    } catch (err) {
-      if (err instanceof GrantTableFullError) {
-        throw new ClientProtocolError(
-          1,
-          DisplayErrorCode.noMemory,
-          `grant table full: ${err.message}`,
-        );
-      }
-      throw err;
-    }
-    if (extent.fd === undefined || extent.ptr === undefined) {
-      // Never shown to the compositor, so certainly unmapped.
-      if (this.reclaimer === undefined) this.endAndFree(extent);
-      else this.reclaimer.retire(extent, { evidence: 'E3', oracle: 'unmapped' });
-      throw new Error(`the ${this.backend.name} backend has no pages to give a compositor`);
-    }
-    const backed: Backed = {
-      extent,
-      view: nativeView(extent.ptr, extent.pages * PAGE_SIZE),
-      ...this.openSource(pool, extent),
+  charge(size: number, sealedAgainstShrink: boolean): PoolCharge {
+    const bytes = pageBytes(size);
+    return {
+      bytes: sealedAgainstShrink ? 2 * bytes : bytes,
+      fds: 1 + FDS_PER_EXTENT[this.backend.name],
     };
-    this.backed.set(pool, backed);
-    this.stats.extentsAllocated++;
-    // The extent's fd stays the backend's; the relay sends and closes this dup.
-    return { fd: dupCloexec(extent.fd), mappedFile: extent.file };
   }
 
-  resized(pool: PoolState): void {
+  /**
+   * Takes an extent for the pool and maps the client's pool beside it. Any failure after
+   * the extent was taken gives it back (never shown to the compositor, it is certainly
+   * unmapped) before the error goes up.
+   */
+  created(
+    pool: PoolState,
+    request: PoolRequest,
+  ): { fd: number; mappedFile: FileIdentity | undefined } {
+    const pages = Math.ceil(pool.size / PAGE_SIZE);
+    const extent = this.reclaimer?.allocate(pages) ?? this.backend.allocate(pages);
+    let opened: Pick<Backed, 'source' | 'mapping'> | undefined;
+    try {
+      if (extent.fd === undefined || extent.ptr === undefined) {
+        throw new Error(`the ${this.backend.name} backend has no pages to give a compositor`);
+      }
+      const view = nativeView(extent.ptr, extent.pages * PAGE_SIZE);
+      opened = this.openSource(pool, extent, request);
+      // The extent's fd stays the backend's; the relay sends and closes this one (a fresh
+      // open file description for memfd, so the E3 oracle can tell the two holds apart).
+      const fd = this.backend.shareFd(extent);
+      this.backed.set(pool, { extent, view, ...opened });
+      this.stats.extentsAllocated++;
+      return { fd, mappedFile: extent.file };
+    } catch (err) {
+      if (opened?.mapping !== undefined) munmap(opened.mapping.ptr, opened.mapping.length);
+      this.giveBack(extent);
+      throw err;
+    }
+  }
+
+  resized(pool: PoolState, request: PoolRequest): void {
     const b = this.backed.get(pool);
     if (b === undefined) return;
     const pages = Math.ceil(pool.size / PAGE_SIZE);
     b.extent = this.reclaimer?.grow(b.extent, pages) ?? this.backend.grow(b.extent, pages);
     b.view = nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE);
     this.closeSource(b);
-    Object.assign(b, this.openSource(pool, b.extent));
+    // Until the new mapping exists, read with pread: never through a stale mapping.
+    b.source = { kind: 'pread', fd: pool.clientFd };
+    Object.assign(b, this.openSource(pool, b.extent, request));
   }
 
   committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void {
@@ -133,14 +164,14 @@ export class GrantBacking implements PoolBacking {
     // Everything this surface has shown missed this damage too (see module comment).
     let shown = this.shownOn.get(surfaceId);
     if (shown === undefined) this.shownOn.set(surfaceId, (shown = new Set()));
-    for (const other of shown) {
-      if (other === buffer) continue;
-      if (other.destroyed) shown.delete(other);
-      else this.addPending(other, damage, buffer);
-    }
-    const missed = this.pending.get(buffer) ?? (shown.has(buffer) ? [] : 'full');
+    for (const other of shown) if (other !== buffer) this.addPending(other, damage, buffer);
+    let copy = this.copies.get(buffer);
+    if (copy === undefined)
+      this.copies.set(buffer, (copy = { pending: 'full', surfaces: new Set() }));
+    const missed = copy.pending;
+    copy.pending = [];
+    copy.surfaces.add(surfaceId);
     shown.add(buffer);
-    this.pending.set(buffer, []);
     const rects = missed === 'full' || damage === null ? null : [...missed, ...damage];
     const layout = {
       offset: buffer.offset,
@@ -158,7 +189,21 @@ export class GrantBacking implements PoolBacking {
     this.stats.bytesMissing += wanted - copied;
   }
 
+  bufferDestroyed(buffer: BufferState): void {
+    const copy = this.copies.get(buffer);
+    if (copy === undefined) return;
+    this.copies.delete(buffer);
+    for (const surfaceId of copy.surfaces) {
+      const shown = this.shownOn.get(surfaceId);
+      shown?.delete(buffer);
+      if (shown?.size === 0) this.shownOn.delete(surfaceId);
+    }
+  }
+
   surfaceDestroyed(surfaceId: number): void {
+    for (const buffer of this.shownOn.get(surfaceId) ?? []) {
+      this.copies.get(buffer)?.surfaces.delete(surfaceId);
+    }
     this.shownOn.delete(surfaceId);
   }
 
@@ -166,14 +211,11 @@ export class GrantBacking implements PoolBacking {
     const b = this.backed.get(pool);
     if (b === undefined) return;
     this.backed.delete(pool);
-    for (const buffer of this.pending.keys()) if (buffer.pool === pool) this.pending.delete(buffer);
-    this.closeSource(b);
-    if (this.reclaimer === undefined) {
-      this.endAndFree(b.extent);
-    } else {
-      this.reclaimer.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle });
-      this.stats.extentsRetired++;
+    for (const buffer of [...this.copies.keys()]) {
+      if (buffer.pool === pool) this.bufferDestroyed(buffer);
     }
+    this.closeSource(b);
+    this.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle });
   }
 
   /** What backs a pool now: its extent and the bridge's view of it (tests, tools). */
@@ -185,6 +227,25 @@ export class GrantBacking implements PoolBacking {
   /** Pools currently backed by an extent. */
   get extentsInUse(): number {
     return this.backed.size;
+  }
+
+  /** Buffers whose copy state is kept (live buffers committed at least once). */
+  get buffersFollowed(): number {
+    return this.copies.size;
+  }
+
+  /** An extent never shown to the compositor goes back: it is certainly unmapped. */
+  private giveBack(extent: GrantExtent): void {
+    this.retire(extent, { evidence: 'E3', oracle: 'unmapped' });
+  }
+
+  private retire(extent: GrantExtent, facts: Parameters<ExtentReclaimer['retire']>[1]): void {
+    if (this.reclaimer === undefined) {
+      this.endAndFree(extent);
+    } else {
+      this.reclaimer.retire(extent, facts);
+      this.stats.extentsRetired++;
+    }
   }
 
   /** Ends access to and frees an extent; one that is still mapped is kept and reported. */
@@ -203,32 +264,48 @@ export class GrantBacking implements PoolBacking {
 
   /** `buffer` (already shown on this surface) missed the damage `from` just committed. */
   private addPending(buffer: BufferState, damage: Rect[] | null, from: BufferState): void {
-    const current = this.pending.get(buffer);
-    if (current === undefined || current === 'full') return;
+    const copy = this.copies.get(buffer);
+    if (copy === undefined || copy.pending === 'full') return;
     // Damage in another buffer's coordinates only carries over between equal sizes.
     if (damage === null || from.width !== buffer.width || from.height !== buffer.height) {
-      this.pending.set(buffer, 'full');
+      copy.pending = 'full';
       return;
     }
-    current.push(...damage);
-    if (current.length > MAX_PENDING_RECTS) this.pending.set(buffer, 'full');
+    copy.pending.push(...damage);
+    if (copy.pending.length > MAX_PENDING_RECTS) copy.pending = 'full';
   }
 
   /**
    * Reads the client's pool through a mapping only where that cannot fault: the file is
    * sealed against shrinking and as large as the pool (libwayland-server's own rule),
-   * and the mapping is read-only. Anything else is read with pread.
+   * and the mapping is read-only. Anything else is read with pread. A client file that
+   * cannot be mapped (hugetlbfs at a size it refuses, say) is the client's to fix:
+   * wl_shm.invalid_fd; running out of memory or address space is the bridge's shortage.
    */
-  private openSource(pool: PoolState, extent: GrantExtent): Pick<Backed, 'source' | 'mapping'> {
+  private openSource(
+    pool: PoolState,
+    extent: GrantExtent,
+    request: PoolRequest,
+  ): Pick<Backed, 'source' | 'mapping'> {
     if (!pool.sealedAgainstShrink || extent.fd === undefined) {
       return { source: { kind: 'pread', fd: pool.clientFd }, mapping: undefined };
     }
-    const poolBytes = Math.ceil(pool.size / PAGE_SIZE) * PAGE_SIZE;
+    const poolBytes = pageBytes(pool.size);
     const extentBytes = extent.pages * PAGE_SIZE;
     const length = poolBytes + extentBytes;
     const ptr = reserveAddressSpace(length);
     try {
-      mmapAt(ptr, poolBytes, PROT_READ, pool.clientFd);
+      try {
+        mmapAt(ptr, poolBytes, PROT_READ, pool.clientFd);
+      } catch (err) {
+        // The file refused (EINVAL, EACCES…); ENOMEM is the bridge's (map count, memory).
+        if (!(err instanceof SyscallError) || err.errno === ERRNO.ENOMEM) throw err;
+        throw new ClientProtocolError(
+          request.objectId,
+          ShmError.invalidFd,
+          `invalid pool fd: cannot map the pool fd (${err.errnoName})`,
+        );
+      }
       mmapAt(
         ptr + BigInt(poolBytes),
         extentBytes,

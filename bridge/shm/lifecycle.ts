@@ -22,8 +22,11 @@ export interface LifecycleOptions {
   readonly log?: Logger;
   /** What produced the trace, for the record header. */
   readonly source?: string;
-  /** The E3 oracle for a compositor pid; without it, evidence stops at E2. */
-  readonly oracleFor?: (pid: number) => MappingOracle;
+  /**
+   * The bridge's E3 oracle (one for every session; the grant backend's remote source
+   * should ask the same one); without it, evidence stops at E2.
+   */
+  readonly oracle?: MappingOracle;
   /** More receivers of every event. */
   readonly sinks?: readonly LifecycleSink[];
   /** Decode damage (needed by grant mode and worth having in a record). */
@@ -65,8 +68,7 @@ export class Lifecycle {
             },
             options.log,
           );
-    this.watcher =
-      options.oracleFor === undefined ? undefined : new MappingWatcher(options.oracleFor);
+    this.watcher = options.oracle === undefined ? undefined : new MappingWatcher(options.oracle);
     this.backend = options.grants?.backend;
     this.backing =
       options.grants === undefined

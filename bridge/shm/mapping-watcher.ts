@@ -1,9 +1,11 @@
 // Collects E3 evidence: once a client has let go of a pool (destroyed it and all its
-// buffers, or left), asks the mapping oracle, with backoff, whether the compositor
-// still maps the pool's file, until it does not (or the oracle cannot tell). One look at /proc answers for every pool waiting on the
-// same compositor, so all pools share one timer and one read per tick.
+// buffers, or left), asks the mapping oracle, with backoff, whether any process but the
+// bridge still maps or holds the pool's file, until none does (or the oracle cannot
+// tell). One oracle serves the whole bridge and answers a batch per tick, so every pool
+// waiting, whatever its session, shares one timer and one look; the oracle's own floor
+// (notBefore) keeps the looks within its CPU budget.
 
-import type { MappingOracle, MappingVerdict } from '../oracle/types.js';
+import type { MappingOracle, MappingQuestion, MappingVerdict } from '../oracle/types.js';
 import type { PoolState } from './state.js';
 import type { ShmTracker } from './tracker.js';
 
@@ -11,7 +13,7 @@ export interface BackoffOptions {
   /** First look this long after the pool was destroyed. */
   readonly initialMs: number;
   readonly factor: number;
-  /** Looks are never further apart than this (bounds the E3 latency). */
+  /** Looks are never further apart than this, unless the oracle's floor says so. */
   readonly maxMs: number;
 }
 
@@ -21,7 +23,6 @@ export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1, factor: 2, maxMs:
 interface Watched {
   readonly tracker: ShmTracker;
   readonly pool: PoolState;
-  readonly oracle: MappingOracle;
   dueAt: number;
   delayMs: number;
 }
@@ -33,8 +34,8 @@ export class MappingWatcher {
   looks = 0;
 
   constructor(
-    /** The oracle for a compositor pid (cached by the caller or not; called per watch). */
-    private readonly oracleFor: (pid: number) => MappingOracle,
+    /** The bridge's one oracle (shared with the grant backend's end-access check). */
+    private readonly oracle: MappingOracle,
     private readonly backoff: BackoffOptions = DEFAULT_BACKOFF,
     private readonly now: () => number = () => performance.now(),
   ) {}
@@ -50,9 +51,8 @@ export class MappingWatcher {
       tracker.onOracle(pool, 'unavailable', this.now());
       return;
     }
-    const oracle = this.oracleFor(tracker.context.upstreamPid);
     const delayMs = this.backoff.initialMs;
-    this.watched.set(pool, { tracker, pool, oracle, dueAt: this.now() + delayMs, delayMs });
+    this.watched.set(pool, { tracker, pool, dueAt: this.now() + delayMs, delayMs });
     this.schedule();
   }
 
@@ -69,7 +69,9 @@ export class MappingWatcher {
   private schedule(): void {
     let next = Infinity;
     for (const w of this.watched.values()) next = Math.min(next, w.dueAt);
-    if (next === Infinity || next >= this.timerDueAt) return;
+    if (next === Infinity) return;
+    next = Math.max(next, this.oracle.notBefore());
+    if (next >= this.timerDueAt) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerDueAt = next;
     this.timer = setTimeout(() => this.tick(), Math.max(0, next - this.now()));
@@ -79,21 +81,12 @@ export class MappingWatcher {
     this.timer = undefined;
     this.timerDueAt = Infinity;
     const now = this.now();
-    // Group the due pools by oracle so each compositor's maps are read once.
-    const due = new Map<MappingOracle, Watched[]>();
-    for (const w of this.watched.values()) {
-      if (w.dueAt > now) continue;
-      const group = due.get(w.oracle);
-      if (group === undefined) due.set(w.oracle, [w]);
-      else group.push(w);
-    }
-    for (const [oracle, group] of due) {
-      const verdicts: MappingVerdict[] = oracle.verdicts(
-        group.map((w) => w.pool.mappedFile ?? w.pool.file),
-      );
+    const due = [...this.watched.values()].filter((w) => w.dueAt <= now);
+    if (due.length > 0) {
+      const verdicts: MappingVerdict[] = this.oracle.verdicts(due.map(question));
       this.looks++;
       const at = this.now();
-      group.forEach((w, i) => {
+      due.forEach((w, i) => {
         const verdict = verdicts[i] ?? 'unavailable';
         if (verdict !== 'mapped') this.watched.delete(w.pool);
         else {
@@ -105,4 +98,19 @@ export class MappingWatcher {
     }
     this.schedule();
   }
+}
+
+/** What the oracle is asked about a pool's file. */
+function question(w: Watched): MappingQuestion {
+  const { pool, tracker } = w;
+  const file = pool.mappedFile ?? pool.file;
+  // Passthrough: the compositor maps the client's own file, which the client maps too.
+  const clientsOwn = file.dev === pool.file.dev && file.ino === pool.file.ino;
+  return {
+    file,
+    peerPid: tracker.context.upstreamPid,
+    ownerPid: clientsOwn ? tracker.context.clientPid : undefined,
+    // delete_id for the pool: the compositor has read create_pool, and its fd with it.
+    delivered: pool.acked,
+  };
 }

@@ -43,7 +43,8 @@ interface PoolLife {
 }
 
 export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
-  // Pool ids are reused by clients once retired, so each creation starts a new life.
+  // A pool's life by `client:poolKey`: wire ids are reused by clients once retired while
+  // the old pool lives on through its buffers, so lives are keyed by the bridge's key.
   const current = new Map<string, PoolLife>();
   const lives: PoolLife[] = [];
   const clients = new Set<number>();
@@ -54,7 +55,7 @@ export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
   for (const e of trace.events) {
     end = Math.max(end, e.t);
     clients.add(e.client);
-    const key = 'pool' in e ? `${e.client}:${e.pool}` : '';
+    const key = 'poolKey' in e ? `${e.client}:${e.poolKey}` : '';
     switch (e.type) {
       case 'pool-created': {
         const life: PoolLife = {

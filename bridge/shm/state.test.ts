@@ -4,12 +4,14 @@ import {
   type PoolState,
   type SurfaceState,
   damageInBufferCoordinates,
+  newSurfaceState,
   poolEvidence,
 } from './state.js';
 
 function pool(over: Partial<PoolState> = {}): PoolState {
   return {
     id: 5,
+    key: 1,
     size: 4096,
     file: { dev: 1n, ino: 2n },
     mappedFile: { dev: 1n, ino: 2n },
@@ -44,19 +46,7 @@ function buffer(p: PoolState, over: Partial<BufferState> = {}): BufferState {
 }
 
 function surface(over: Partial<SurfaceState> = {}): SurfaceState {
-  return {
-    id: 7,
-    pendingBuffer: undefined,
-    pendingDamage: [],
-    pendingBufferDamage: [],
-    scale: 1,
-    transform: 0,
-    pendingScale: undefined,
-    pendingTransform: undefined,
-    viewported: false,
-    current: null,
-    ...over,
-  };
+  return { ...newSurfaceState(7), ...over };
 }
 
 describe('poolEvidence', () => {

@@ -6,7 +6,10 @@ import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import type { EvidenceLevel } from './events.js';
 
 export interface PoolState {
+  /** The wl_shm_pool's wire id (the client may reuse it once the compositor retired it). */
   readonly id: number;
+  /** The tracker's key for this pool: unique per client for the session, never reused. */
+  readonly key: number;
   /** Declared size in bytes; only grows (shrinking is a protocol error). */
   size: number;
   /** The client's pool file, as fstat saw it at create_pool. */
@@ -70,6 +73,22 @@ export interface SurfaceState {
   viewported: boolean;
   /** The buffer of the last commit that attached one. */
   current: BufferState | null;
+}
+
+/** A surface as it is before any request: nothing pending, nothing shown. */
+export function newSurfaceState(id: number): SurfaceState {
+  return {
+    id,
+    pendingBuffer: undefined,
+    pendingDamage: [],
+    pendingBufferDamage: [],
+    scale: 1,
+    transform: 0,
+    pendingScale: undefined,
+    pendingTransform: undefined,
+    viewported: false,
+    current: null,
+  };
 }
 
 /**

@@ -1,22 +1,15 @@
 // One owner for the state of every wl_shm_pool, wl_buffer and wl_surface of a client:
 // it follows the protocol as the relay forwards it, validates what a compositor would
 // otherwise trust (sizes, strides, formats, truncation), and turns what it sees into
-// typed lifecycle events and per-pool evidence levels (DESIGN §2). It enforces the
-// client's shm limits (maxPoolSize, maxShmTotal) where pools are created and grown. It
-// is a relay observer: it never touches a socket, and the relay's object map stays the
-// authority on which ids exist.
+// typed lifecycle events and per-pool evidence levels (DESIGN §2). It is a relay
+// observer: it never touches a socket, and the relay's object map stays the authority on
+// which ids exist. Its parts, each in its own module: pool validation (pool-fd.ts), limits
+// accounting (accounting.ts), surface and damage state (surfaces.ts), event emission
+// (emitter.ts); grant mode plugs in as a PoolBacking (backing.ts, grant-mode.ts).
 
-import {
-  close as closeFd,
-  dupCloexec,
-  fstat,
-  getSeals,
-  F_SEAL_SHRINK,
-  isRegularFile,
-} from '../../ffi/libc.js';
-import { SyscallError } from '../../ffi/errors.js';
-import { ClientLimitError, ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
-import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from '../relay/limits.js';
+import { close as closeFd, dupCloexec, fstat } from '../../ffi/libc.js';
+import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
+import { DEFAULT_CLIENT_LIMITS } from '../relay/limits.js';
 import type { WaylandObject } from '../relay/object-map.js';
 import type {
   MessageInterest,
@@ -26,21 +19,16 @@ import type {
   SessionContext,
   SessionObserver,
 } from '../relay/observer.js';
-import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
+import type { MappingVerdict } from '../oracle/types.js';
 import type { ArgValue } from '../wire/values.js';
-import type { EvidenceLevel, LifecycleEvent, LifecycleSink } from './events.js';
-import {
-  type BufferState,
-  type PoolState,
-  type Rect,
-  type SurfaceState,
-  bytesPerPixel,
-  damageInBufferCoordinates,
-  poolEvidence,
-} from './state.js';
-
-/** wl_shm.error codes. */
-const ShmError = { invalidFormat: 0, invalidStride: 1, invalidFd: 2 } as const;
+import { PASSTHROUGH_CHARGES, ShmAccounting } from './accounting.js';
+import type { PoolBacking } from './backing.js';
+import { LifecycleEmitter } from './emitter.js';
+import { ShmError, servingOrShort } from './errors.js';
+import type { EvidenceLevel, LifecycleSink } from './events.js';
+import { validatePoolFd } from './pool-fd.js';
+import { type BufferState, type PoolState, bytesPerPixel, poolEvidence } from './state.js';
+import { SurfaceTable } from './surfaces.js';
 
 const PAGE = 4096;
 const pagesOf = (size: number): number => Math.ceil(size / PAGE);
@@ -69,25 +57,6 @@ export function shmInterest(trackDamage: boolean): {
       wl_buffer: ['release'],
     },
   };
-}
-
-/**
- * Grant mode: what backs a pool on the compositor's side instead of the client's file.
- * Called by the tracker at the points of the protocol where the backing must act.
- */
-export interface PoolBacking {
-  /**
-   * A validated new pool. Returns the fd the compositor receives in place of the
-   * client's (the relay sends, then closes it) and the file the compositor will map.
-   */
-  created(pool: PoolState): { fd: number; mappedFile: FileIdentity | undefined };
-  /** The pool grew (already validated against the client's file). */
-  resized(pool: PoolState): void;
-  /** The compositor will read `buffer` for this commit: bring its pages up to date. */
-  committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void;
-  surfaceDestroyed(surfaceId: number): void;
-  /** The pool is final (E3, or nothing more can be learnt): reclaim its backing. */
-  forgotten(pool: PoolState): void;
 }
 
 /** Hooks for what happens around a client's pools (the mapping watcher). */
@@ -127,12 +96,13 @@ export class ShmTracker implements SessionObserver {
   /** Every pool not yet final, whether or not its id is still its own. */
   private readonly tracked = new Set<PoolState>();
   private readonly buffers = new Map<number, BufferState>();
-  private readonly surfaces = new Map<number, SurfaceState>();
+  private readonly surfaces: SurfaceTable;
   /** wl_shm formats the compositor advertised; argb8888 and xrgb8888 are mandatory. */
   private readonly formats = new Set<number>([0, 1]);
-  private readonly limits: ClientLimits;
-  /** Invariant: the sum of `size` over `tracked` (what maxShmTotal bounds). */
-  private shmBytes = 0;
+  /** Invariant: charges exactly the pools in `tracked`. */
+  private readonly accounting: ShmAccounting;
+  private readonly events: LifecycleEmitter;
+  private nextPoolKey = 1;
   private closed = false;
 
   constructor(
@@ -140,8 +110,13 @@ export class ShmTracker implements SessionObserver {
     readonly context: SessionContext,
     private readonly options: ShmTrackerOptions,
   ) {
-    this.limits = context.limits ?? DEFAULT_CLIENT_LIMITS;
-    this.emit(performance.now(), {
+    this.accounting = new ShmAccounting(
+      context.limits ?? DEFAULT_CLIENT_LIMITS,
+      options.backing ?? PASSTHROUGH_CHARGES,
+    );
+    this.surfaces = new SurfaceTable(options.trackDamage === true);
+    this.events = new LifecycleEmitter(client, options.timeOrigin, options.sink);
+    this.events.emit(performance.now(), {
       type: 'client-connected',
       clientPid: context.clientPid,
       compositorPid: context.upstreamPid,
@@ -158,9 +133,9 @@ export class ShmTracker implements SessionObserver {
     return this.tracked.values();
   }
 
-  /** Invariant: every tracked pool holds exactly one fd, its `clientFd` dup. */
+  /** Fds the bridge keeps open for this client's pools (its dups, grant extents). */
   heldFds(): number {
-    return this.tracked.size;
+    return this.accounting.heldFds;
   }
 
   onMessage(m: ObservedMessage): MessageRewrite | undefined {
@@ -186,14 +161,14 @@ export class ShmTracker implements SessionObserver {
           this.destroyBuffer(m.object.id, m.time);
           break;
         case 'wp_viewporter.get_viewport':
-          this.surface(a[1] as number).viewported = true;
+          this.surfaces.get(a[1] as number).viewported = true;
           break;
       }
     } else if (iface === 'wl_buffer' && m.name === 'release') {
       const buffer = this.buffers.get(m.object.id);
       if (buffer !== undefined && buffer.busy) {
         buffer.busy = false;
-        this.emit(m.time, { type: 'buffer-released', buffer: buffer.id });
+        this.events.emit(m.time, { type: 'buffer-released', buffer: buffer.id });
         this.updateEvidence(buffer.pool, m.time);
       }
     } else if (iface === 'wl_shm' && m.name === 'format') {
@@ -204,21 +179,6 @@ export class ShmTracker implements SessionObserver {
 
   private onSurfaceRequest(id: number, name: string, a: readonly ArgValue[], time: number): void {
     switch (name) {
-      case 'attach':
-        this.surface(id).pendingBuffer = a[0] === 0 ? null : this.buffers.get(a[0] as number);
-        break;
-      case 'damage':
-        addDamage(this.surface(id).pendingDamage, a);
-        break;
-      case 'damage_buffer':
-        addDamage(this.surface(id).pendingBufferDamage, a);
-        break;
-      case 'set_buffer_scale':
-        this.surface(id).pendingScale = a[0] as number;
-        break;
-      case 'set_buffer_transform':
-        this.surface(id).pendingTransform = a[0] as number;
-        break;
       case 'commit':
         this.commit(id, time);
         break;
@@ -226,6 +186,8 @@ export class ShmTracker implements SessionObserver {
         this.surfaces.delete(id);
         this.options.backing?.surfaceDestroyed(id);
         break;
+      default:
+        this.surfaces.pending(id, name, a, (buffer) => this.buffers.get(buffer));
     }
   }
 
@@ -236,7 +198,12 @@ export class ShmTracker implements SessionObserver {
       if (pool === undefined) return;
       this.pools.delete(object.id);
       pool.acked = true;
-      this.emit(time, { type: 'delete-acked', object: object.id, kind: 'pool' });
+      this.events.emit(time, {
+        type: 'delete-acked',
+        object: object.id,
+        kind: 'pool',
+        poolKey: pool.key,
+      });
       this.updateEvidence(pool, time);
     } else if (name === 'wl_buffer') {
       const buffer = this.buffers.get(object.id);
@@ -244,7 +211,7 @@ export class ShmTracker implements SessionObserver {
       buffer.acked = true;
       this.buffers.delete(buffer.id);
       buffer.pool.buffers.delete(buffer);
-      this.emit(time, { type: 'delete-acked', object: object.id, kind: 'buffer' });
+      this.events.emit(time, { type: 'delete-acked', object: object.id, kind: 'buffer' });
       this.updateEvidence(buffer.pool, time);
     }
   }
@@ -256,12 +223,13 @@ export class ShmTracker implements SessionObserver {
   onClosed(time: number): void {
     if (this.closed) return;
     this.closed = true;
-    this.emit(time, { type: 'client-gone' });
+    this.events.emit(time, { type: 'client-gone' });
     for (const buffer of this.buffers.values()) {
       buffer.destroyed = true;
       buffer.acked = true;
       buffer.busy = false;
       buffer.pool.buffers.delete(buffer);
+      this.options.backing?.bufferDestroyed(buffer);
     }
     this.buffers.clear();
     this.surfaces.clear();
@@ -277,7 +245,7 @@ export class ShmTracker implements SessionObserver {
   onOracle(pool: PoolState, verdict: MappingVerdict, time: number): void {
     if (!this.tracked.has(pool) || pool.oracle === verdict) return;
     pool.oracle = verdict;
-    this.emit(time, { type: 'oracle', pool: pool.id, verdict });
+    this.events.pool(time, pool, { type: 'oracle', verdict });
     this.updateEvidence(pool, time);
   }
 
@@ -292,47 +260,18 @@ export class ShmTracker implements SessionObserver {
     if (size <= 0) {
       throw new ClientProtocolError(m.object.id, ShmError.invalidStride, `invalid size (${size})`);
     }
-    this.checkShmLimits(`wl_shm.create_pool of ${size} bytes`, size, size);
-    let st: ReturnType<typeof fstat>;
-    try {
-      st = fstat(fd);
-    } catch (err) {
-      if (!(err instanceof SyscallError)) throw err;
-      throw new ClientProtocolError(
-        m.object.id,
-        ShmError.invalidFd,
-        `invalid pool fd: ${err.message}`,
-      );
-    }
-    // Only a regular file (memfd, shm_open, tmpfs) can back a pool: /dev/zero, a pipe or a
-    // socket (which libwayland-server would try to map) is refused before anyone maps it.
-    if (!isRegularFile(st)) {
-      throw new ClientProtocolError(
-        m.object.id,
-        ShmError.invalidFd,
-        `invalid pool fd: not a regular file (${fileType(st.mode)})`,
-      );
-    }
-    let sealed = false;
-    try {
-      sealed = (getSeals(fd) & F_SEAL_SHRINK) !== 0;
-    } catch {
-      // EINVAL: a file that cannot carry seals (not a memfd or shmem file).
-    }
-    if (st.size < size) {
-      throw new ClientProtocolError(
-        m.object.id,
-        ShmError.invalidFd,
-        `pool fd is ${st.size} bytes, smaller than the declared pool size ${size}`,
-      );
-    }
+    const what = `wl_shm.create_pool of ${size} bytes`;
+    const file = validatePoolFd(fd, size, m.object.id);
+    // Checked before anything is taken, so a refused pool costs nothing.
+    const charge = this.accounting.admit(what, size, file.sealedAgainstShrink);
     const pool: PoolState = {
       id,
+      key: this.nextPoolKey++,
       size,
-      file: { dev: st.dev, ino: st.ino },
-      mappedFile: { dev: st.dev, ino: st.ino },
-      clientFd: dupCloexec(fd),
-      sealedAgainstShrink: sealed,
+      file: file.file,
+      mappedFile: file.file,
+      clientFd: servingOrShort(what, () => dupCloexec(fd)),
+      sealedAgainstShrink: file.sealedAgainstShrink,
       buffers: new Set(),
       destroyed: false,
       letGo: false,
@@ -344,9 +283,11 @@ export class ShmTracker implements SessionObserver {
     const backing = this.options.backing;
     if (backing !== undefined) {
       try {
-        const { fd: upstreamFd, mappedFile } = backing.created(pool);
-        pool.mappedFile = mappedFile;
-        rewrite = { fds: [upstreamFd] };
+        const backed = servingOrShort(what, () =>
+          backing.created(pool, { what, objectId: m.object.id }),
+        );
+        pool.mappedFile = backed.mappedFile;
+        rewrite = { fds: [backed.fd] };
       } catch (err) {
         closeFd(pool.clientFd);
         throw err;
@@ -355,21 +296,23 @@ export class ShmTracker implements SessionObserver {
     }
     this.pools.set(id, pool);
     this.tracked.add(pool);
-    this.shmBytes += size;
-    this.emit(m.time, { type: 'pool-created', pool: id, size, pages: pagesOf(size) });
+    this.accounting.charge(pool, charge);
+    this.events.pool(m.time, pool, { type: 'pool-created', size, pages: pagesOf(size) });
     return rewrite;
   }
 
   private resizePool(m: ObservedMessage, size: number): void {
     const pool = this.pools.get(m.object.id);
     if (pool === undefined) return;
+    // As libwayland-server: wl_shm.invalid_fd, for a negative size too.
     if (size < pool.size) {
       throw new ClientProtocolError(m.object.id, ShmError.invalidFd, 'shrinking pool invalid');
     }
     // Nothing changes: spare the backing a remap (a client may resize in a loop).
     if (size === pool.size) return;
-    this.checkShmLimits(`wl_shm_pool.resize to ${size} bytes`, size, size - pool.size);
-    const fileSize = fstat(pool.clientFd).size;
+    const what = `wl_shm_pool.resize to ${size} bytes`;
+    const charge = this.accounting.admitGrowth(what, pool, size);
+    const fileSize = fstat(pool.clientFd).size; // a memory file (pool-fd.ts): never blocks
     if (fileSize < size) {
       throw new ClientProtocolError(
         m.object.id,
@@ -377,10 +320,16 @@ export class ShmTracker implements SessionObserver {
         `pool fd is ${fileSize} bytes, smaller than the new pool size ${size}`,
       );
     }
-    this.shmBytes += size - pool.size;
+    const before = pool.size;
     pool.size = size;
-    this.options.backing?.resized(pool);
-    this.emit(m.time, { type: 'pool-resized', pool: pool.id, size, pages: pagesOf(size) });
+    try {
+      servingOrShort(what, () => this.options.backing?.resized(pool, { what, objectId: pool.id }));
+    } catch (err) {
+      pool.size = before;
+      throw err;
+    }
+    this.accounting.charge(pool, charge);
+    this.events.pool(m.time, pool, { type: 'pool-resized', size, pages: pagesOf(size) });
   }
 
   private createBuffer(m: ObservedMessage, a: readonly ArgValue[]): void {
@@ -422,9 +371,8 @@ export class ShmTracker implements SessionObserver {
     };
     this.buffers.set(id, buffer);
     pool.buffers.add(buffer);
-    this.emit(m.time, {
+    this.events.pool(m.time, pool, {
       type: 'buffer-created',
-      pool: pool.id,
       buffer: id,
       offset: buffer.offset,
       width: buffer.width,
@@ -435,36 +383,23 @@ export class ShmTracker implements SessionObserver {
   }
 
   private commit(surfaceId: number, time: number): void {
-    const surface = this.surface(surfaceId);
-    if (surface.pendingScale !== undefined) surface.scale = surface.pendingScale;
-    if (surface.pendingTransform !== undefined) surface.transform = surface.pendingTransform;
-    surface.pendingScale = undefined;
-    surface.pendingTransform = undefined;
-    const attached = surface.pendingBuffer;
-    if (attached !== undefined) surface.current = attached;
-    const buffer = surface.current;
-    if (buffer !== null && !buffer.destroyed) {
-      const damage =
-        this.options.trackDamage === true ? damageInBufferCoordinates(surface, buffer) : null;
-      const newContent = attached !== undefined || damage === null || damage.length > 0;
-      if (newContent) {
-        this.checkNotTruncated(buffer);
-        this.options.backing?.committed(surfaceId, buffer, damage);
-      }
-      if (attached !== undefined) {
-        buffer.busy = true;
-        this.emit(time, {
-          type: 'buffer-committed',
-          buffer: buffer.id,
-          surface: surfaceId,
-          damage,
-        });
-        this.updateEvidence(buffer.pool, time);
-      }
+    const { buffer, attached, damage } = this.surfaces.commit(surfaceId);
+    if (buffer === null || buffer.destroyed) return;
+    const newContent = attached || damage === null || damage.length > 0;
+    if (newContent) {
+      this.checkNotTruncated(buffer);
+      this.options.backing?.committed(surfaceId, buffer, damage);
     }
-    surface.pendingBuffer = undefined;
-    surface.pendingDamage = [];
-    surface.pendingBufferDamage = [];
+    if (attached) {
+      buffer.busy = true;
+      this.events.emit(time, {
+        type: 'buffer-committed',
+        buffer: buffer.id,
+        surface: surfaceId,
+        damage,
+      });
+      this.updateEvidence(buffer.pool, time);
+    }
   }
 
   /**
@@ -475,7 +410,7 @@ export class ShmTracker implements SessionObserver {
   private checkNotTruncated(buffer: BufferState): void {
     const pool = buffer.pool;
     if (pool.sealedAgainstShrink) return;
-    const size = fstat(pool.clientFd).size;
+    const size = fstat(pool.clientFd).size; // a memory file (pool-fd.ts): never blocks
     if (size < buffer.offset + buffer.stride * buffer.height) {
       const message = `wl_buffer@${buffer.id}: its pool file was truncated to ${size} bytes after the pool was created`;
       // Like libwayland-server's SIGBUS handler: invalid_fd on the pool, or, once the
@@ -490,7 +425,7 @@ export class ShmTracker implements SessionObserver {
     const pool = this.pools.get(id);
     if (pool === undefined) return;
     pool.destroyed = true;
-    this.emit(time, { type: 'pool-destroyed', pool: id });
+    this.events.pool(time, pool, { type: 'pool-destroyed' });
     this.checkLetGo(pool);
     this.updateEvidence(pool, time);
   }
@@ -500,7 +435,8 @@ export class ShmTracker implements SessionObserver {
     if (buffer === undefined) return;
     buffer.destroyed = true;
     buffer.busy = false;
-    this.emit(time, { type: 'buffer-destroyed', buffer: id, pool: buffer.pool.id });
+    this.options.backing?.bufferDestroyed(buffer);
+    this.events.pool(time, buffer.pool, { type: 'buffer-destroyed', buffer: id });
     this.checkLetGo(buffer.pool);
     this.updateEvidence(buffer.pool, time);
   }
@@ -512,31 +448,11 @@ export class ShmTracker implements SessionObserver {
     this.options.hooks?.poolLetGo?.(this, pool);
   }
 
-  private surface(id: number): SurfaceState {
-    let surface = this.surfaces.get(id);
-    if (surface === undefined) {
-      surface = {
-        id,
-        pendingBuffer: undefined,
-        pendingDamage: [],
-        pendingBufferDamage: [],
-        scale: 1,
-        transform: 0,
-        pendingScale: undefined,
-        pendingTransform: undefined,
-        viewported: false,
-        current: null,
-      };
-      this.surfaces.set(id, surface);
-    }
-    return surface;
-  }
-
   private updateEvidence(pool: PoolState, time: number): void {
     const level: EvidenceLevel = poolEvidence(pool);
     if (level !== pool.evidence) {
       pool.evidence = level;
-      this.emit(time, { type: 'evidence', pool: pool.id, level });
+      this.events.pool(time, pool, { type: 'evidence', level });
     }
     // Final: nothing more can happen to this pool on either side.
     const retired = pool.destroyed && pool.acked && pool.buffers.size === 0;
@@ -546,26 +462,10 @@ export class ShmTracker implements SessionObserver {
     if (final) this.forget(pool);
   }
 
-  /**
-   * maxPoolSize for a pool of `size` bytes, maxShmTotal for `growth` more bytes. Raised
-   * before the backing allocates anything, so a refused pool costs nothing.
-   */
-  private checkShmLimits(what: string, size: number, growth: number): void {
-    const { maxPoolSize, maxShmTotal } = this.limits;
-    if (size > maxPoolSize) throw new ClientLimitError('maxPoolSize', maxPoolSize, what);
-    if (this.shmBytes + growth > maxShmTotal) {
-      throw new ClientLimitError(
-        'maxShmTotal',
-        maxShmTotal,
-        `${what}, with ${this.shmBytes} bytes of pools held`,
-      );
-    }
-  }
-
   /** Drops a pool for good, and with it the tracker's dup of the client fd. */
   private forget(pool: PoolState): void {
     if (!this.tracked.delete(pool)) return;
-    this.shmBytes -= pool.size;
+    this.accounting.release(pool);
     if (this.pools.get(pool.id) === pool) this.pools.delete(pool.id);
     closeFd(pool.clientFd);
     this.options.hooks?.poolForgotten?.(this, pool);
@@ -576,46 +476,6 @@ export class ShmTracker implements SessionObserver {
   dispose(): void {
     for (const pool of [...this.tracked]) this.forget(pool);
   }
-
-  private emit(time: number, event: DistributiveOmit<LifecycleEvent, 't' | 'client'>): void {
-    this.options.sink({
-      ...event,
-      t: Math.max(0, time - this.options.timeOrigin),
-      client: this.client,
-    });
-  }
-}
-
-/** Past this many rectangles between commits, a surface's damage is "everything". */
-const MAX_PENDING_DAMAGE = 64;
-const EVERYTHING: Rect = [0, 0, 0x7fffffff, 0x7fffffff];
-
-/**
- * Adds a damage rectangle to a surface's pending list. Bounded: a client may send
- * damage forever without committing, and the list must not grow with it.
- */
-function addDamage(list: Rect[], a: readonly ArgValue[]): void {
-  if (list[0] === EVERYTHING) return; // nothing can add to "everything"
-  if (list.length >= MAX_PENDING_DAMAGE) {
-    list.splice(0, list.length, EVERYTHING);
-    return;
-  }
-  list.push([a[0] as number, a[1] as number, a[2] as number, a[3] as number]);
-}
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-/** The kind of file behind an fd's st_mode, for error messages. */
-function fileType(mode: number): string {
-  const kinds: Record<number, string> = {
-    0o010000: 'a pipe',
-    0o020000: 'a character device',
-    0o040000: 'a directory',
-    0o060000: 'a block device',
-    0o120000: 'a symbolic link',
-    0o140000: 'a socket',
-  };
-  return kinds[mode & 0o170000] ?? `mode 0${(mode & 0o170000).toString(8)}`;
 }
 
 /** Builds one ShmTracker per session, all feeding the same sink. */

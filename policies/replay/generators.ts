@@ -56,10 +56,12 @@ class TraceBuilder {
     const pool = this.id(client);
     const buffer = this.id(client);
     const size = width * height * 4;
-    this.emit(t, client, { type: 'pool-created', pool, size, pages: pagesOf(size) });
+    // Ids are never reused here, so a pool's id is also its key.
+    this.emit(t, client, { type: 'pool-created', pool, poolKey: pool, size, pages: pagesOf(size) });
     this.emit(t, client, {
       type: 'buffer-created',
       pool,
+      poolKey: pool,
       buffer,
       offset: 0,
       width,
@@ -76,10 +78,11 @@ class TraceBuilder {
 
   /** The client destroys a buffer and its pool; the compositor acknowledges both. */
   destroy(t: number, client: number, b: { pool: number; buffer: number }): void {
-    this.emit(t, client, { type: 'buffer-destroyed', buffer: b.buffer, pool: b.pool });
-    this.emit(t, client, { type: 'pool-destroyed', pool: b.pool });
+    const poolKey = b.pool;
+    this.emit(t, client, { type: 'buffer-destroyed', buffer: b.buffer, pool: b.pool, poolKey });
+    this.emit(t, client, { type: 'pool-destroyed', pool: b.pool, poolKey });
     this.emit(t + ACK_MS, client, { type: 'delete-acked', object: b.buffer, kind: 'buffer' });
-    this.emit(t + ACK_MS, client, { type: 'delete-acked', object: b.pool, kind: 'pool' });
+    this.emit(t + ACK_MS, client, { type: 'delete-acked', object: b.pool, kind: 'pool', poolKey });
   }
 
   build(): LifecycleTrace {

@@ -130,6 +130,10 @@ class JudgedBackend implements GrantBackend {
     return this.sim.grow(extent, pages);
   }
 
+  shareFd(extent: GrantExtent): number {
+    return this.sim.shareFd(extent);
+  }
+
   free(extent: GrantExtent): void {
     if (this.mappedNow(extent.id)) this.unsafe++;
     this.sim.free(extent);

@@ -1,23 +1,22 @@
 // The fault tests' rig: a compositor process that can be killed and started again on
 // the same socket path (the embedded one or weston), a grant-mode bridge in this process
 // in front of it, and a grant backend that checks every free against the ground truth —
-// /proc/PID/maps of every compositor the rig started — so an unsafe reclaim is counted
-// at the moment it happens. Scripted windows that paint until told to stop, and notice
-// a hang-up as a clean disconnect rather than waiting forever.
+// the maps and fds of every process on the machine (bridge/grants/verifying.ts) — so an
+// unsafe reclaim is counted at the moment it happens. Scripted windows that paint until
+// told to stop, and notice a hang-up as a clean disconnect rather than waiting forever.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type ScriptedPool, ScriptedWindow } from '../../bridge/compositor/scripted-client.js';
 import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
-import type { GrantBackend, GrantExtent, RemoteMappingSource } from '../../bridge/grants/types.js';
+import { oracleMappingSource } from '../../bridge/grants/oracle-source.js';
+import { VerifyingBackend } from '../../bridge/grants/verifying.js';
 import { silentLogger } from '../../bridge/log.js';
-import { parseMappedFiles } from '../../bridge/oracle/maps.js';
-import { ProcMapsOracle } from '../../bridge/oracle/proc-maps-oracle.js';
-import type { FileIdentity } from '../../bridge/oracle/types.js';
+import { SystemOracle } from '../../bridge/oracle/system-oracle.js';
 import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
 import { Bridge } from '../../bridge/relay/bridge.js';
 import { Lifecycle } from '../../bridge/shm/lifecycle.js';
@@ -35,17 +34,6 @@ export async function until(predicate: () => boolean, timeoutMs: number): Promis
     await sleep(5);
   }
   return true;
-}
-
-/** Whether `pid` maps `file` right now (false when the process is gone). */
-export function processMaps(pid: number, file: FileIdentity): boolean {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/maps`, 'latin1');
-  } catch {
-    return false;
-  }
-  return text.length > 0 && parseMappedFiles(text).has(file);
 }
 
 // ---- compositor processes ----------------------------------------------------------
@@ -167,51 +155,6 @@ export async function startCompositorAt(
   return proc;
 }
 
-// ---- the grant backend that judges every free ------------------------------------
-
-/** Asks every known compositor: mapped if any live one maps the extent. */
-class AnyCompositor implements RemoteMappingSource {
-  constructor(private readonly pids: () => readonly number[]) {}
-  isMapped(extent: GrantExtent): boolean | 'unknown' {
-    if (extent.file === undefined) return 'unknown';
-    return this.pids().some((pid) => processMaps(pid, extent.file!));
-  }
-}
-
-export class VerifyingBackend implements GrantBackend {
-  /** Frees of an extent some compositor still mapped: must stay 0. */
-  unsafe = 0;
-  frees = 0;
-  constructor(
-    private readonly inner: GrantBackend,
-    private readonly pids: () => readonly number[],
-  ) {}
-  get name(): GrantBackend['name'] {
-    return this.inner.name;
-  }
-  allocate(pages: number): GrantExtent {
-    return this.inner.allocate(pages);
-  }
-  grow(extent: GrantExtent, pages: number): GrantExtent {
-    return this.inner.grow(extent, pages);
-  }
-  endForeignAccess(extent: GrantExtent): ReturnType<GrantBackend['endForeignAccess']> {
-    return this.inner.endForeignAccess(extent);
-  }
-  free(extent: GrantExtent): void {
-    const file = extent.file;
-    if (file !== undefined && this.pids().some((pid) => processMaps(pid, file))) this.unsafe++;
-    this.frees++;
-    this.inner.free(extent);
-  }
-  stats(): ReturnType<GrantBackend['stats']> {
-    return this.inner.stats();
-  }
-  close(): void {
-    this.inner.close();
-  }
-}
-
 // ---- the rig -----------------------------------------------------------------------
 
 const registry = new ProtocolRegistry();
@@ -221,8 +164,6 @@ export class BridgeRig {
   readonly dir: string;
   readonly upstreamPath: string;
   readonly listenPath: string;
-  /** Pids of every compositor this rig's bridge has talked to. */
-  readonly compositorPids: number[] = [];
   backend!: VerifyingBackend;
   lifecycle!: Lifecycle;
   bridge!: Bridge;
@@ -235,18 +176,13 @@ export class BridgeRig {
 
   /** A fresh bridge (and backend) in front of whatever listens at upstreamPath. */
   startBridge(): void {
-    const oracles = new Map<number, ProcMapsOracle>();
+    const oracle = new SystemOracle();
     this.backend = new VerifyingBackend(
-      new MemfdGrantBackend({ remote: new AnyCompositor(() => this.compositorPids) }),
-      () => this.compositorPids,
+      new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }),
     );
     this.lifecycle = new Lifecycle({
       mode: 'grant',
-      oracleFor: (pid) => {
-        let o = oracles.get(pid);
-        if (o === undefined) oracles.set(pid, (o = new ProcMapsOracle(pid)));
-        return o;
-      },
+      oracle,
       grants: { backend: this.backend, log: silentLogger },
     });
     this.bridge = Bridge.start({
@@ -262,9 +198,7 @@ export class BridgeRig {
     kind: CompositorKind,
     knobs: { keepPoolsMappedMs?: number } = {},
   ): Promise<CompositorProcess> {
-    const c = await startCompositorAt(kind, this.dir, 'compositor', knobs);
-    this.compositorPids.push(c.pid);
-    return c;
+    return startCompositorAt(kind, this.dir, 'compositor', knobs);
   }
 
   /** Whether something accepts connections at listenPath now. */

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
 import { silentLogger } from '../../bridge/log.js';
-import { ProcMapsOracle } from '../../bridge/oracle/proc-maps-oracle.js';
 import { Bridge } from '../../bridge/relay/bridge.js';
 import { WaylandListener } from '../../bridge/relay/listener.js';
 import { Lifecycle } from '../../bridge/shm/lifecycle.js';
@@ -302,13 +301,12 @@ export class FuzzWorld {
 
   static start(kind: BridgeKind): FuzzWorld {
     const compositor = new FuzzCompositor();
-    // Grant mode with no E3 oracle (the compositor is this very process, whose own
-    // mappings of the extents would always look "mapped"): extents go back at once.
+    // Grant mode with no E3 oracle (the compositor is this very process): evidence stops
+    // at E2, and extents go back then.
     const lifecycle =
       kind === 'grant'
         ? new Lifecycle({
             mode: 'grant',
-            oracleFor: () => new ProcMapsOracle(undefined),
             grants: { backend: new MemfdGrantBackend(), log: silentLogger },
           })
         : undefined;

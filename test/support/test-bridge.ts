@@ -5,7 +5,7 @@
 import { silentLogger } from '../../bridge/log.js';
 import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../../bridge/grants/oracle-source.js';
-import { ProcMapsOracle } from '../../bridge/oracle/proc-maps-oracle.js';
+import { SystemOracle } from '../../bridge/oracle/system-oracle.js';
 import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
 import { Bridge } from '../../bridge/relay/bridge.js';
 import type { TraceSink } from '../../bridge/relay/session.js';
@@ -25,14 +25,13 @@ const registry = new ProtocolRegistry();
 export function startTestBridge(options: {
   listenPath: string;
   upstreamPath: string;
-  compositorPid: number;
   mode?: BridgeMode;
   trace?: TraceSink;
 }): TestBridge {
-  const oracle = new ProcMapsOracle(options.compositorPid);
+  const oracle = new SystemOracle();
   const lifecycle = new Lifecycle({
     mode: options.mode ?? 'grant',
-    oracleFor: () => oracle,
+    oracle,
     grants:
       (options.mode ?? 'grant') === 'grant'
         ? {

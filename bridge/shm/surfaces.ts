@@ -1,0 +1,114 @@
+// Surface and damage state: what each wl_surface has pending (buffer, damage, scale,
+// transform) and what a commit makes current. Pure bookkeeping, kept apart from the
+// tracker so that the per-frame path reads in one place; the tracker decides what a
+// commit means for pools and evidence.
+
+import type { ArgValue } from '../wire/values.js';
+import {
+  type BufferState,
+  type Rect,
+  type SurfaceState,
+  damageInBufferCoordinates,
+  newSurfaceState,
+} from './state.js';
+
+/** Past this many rectangles between commits, a surface's damage is "everything". */
+const MAX_PENDING_DAMAGE = 64;
+const EVERYTHING: Rect = [0, 0, 0x7fffffff, 0x7fffffff];
+
+/** What a commit does to a surface's content. */
+export interface CommittedContent {
+  /** The buffer now shown, or null (none, or detached). */
+  readonly buffer: BufferState | null;
+  /** A buffer was attached with this commit (not only damage to the one shown). */
+  readonly attached: boolean;
+  /** Damage in buffer coordinates; null when it cannot be mapped (or is not tracked). */
+  readonly damage: Rect[] | null;
+}
+
+export class SurfaceTable {
+  private readonly surfaces = new Map<number, SurfaceState>();
+
+  constructor(
+    /** Follow damage requests (see shmInterest); without it commits report damage null. */
+    private readonly trackDamage: boolean,
+  ) {}
+
+  /** The state of a surface, made on first use (the relay has validated the id). */
+  get(id: number): SurfaceState {
+    let surface = this.surfaces.get(id);
+    if (surface === undefined) {
+      surface = newSurfaceState(id);
+      this.surfaces.set(id, surface);
+    }
+    return surface;
+  }
+
+  delete(id: number): void {
+    this.surfaces.delete(id);
+  }
+
+  clear(): void {
+    this.surfaces.clear();
+  }
+
+  /**
+   * A wl_surface request other than commit and destroy (attach, damage, damage_buffer,
+   * set_buffer_scale, set_buffer_transform); `buffer` resolves attach's argument.
+   */
+  pending(
+    id: number,
+    name: string,
+    a: readonly ArgValue[],
+    buffer: (id: number) => BufferState | undefined,
+  ): void {
+    switch (name) {
+      case 'attach':
+        this.get(id).pendingBuffer = a[0] === 0 ? null : buffer(a[0] as number);
+        break;
+      case 'damage':
+        addDamage(this.get(id).pendingDamage, a);
+        break;
+      case 'damage_buffer':
+        addDamage(this.get(id).pendingBufferDamage, a);
+        break;
+      case 'set_buffer_scale':
+        this.get(id).pendingScale = a[0] as number;
+        break;
+      case 'set_buffer_transform':
+        this.get(id).pendingTransform = a[0] as number;
+        break;
+    }
+  }
+
+  /** Applies a commit's pending state and says what content it shows. */
+  commit(id: number): CommittedContent {
+    const surface = this.get(id);
+    if (surface.pendingScale !== undefined) surface.scale = surface.pendingScale;
+    if (surface.pendingTransform !== undefined) surface.transform = surface.pendingTransform;
+    surface.pendingScale = undefined;
+    surface.pendingTransform = undefined;
+    const attached = surface.pendingBuffer;
+    if (attached !== undefined) surface.current = attached;
+    const buffer = surface.current;
+    const damage =
+      buffer !== null && this.trackDamage ? damageInBufferCoordinates(surface, buffer) : null;
+    surface.pendingBuffer = undefined;
+    surface.pendingDamage = [];
+    surface.pendingBufferDamage = [];
+    return { buffer, attached: attached !== undefined, damage };
+  }
+}
+
+/**
+ * Adds a damage rectangle to a surface's pending list. Bounded: a client may send
+ * damage forever without committing, and the list must not grow with it.
+ */
+function addDamage(list: Rect[], a: readonly ArgValue[]): void {
+  if (list[0] === EVERYTHING) return; // nothing can add to "everything"
+  if (list.length >= MAX_PENDING_DAMAGE) {
+    list.splice(0, list.length, EVERYTHING);
+    return;
+  }
+  list.push([a[0] as number, a[1] as number, a[2] as number, a[3] as number]);
+}
