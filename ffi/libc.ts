@@ -63,6 +63,8 @@ const raw = {
     'intptr_t pread(int fd, void *buf, size_t count, int64_t off)',
   ),
   memcpy: fn<[Ptr, Ptr, number], unknown>('void *memcpy(void *dst, const void *src, size_t n)'),
+  gettid: fn<[], number>('int gettid(void)'),
+  setpriority: fn<[number, number, number], number>('int setpriority(int which, int who, int prio)'),
   poll: fn<[Buffer, number, number], number>(
     'int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)',
   ),
@@ -415,6 +417,16 @@ export function munmap(ptr: NativePointer, length: number): void {
 /** pread into native memory; a short count (0 past EOF) is returned, never a signal. */
 export function preadInto(fd: number, dst: NativePointer, length: number, offset: number): number {
   return check(Number(raw.pread(fd, dst, length, offset)), 'pread');
+}
+
+const PRIO_PROCESS = 0;
+
+/**
+ * Gives the calling thread (not the whole process: Linux keeps a nice value per
+ * thread) the nice value `nice`: background work that must yield to the event loop.
+ */
+export function setThreadNice(nice: number): void {
+  check(raw.setpriority(PRIO_PROCESS, raw.gettid(), nice), 'setpriority');
 }
 
 export function memcpy(dst: NativePointer, src: NativePointer, length: number): void {

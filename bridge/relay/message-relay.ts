@@ -91,7 +91,9 @@ export class MessageRelay {
    * message that is rewritten, dropped or carries fds ends the run, is handled, and
    * starts the next. Stops at a partial message, or at one whose fds have not arrived
    * yet. An observer that asks for a hold (MessageRewrite.ready) holds the output from
-   * that message on until its work is done (onHold).
+   * that message on until its work is done (onHold): the walk stops after that message,
+   * and the session walks the rest once the hold is released. So nothing after a held
+   * message changes any state before the observer's work is done.
    */
   handleInput(pipe: Pipe, fromClient: boolean): void {
     const rx = pipe.rx;
@@ -129,6 +131,9 @@ export class MessageRelay {
             pipe.forward(runStart, pos);
             runStart = pos;
             this.onHold(pipe, pipe.hold(), ready);
+            pos += size;
+            messages++;
+            break;
           }
           pos += size; // forwarded unchanged: part of the run
           messages++;
@@ -137,10 +142,11 @@ export class MessageRelay {
         pipe.forward(runStart, pos);
         // The run is out: if this message is rejected, the finally must not send it again.
         runStart = pos;
-        this.handleMessage(pipe, fromClient, obj, meta, pos, size);
+        const held = this.handleMessage(pipe, fromClient, obj, meta, pos, size);
         pos += size;
         runStart = pos;
         messages++;
+        if (held) break;
       }
     } finally {
       // Everything before the failing (or partial) message was valid: pass it on.
@@ -155,6 +161,7 @@ export class MessageRelay {
     return this.batchTime;
   }
 
+  /** Handles a message that needs decoding; true when it is held (the walk stops). */
   private handleMessage(
     pipe: Pipe,
     fromClient: boolean,
@@ -162,7 +169,7 @@ export class MessageRelay {
     meta: MessageMeta,
     pos: number,
     size: number,
-  ): void {
+  ): boolean {
     const rx = pipe.rx;
     let args: ArgValue[];
     try {
@@ -192,7 +199,7 @@ export class MessageRelay {
       }
       if (replacement === 'drop') {
         for (const fd of fds) releaseFd(fd);
-        return;
+        return false;
       }
       if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
         const rewrite = this.options.observer.onMessage({
@@ -215,6 +222,7 @@ export class MessageRelay {
     pipe.attachFds(fds);
     if (replacement !== undefined) pipe.write(replacement);
     else pipe.forward(pos, pos + size);
+    return ready !== undefined;
   }
 
   /** One WAYLAND_DEBUG-like line; says so when the bridge dropped or rewrote the message. */

@@ -107,14 +107,20 @@ export class Session {
 
   /**
    * The observer holds a message and what follows it (grant mode copying a commit's
-   * buffer): once its work is done, the output goes on; if the held output had filled
-   * the pipe, the flush resumes reading (updateInterest).
+   * buffer): that direction neither reads nor handles more until the work is done.
+   * Then the held output goes out, the input read meanwhile is handled (it may hold
+   * again), and reading resumes (updateInterest). Other sessions go on meanwhile.
    */
   private onHold(pipe: Pipe, id: number, ready: Promise<void>): void {
     ready.then(
       () => {
         if (this.closed || !pipe.release(id)) return;
-        this.guard(() => this.flush(pipe));
+        this.guard(() => {
+          if (pipe.inputEnd > pipe.inputStart) this.relay.handleInput(pipe, pipe === this.requests);
+          if (this.closed) return;
+          this.flush(pipe);
+          if (this.relay.errorRelayed) this.finish('wl_display.error delivered');
+        });
       },
       (err: unknown) =>
         this.guard(() => {
@@ -213,7 +219,7 @@ export class Session {
 
   /** Reads and relays what the source has, until it has no more or the destination is full. */
   private pump(pipe: Pipe, fromClient: boolean): void {
-    if (!this.reads(fromClient)) return;
+    if (!this.reads(fromClient) || pipe.holds > 0) return;
     for (let i = 0; i < MAX_READS_PER_WAKE && !this.closed; i++) {
       const fdsBefore = pipe.fdsReceived;
       const got = pipe.receive();
@@ -231,7 +237,7 @@ export class Session {
       }
       this.relay.handleInput(pipe, fromClient);
       if (this.closed) return;
-      if (this.flush(pipe) === 'blocked' || !this.reads(fromClient)) break;
+      if (this.flush(pipe) !== 'done' || !this.reads(fromClient)) break;
       if (got === 'drained') break;
     }
     if (this.relay.errorRelayed) this.finish('wl_display.error delivered');
@@ -378,9 +384,13 @@ export class Session {
 
   private updateInterest(): void {
     if (this.closed) return;
-    this.clientWatch.setInterest(this.reads(true) && !this.requests.paused, this.events.sendable);
+    // A held pipe reads nothing until its hold is released (onHold).
+    this.clientWatch.setInterest(
+      this.reads(true) && !this.requests.paused && this.requests.holds === 0,
+      this.events.sendable,
+    );
     this.upstreamWatch.setInterest(
-      this.reads(false) && !this.events.paused,
+      this.reads(false) && !this.events.paused && this.events.holds === 0,
       this.requests.sendable && this.phase !== Phase.upstreamFinished,
     );
   }

@@ -89,6 +89,48 @@ export function mergeContiguous(spans: Span[]): Span[] {
   return out;
 }
 
+/**
+ * Splits spans into at most `parts` groups of about total/parts bytes each (at least
+ * minBytes), each copyable on its own, in order: a large frame shared between copy
+ * threads. Contiguous runs are cut anywhere, strided ones between rows (a group then
+ * takes its share rounded up to a whole row).
+ */
+export function splitSpans(spans: readonly Span[], parts: number, minBytes = 0): Span[][] {
+  const share = Math.max(minBytes, Math.ceil(spanBytes(spans) / Math.max(1, parts)), 1);
+  const groups: Span[][] = [];
+  let group: Span[] = [];
+  let room = share;
+  const close = (): void => {
+    groups.push(group);
+    group = [];
+    room = share;
+  };
+  for (const span of spans) {
+    let start = span.start;
+    if (span.rows === 1) {
+      for (let left = span.length; left > 0;) {
+        const take = Math.min(left, room);
+        group.push({ start, length: take, rows: 1, stride: 0 });
+        start += take;
+        left -= take;
+        room -= take;
+        if (room === 0) close();
+      }
+      continue;
+    }
+    for (let rows = span.rows; rows > 0;) {
+      const fit = span.length === 0 ? rows : Math.min(rows, Math.ceil(room / span.length));
+      group.push({ start, length: span.length, rows: fit, stride: span.stride });
+      start += fit * span.stride;
+      rows -= fit;
+      room -= fit * span.length;
+      if (room <= 0) close();
+    }
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
 /** Bytes the spans cover. */
 export function spanBytes(spans: readonly Span[]): number {
   return spans.reduce((n, s) => n + s.length * s.rows, 0);
