@@ -33,6 +33,7 @@ import { type CopyTarget, CopyThreads } from '../bridge/shm/copy-threads.js';
 import type { Span } from '../bridge/shm/copy.js';
 import { INLINE_COPY_BYTES } from '../bridge/shm/grant-mode.js';
 import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import { startProxyProcess } from './support/proxy-process.js';
 import type { PoolState } from '../bridge/shm/state.js';
 
 const registry = new ProtocolRegistry();
@@ -157,16 +158,16 @@ describe.skipIf(!westonAvailable())('grant mode copies big commits off the event
     });
   }
 
-  function connect(): WaylandClient {
-    const client = WaylandClient.connect(bridge!.listenPath);
+  function connect(path = bridge!.listenPath): WaylandClient {
+    const client = WaylandClient.connect(path);
     client.attachToLoop();
     clients.push(client);
     return client;
   }
 
   /** A client with one surface and `frames` buffers side by side in `pool`. */
-  async function drawing(pool: ClientPool, frames: number): Promise<Drawing> {
-    const client = connect();
+  async function drawing(pool: ClientPool, frames: number, path?: string): Promise<Drawing> {
+    const client = connect(path);
     const reg = client.display.request('get_registry') as WaylandProxy;
     const found = new Map<string, number>();
     reg.on('global', ([name, iface]) => found.set(iface as string, name as number));
@@ -328,5 +329,25 @@ describe.skipIf(!westonAvailable())('grant mode copies big commits off the event
       threads.open();
       threads.close();
     }
+  });
+
+  it('a grantway proxy that has copied on its threads still exits at SIGTERM', async () => {
+    const proxy = await startProxyProcess({
+      listenPath: join(weston.runtimeDir, 'gw-copy-threads-proxy'),
+      upstreamPath: weston.socketPath,
+    });
+    try {
+      const clientPool = new ClientPool(FRAME, true);
+      pools.push(clientPool);
+      const d = await drawing(clientPool, 1, proxy.listenPath);
+      clientPool.noise(0, 7);
+      d.commit(0, null);
+      await d.client.roundtripAsync();
+      d.client.close();
+      clients.splice(clients.indexOf(d.client), 1);
+    } finally {
+      await proxy.stop(); // SIGTERM, and SIGKILL 5 s later if it has not exited
+    }
+    expect(proxy.exited()).toEqual({ code: 0, signal: null });
   });
 });

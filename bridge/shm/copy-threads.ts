@@ -105,12 +105,14 @@ export class CopyThreads {
   private spawn(): Thread {
     const worker = import.meta.url.endsWith('.ts') ? this.spawnFromSource() : this.spawnBuilt();
     const thread: Thread = { worker, queued: 0, shares: new Map() };
-    worker.unref(); // copies in flight belong to sessions, which keep the loop alive
     worker.on('message', (reply: CopyResultMessage) => this.done(thread, reply));
     worker.on('error', (err) => this.lost(thread, err));
     worker.on('exit', (code) => {
       if (!this.closing) this.lost(thread, new Error(`copy thread exited (${code})`));
     });
+    // After the listeners (adding one refs the port again): copies in flight belong to
+    // sessions, which keep the loop alive; idle threads must not keep the process up.
+    worker.unref();
     return thread;
   }
 
