@@ -5,8 +5,8 @@
 // burst of big commits never delays another client's messages on a busy machine.
 
 import { parentPort } from 'node:worker_threads';
-import { nativeView, setThreadNice } from '../../ffi/libc.js';
-import { type PoolSource, type Span, copySpans } from './copy.js';
+import { setThreadNice } from '../../ffi/libc.js';
+import { type Span, copySpans } from './copy.js';
 
 /** A job, as the main thread posts it (addresses are plain numbers: < 2^47). */
 export interface CopyJobMessage {
@@ -32,12 +32,7 @@ const COPY_THREAD_NICE = 10;
 function run(job: CopyJobMessage): number {
   const t = job.target;
   if (t.kind === 'joint') {
-    const source: PoolSource = {
-      kind: 'joint',
-      view: nativeView(BigInt(t.ptr), t.length),
-      extentAt: t.extentAt,
-    };
-    return copySpans(job.spans, source, 0n);
+    return copySpans(job.spans, { kind: 'joint', base: t.ptr, extentAt: t.extentAt }, 0n);
   }
   return copySpans(job.spans, { kind: 'pread', fd: t.fd }, BigInt(t.extentPtr));
 }

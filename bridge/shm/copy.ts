@@ -1,15 +1,18 @@
 // Grant mode's copy of a committed buffer from the client's pool into the grant pages.
 // Damage rectangles become byte spans of the pool (pure, tested on its own); the spans
-// are then copied within one view that covers the client's pool (read-only) and the
-// extent side by side, or with pread when the pool may shrink under us.
+// are then copied with libc memcpy within one mapping that holds the client's pool
+// (read-only) and the extent side by side, or with pread when the pool may shrink
+// under us.
 //
-// Why one joint view: a narrow damage rectangle is a span per row, and per-row copies
-// between two views cost an allocated subarray each (~0.2 µs: a 10 % rectangle of a
-// 1080p frame took 0.26× a full frame); copyWithin inside one view allocates nothing.
-// pread costs a syscall per span (one full frame ≈ 0.7 ms, a pread per row ≈ 1.5 ms
-// here), hence few, large spans on that path.
+// Why no view of that mapping: V8 counts a view of native memory as external memory,
+// and a bridge that held one per pool (16 MiB for a 1080p pool) ran major collections
+// of tens of ms every commit burst on the event loop, delaying every client. A memcpy
+// per row costs a koffi call instead of a copyWithin (about as cheap with addresses
+// as numbers), and copies of many rows run on the copy threads anyway. pread costs a
+// syscall per span (one full frame ≈ 0.7 ms, a pread per row ≈ 1.5 ms here), hence
+// few, large spans on that path.
 
-import { type NativePointer, preadInto } from '../../ffi/libc.js';
+import { type NativePointer, memcpyAt, preadInto } from '../../ffi/libc.js';
 import type { Rect } from './state.js';
 
 /**
@@ -141,9 +144,10 @@ export type PoolSource =
   /**
    * One mapping of the client's pool (read-only, only for pools sealed against
    * shrinking: no SIGBUS possible) followed by one of the extent (read-write) at
-   * `extentAt`: pool offset p is view[p], extent offset p is view[extentAt + p].
+   * `extentAt`: pool offset p is at base + p, extent offset p at base + extentAt + p
+   * (base: the mapping's address as a number).
    */
-  | { readonly kind: 'joint'; readonly view: Uint8Array; readonly extentAt: number }
+  | { readonly kind: 'joint'; readonly base: number; readonly extentAt: number }
   /** pread from the client's fd: a truncated file gives a short read, never a signal. */
   | { readonly kind: 'pread'; readonly fd: number };
 
@@ -161,7 +165,7 @@ export function copySpans(
   for (const { start, length, rows, stride } of spans) {
     for (let row = 0, at = start; row < rows; row++, at += stride) {
       if (source.kind === 'joint') {
-        source.view.copyWithin(source.extentAt + at, at, at + length);
+        memcpyAt(source.base + source.extentAt + at, source.base + at, length);
         copied += length;
       } else {
         copied += preadInto(source.fd, extentPtr + BigInt(at), length, at);

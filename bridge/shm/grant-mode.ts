@@ -69,8 +69,6 @@ interface Mapping {
 interface Backed {
   /** The extent the compositor maps. Replaced when the pool grows. */
   extent: GrantExtent;
-  /** Zero-copy view of the extent through the bridge's own mapping. */
-  view: Uint8Array;
   /** How the client's bytes are read: the joint mapping when sealed, else pread. */
   source: PoolSource;
   /** The joint mapping behind `source`, to undo on resize and reclaim. */
@@ -162,12 +160,11 @@ export class GrantBacking implements PoolBacking {
       if (extent.fd === undefined || extent.ptr === undefined) {
         throw new Error(`the ${this.backend.name} backend has no pages to give a compositor`);
       }
-      const view = nativeView(extent.ptr, extent.pages * PAGE_SIZE);
       opened = this.openSource(pool, extent, request);
       // The extent's fd stays the backend's; the relay sends and closes this one (a fresh
       // open file description for memfd, so the E3 oracle can tell the two holds apart).
       const fd = this.backend.shareFd(extent);
-      this.backed.set(pool, { extent, view, ...opened, inFlight: 0, retireWith: undefined });
+      this.backed.set(pool, { extent, ...opened, inFlight: 0, retireWith: undefined });
       this.stats.extentsAllocated++;
       return { fd, mappedFile: extent.file };
     } catch (err) {
@@ -185,7 +182,6 @@ export class GrantBacking implements PoolBacking {
     if (b.inFlight > 0) throw new Error('wl_shm_pool.resize while a copy of the pool runs');
     const pages = Math.ceil(pool.size / PAGE_SIZE);
     b.extent = this.reclaimer?.grow(b.extent, pages) ?? this.backend.grow(b.extent, pages);
-    b.view = nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE);
     this.closeSource(b);
     // Until the new mapping exists, read with pread: never through a stale mapping.
     b.source = { kind: 'pread', fd: pool.clientFd };
@@ -335,10 +331,14 @@ export class GrantBacking implements PoolBacking {
     this.retire(b.extent, facts);
   }
 
-  /** What backs a pool now: its extent and the bridge's view of it (tests, tools). */
+  /**
+   * What backs a pool now: its extent and a view of it, made for the caller (tests,
+   * tools; the bridge keeps none: see copy.ts). It dangles once the extent is freed.
+   */
   inspect(pool: PoolState): { extent: GrantExtent; view: Uint8Array } | undefined {
     const b = this.backed.get(pool);
-    return b === undefined ? undefined : { extent: b.extent, view: b.view };
+    if (b === undefined) return undefined;
+    return { extent: b.extent, view: nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE) };
   }
 
   /** Pools currently backed by an extent. */
@@ -435,7 +435,7 @@ export class GrantBacking implements PoolBacking {
       throw err;
     }
     return {
-      source: { kind: 'joint', view: nativeView(ptr, length), extentAt: poolBytes },
+      source: { kind: 'joint', base: Number(ptr), extentAt: poolBytes },
       mapping: { ptr, length, users: 0, closed: false },
     };
   }
