@@ -16,6 +16,14 @@
 // reading makes resident (a sparse client pool is filled by the first full copy). So a
 // sealed pool costs twice its size, an unsealed one (read with pread) once.
 //
+// Where to copy. A copy of INLINE_COPY_BYTES or more runs on the copy threads
+// (copy-threads.ts) when the bridge has them: committed() returns its promise, and the
+// relay holds the commit, and that client's later requests, until it settles (other
+// clients go on meanwhile). Everything a copy reads and writes — the joint mapping, the
+// extent, a dup of the client's fd for pread — stays valid until it is done: a pool let
+// go of or forgotten meanwhile goes to the scheduler (or is reclaimed) when its last
+// copy ends, a mapping is unmapped then.
+//
 // What to copy. A client draws a frame into a buffer and commits it with the damage
 // relative to the frame before (which may have come from another buffer). The extent
 // holds what the buffer held when it was last copied, so every damage committed on the
@@ -26,6 +34,8 @@
 import type { Logger } from 'pino';
 import { SyscallError } from '../../ffi/errors.js';
 import {
+  close as closeFd,
+  dupCloexec,
   ERRNO,
   mmapAt,
   munmap,
@@ -39,7 +49,8 @@ import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import { ClientProtocolError } from '../relay/errors.js';
 import type { PoolCharge } from './accounting.js';
 import type { PoolBacking, PoolRequest } from './backing.js';
-import { type PoolSource, copySpans, damageSpans, spanBytes } from './copy.js';
+import { type PoolSource, type Span, copySpans, damageSpans, spanBytes } from './copy.js';
+import type { CopyTarget, CopyThreads } from './copy-threads.js';
 import { ShmError } from './errors.js';
 import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
 import type { ExtentReclaimer } from '../../policies/live.js';
@@ -48,15 +59,31 @@ import type { ExtentReclaimer } from '../../policies/live.js';
 const MAX_PENDING_RECTS = 32;
 const pageBytes = (size: number): number => Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
 
+/** Below this many bytes a copy runs inline: a thread hand-off would cost more. */
+export const INLINE_COPY_BYTES = 256 * 1024;
+
+/** The joint mapping; unmapped once closed and no copy uses it (see module comment). */
+interface Mapping {
+  readonly ptr: bigint;
+  readonly length: number;
+  users: number;
+  closed: boolean;
+}
+
 interface Backed {
   /** The extent the compositor maps. Replaced when the pool grows. */
   extent: GrantExtent;
-  /** Zero-copy view of the extent through the bridge's own mapping. */
-  view: Uint8Array;
   /** How the client's bytes are read: the joint mapping when sealed, else pread. */
   source: PoolSource;
   /** The joint mapping behind `source`, to undo on resize and reclaim. */
-  mapping: { ptr: bigint; length: number } | undefined;
+  mapping: Mapping | undefined;
+  /** Copies on the copy threads not yet done. */
+  inFlight: number;
+  /**
+   * Set once the pool is handed off or forgotten with copies in flight: what happens to
+   * the extent after the last copy (never while a copy may still write it).
+   */
+  afterCopies: (() => void) | undefined;
 }
 
 /** What grant mode keeps per live buffer to know what a commit must copy. */
@@ -73,7 +100,10 @@ export interface GrantCopyStats {
   bytesCopied: number;
   /** Bytes pread could not get because the client truncated its file. */
   bytesMissing: number;
-  /** Time spent copying, ms (one clock read each side of a commit's copy). */
+  /**
+   * Time spent copying, ms: inline copies on the event loop, and copies on the copy
+   * threads from dispatch to done (what the commit waited for).
+   */
   copyMs: number;
   extentsAllocated: number;
   /** Reclaimed directly (no scheduler); with one, see its stats(). */
@@ -88,9 +118,9 @@ export class GrantBacking implements PoolBacking {
   private readonly backed = new Map<PoolState, Backed>();
   /**
    * Extents handed to the reclaimer whose pool the tracker still follows (it is charged
-   * to its client until then). Invariant: each is still `retired` in the scheduler — an
-   * entry leaves when the scheduler ends access to it or caches it (settled), or when
-   * the tracker forgets its pool, whichever comes first.
+   * to its client until then). Invariant: each is still `retired` in the scheduler (or
+   * waits for its last copy to go there) — an entry leaves when the scheduler ends access
+   * to it or caches it (settled), or when the tracker forgets its pool, whichever first.
    */
   private readonly handedOff = new Map<PoolState, GrantExtent>();
   /**
@@ -105,19 +135,25 @@ export class GrantBacking implements PoolBacking {
     commits: 0,
     fullCopies: 0,
     bytesCopied: 0,
-    bytesMissing: 0,
     copyMs: 0,
+    bytesMissing: 0,
     extentsAllocated: 0,
     extentsReclaimed: 0,
     reclaimFailures: 0,
     extentsRetired: 0,
   };
 
+  /** Copies on the copy threads not yet done, all pools together. */
+  private copying = 0;
+  private idleWaiters: (() => void)[] = [];
+
   constructor(
     private readonly backend: GrantBackend,
     private readonly log: Logger,
     /** Decides when extents are reclaimed; undefined: at once, in forgotten(). */
     private readonly reclaimer?: ExtentReclaimer,
+    /** Where big copies run; undefined: every copy runs inline, on the event loop. */
+    private readonly threads?: CopyThreads,
   ) {}
 
   charge(size: number, sealedAgainstShrink: boolean, letGo = false): PoolCharge {
@@ -144,16 +180,15 @@ export class GrantBacking implements PoolBacking {
       if (extent.fd === undefined || extent.ptr === undefined) {
         throw new Error(`the ${this.backend.name} backend has no pages to give a compositor`);
       }
-      const view = nativeView(extent.ptr, extent.pages * PAGE_SIZE);
       opened = this.openSource(pool, extent, request);
       // The extent's fd stays the backend's; the relay sends and closes this one (a fresh
       // open file description for memfd, so the E3 oracle can tell the two holds apart).
       const fd = this.backend.shareFd(extent);
-      this.backed.set(pool, { extent, view, ...opened });
+      this.backed.set(pool, { extent, ...opened, inFlight: 0, afterCopies: undefined });
       this.stats.extentsAllocated++;
       return { fd, mappedFile: extent.file };
     } catch (err) {
-      if (opened?.mapping !== undefined) munmap(opened.mapping.ptr, opened.mapping.length);
+      if (opened?.mapping !== undefined) this.unmap(opened.mapping);
       this.giveBack(extent);
       throw err;
     }
@@ -162,19 +197,25 @@ export class GrantBacking implements PoolBacking {
   resized(pool: PoolState, request: PoolRequest): void {
     const b = this.backed.get(pool);
     if (b === undefined) return;
+    // The relay reads nothing more from a client while its commit is copied, so a
+    // resize cannot race a copy; were it to, growing would move the extent under it.
+    if (b.inFlight > 0) throw new Error('wl_shm_pool.resize while a copy of the pool runs');
     const pages = Math.ceil(pool.size / PAGE_SIZE);
     b.extent = this.reclaimer?.grow(b.extent, pages) ?? this.backend.grow(b.extent, pages);
-    b.view = nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE);
     this.closeSource(b);
     // Until the new mapping exists, read with pread: never through a stale mapping.
     b.source = { kind: 'pread', fd: pool.clientFd };
     Object.assign(b, this.openSource(pool, b.extent, request));
   }
 
-  committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void {
+  committed(
+    surfaceId: number,
+    buffer: BufferState,
+    damage: Rect[] | null,
+  ): Promise<void> | undefined {
     const b = this.backed.get(buffer.pool);
     // A let-go pool's source is closed (letGo): nothing of it may be read again.
-    if (b === undefined || buffer.pool.letGo) return;
+    if (b === undefined || buffer.pool.letGo) return undefined;
     // Everything this surface has shown missed this damage too (see module comment).
     let shown = this.shownOn.get(surfaceId);
     if (shown === undefined) this.shownOn.set(surfaceId, (shown = new Set()));
@@ -196,13 +237,90 @@ export class GrantBacking implements PoolBacking {
     };
     const spans = damageSpans(layout, rects, b.source.kind === 'pread');
     const wanted = spanBytes(spans);
-    const started = performance.now();
-    const copied = copySpans(spans, b.source, b.extent.ptr!);
-    this.stats.copyMs += performance.now() - started;
     this.stats.commits++;
     if (rects === null) this.stats.fullCopies++;
+    if (this.threads === undefined || wanted < INLINE_COPY_BYTES) {
+      const started = performance.now();
+      this.counted(wanted, copySpans(spans, b.source, b.extent.ptr!));
+      this.stats.copyMs += performance.now() - started;
+      return undefined;
+    }
+    return this.copyOnThreads(this.threads, b, buffer.pool, spans, wanted);
+  }
+
+  /** Copies running on the copy threads. */
+  get copiesInFlight(): number {
+    return this.copying;
+  }
+
+  /** Resolves once no copy runs on the copy threads (shutdown waits for it). */
+  whenIdle(): Promise<void> {
+    if (this.copying === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private counted(wanted: number, copied: number): void {
     this.stats.bytesCopied += copied;
     this.stats.bytesMissing += wanted - copied;
+  }
+
+  /**
+   * Runs a copy on the copy threads, keeping what it touches valid until it is done:
+   * the joint mapping (a user more), or a dup of the client's fd for pread (the
+   * tracker's may close meanwhile) and the extent (its hand-off waits: afterCopies).
+   */
+  private copyOnThreads(
+    threads: CopyThreads,
+    b: Backed,
+    pool: PoolState,
+    spans: Span[],
+    wanted: number,
+  ): Promise<void> {
+    let target: CopyTarget;
+    let release: () => void;
+    const mapping = b.mapping;
+    if (b.source.kind === 'joint' && mapping !== undefined) {
+      mapping.users++;
+      target = {
+        kind: 'joint',
+        ptr: Number(mapping.ptr),
+        length: mapping.length,
+        extentAt: b.source.extentAt,
+      };
+      release = () => {
+        mapping.users--;
+        if (mapping.closed && mapping.users === 0) munmap(mapping.ptr, mapping.length);
+      };
+    } else {
+      const fd = dupCloexec(b.source.kind === 'pread' ? b.source.fd : pool.clientFd);
+      target = { kind: 'pread', fd, extentPtr: Number(b.extent.ptr!) };
+      release = () => closeFd(fd);
+    }
+    b.inFlight++;
+    this.copying++;
+    const finish = (): void => {
+      release();
+      b.inFlight--;
+      this.copying--;
+      if (b.inFlight === 0 && b.afterCopies !== undefined) {
+        const then = b.afterCopies;
+        b.afterCopies = undefined;
+        then();
+      }
+      if (this.copying === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    };
+    const started = performance.now();
+    return threads.copy(spans, target).then(
+      (copied) => {
+        finish();
+        this.counted(wanted, copied);
+        this.stats.copyMs += performance.now() - started;
+      },
+      (err: unknown) => {
+        finish();
+        throw err;
+      },
+    );
   }
 
   bufferDestroyed(buffer: BufferState): void {
@@ -229,7 +347,9 @@ export class GrantBacking implements PoolBacking {
     for (const buffer of [...this.copies.keys()]) {
       if (buffer.pool === pool) this.bufferDestroyed(buffer);
     }
-    this.closeSource(b); // the client's pages are no longer read, nor kept resident
+    // The client's pages are no longer read, nor kept resident (a copy still running
+    // keeps the mapping until it ends).
+    this.closeSource(b);
   }
 
   handOff(pool: PoolState, settled: (verdict: MappingVerdict) => void): void {
@@ -241,13 +361,17 @@ export class GrantBacking implements PoolBacking {
     this.backed.delete(pool);
     this.handedOff.set(pool, b.extent);
     this.stats.extentsRetired++;
-    reclaimer.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle }, (verdict) => {
-      // Gone from the map first: what the tracker does with the verdict comes back here
-      // (updated, forgotten) and must not reach the scheduler, which is calling us.
-      if (this.handedOff.get(pool) !== b.extent) return;
-      this.handedOff.delete(pool);
-      settled(verdict);
-    });
+    const give = (): void =>
+      // The facts as they are when it goes: updates before then found no extent to tell.
+      reclaimer.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle }, (verdict) => {
+        // Gone from the map first: what the tracker does with the verdict comes back here
+        // (updated, forgotten) and must not reach the scheduler, which is calling us.
+        if (this.handedOff.get(pool) !== b.extent) return;
+        this.handedOff.delete(pool);
+        settled(verdict);
+      });
+    if (b.inFlight > 0) b.afterCopies = give;
+    else give();
   }
 
   updated(pool: PoolState): void {
@@ -257,12 +381,15 @@ export class GrantBacking implements PoolBacking {
   }
 
   forgotten(pool: PoolState): void {
-    if (this.handedOff.delete(pool)) return; // the scheduler's already
+    if (this.handedOff.delete(pool)) return; // the scheduler's already (or once copies end)
     const b = this.backed.get(pool);
     if (b === undefined) return;
     this.letGo(pool);
     this.backed.delete(pool);
-    this.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle });
+    const facts = { evidence: pool.evidence, oracle: pool.oracle };
+    const reclaim = (): void => this.retire(b.extent, facts);
+    if (b.inFlight > 0) b.afterCopies = reclaim;
+    else reclaim();
   }
 
   /** Pages of the extents handed to the reclaimer that clients are still charged for. */
@@ -272,10 +399,14 @@ export class GrantBacking implements PoolBacking {
     return pages;
   }
 
-  /** What backs a pool now: its extent and the bridge's view of it (tests, tools). */
+  /**
+   * What backs a pool now: its extent and a view of it, made for the caller (tests,
+   * tools; the bridge keeps none: see copy.ts). It dangles once the extent is freed.
+   */
   inspect(pool: PoolState): { extent: GrantExtent; view: Uint8Array } | undefined {
     const b = this.backed.get(pool);
-    return b === undefined ? undefined : { extent: b.extent, view: b.view };
+    if (b === undefined) return undefined;
+    return { extent: b.extent, view: nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE) };
   }
 
   /** Pools currently backed by an extent. */
@@ -372,17 +503,28 @@ export class GrantBacking implements PoolBacking {
       throw err;
     }
     return {
-      source: { kind: 'joint', view: nativeView(ptr, length), extentAt: poolBytes },
-      mapping: { ptr, length },
+      source: { kind: 'joint', base: Number(ptr), extentAt: poolBytes },
+      mapping: { ptr, length, users: 0, closed: false },
     };
   }
 
   private closeSource(b: Backed): void {
-    if (b.mapping !== undefined) munmap(b.mapping.ptr, b.mapping.length);
+    if (b.mapping !== undefined) this.unmap(b.mapping);
     b.mapping = undefined;
   }
 
-  /** Reclaims (or retires) every extent left, and stops the scheduler (bridge shutdown). */
+  /** Unmaps now, or once the copies that use the mapping are done. */
+  private unmap(mapping: Mapping): void {
+    if (mapping.closed) return;
+    mapping.closed = true;
+    if (mapping.users === 0) munmap(mapping.ptr, mapping.length);
+  }
+
+  /**
+   * Reclaims (or retires) every extent left, and stops the scheduler (bridge shutdown).
+   * Extents with copies in flight are reclaimed when those end: call whenIdle() first
+   * to have them all back before the scheduler stops.
+   */
   close(): void {
     this.handedOff.clear();
     for (const pool of [...this.backed.keys()]) this.forgotten(pool);
