@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { BridgeControlClient } from '../bridge/control/bridge-control.js';
+import { BridgeControlClient, controlPathFor } from '../bridge/control/bridge-control.js';
 import {
   addSeals,
   close as closeFd,
@@ -26,6 +26,7 @@ import {
 } from '../ffi/libc.js';
 import { startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
 import { RawClient, roundtripOrRefusal } from './support/raw-client.js';
+import { until } from './support/wait.js';
 
 const MiB = 1024 * 1024;
 const CONNECTIONS = 200;
@@ -155,6 +156,17 @@ describe.skipIf(!canSetpriv)(
     });
 
     it('refuses clients over maxClientsPerUid and maxClients by name, keeps the shared memory under maxShmTotalAll, serves the rest', async () => {
+      // Connections made while the proxy started (the readiness probe) must have ended:
+      // the burst is to meet exactly PER_UID free slots.
+      const watch = await BridgeControlClient.connect(controlPathFor(proxy.listenPath));
+      try {
+        await until(
+          'no client left from the start',
+          async () => (await watch.snapshot()).clients.length === 0,
+        );
+      } finally {
+        watch.close();
+      }
       const idle = memory(proxy.pid);
       // 1. 200 connections from this uid: PER_UID served, the rest refused by name.
       const first = await Promise.all(
