@@ -7,11 +7,24 @@
 // ended and freed at once. A pool that fails after its extent was taken gives the
 // extent back before the error goes up: nothing is held for a refused pool.
 //
+// Extents are sparse where the backend can grant page by page (memfd, sim): the extent
+// spans the pool's declared size — the compositor maps it whole, every buffer at its own
+// offset — but a page is granted only while a live buffer covers it (the tracker's
+// coverage, coverage.ts: covered(), uncovered()), and the memfd backend punches a page
+// out of the file when it goes. So the extent holds at most what the pool's live
+// buffers cover: foot's 512 MiB pools cost the few MiB its buffers cover, and its
+// scrolling (each new buffer a few rows further into the pool, the old one destroyed)
+// moves the granted pages along. Within a buffer, holes of the client's pool are
+// discarded rather than copied (copy.ts). gntalloc grants pools whole (grants/gntalloc.ts).
+//
 // What a pool costs the bridge (its ChargeModel, for the client's limits): the extent's
-// pages and, with the memfd backend, its fd; the tracker's dup of the client's fd; and,
-// for a sealed pool read through the bridge's own mapping, the client's pages, which
-// reading makes resident (a sparse client pool is filled by the first full copy). So a
-// sealed pool costs twice its size, an unsealed one (read with pread) once.
+// granted pages (the covered bytes; the declared size where pools are granted whole)
+// and, with the memfd backend, its fd; the tracker's fd of the client's file; and, for a
+// sealed pool read through the bridge's own mapping, up to as many of the client's
+// pages again: copies read only the client's data, but a client that punches a hole
+// while the bridge copies makes the read allocate the page in its file, charged to the
+// bridge. So a sealed pool costs twice its covered bytes, an unsealed one (read with
+// pread, which allocates nothing) once.
 //
 // What to copy. A client draws a frame into a buffer and commits it with the damage
 // relative to the frame before (which may have come from another buffer). The extent
@@ -31,12 +44,28 @@ import {
   PROT_WRITE,
   reserveAddressSpace,
 } from '../../ffi/libc.js';
-import { FDS_PER_EXTENT, type GrantBackend, type GrantExtent, PAGE_SIZE } from '../grants/types.js';
+import {
+  FDS_PER_EXTENT,
+  type GrantBackend,
+  type GrantExtent,
+  PAGE_SIZE,
+  type PageRange,
+} from '../grants/types.js';
 import type { FileIdentity } from '../oracle/types.js';
 import { ClientProtocolError } from '../relay/errors.js';
 import type { PoolCharge } from './accounting.js';
 import type { PoolBacking, PoolRequest } from './backing.js';
-import { type PoolSource, copySpans, damageSpans, spanBytes } from './copy.js';
+import {
+  type ByteRange,
+  type PoolSource,
+  type Span,
+  copySpans,
+  damageSpans,
+  holesIn,
+  spanBytes,
+  spansExtent,
+  withoutHoles,
+} from './copy.js';
 import { ShmError } from './errors.js';
 import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
 import type { ExtentReclaimer } from '../../policies/live.js';
@@ -54,6 +83,11 @@ interface Backed {
   source: PoolSource;
   /** The joint mapping behind `source`, to undo on resize and reclaim. */
   mapping: { ptr: bigint; length: number } | undefined;
+  /**
+   * The tracker's fd of the client's file where it may be asked for holes (its own open
+   * file description: PoolState.ownDescription); undefined: copies read everything.
+   */
+  readonly holesFd: number | undefined;
 }
 
 /** What grant mode keeps per live buffer to know what a commit must copy. */
@@ -68,6 +102,8 @@ export interface GrantCopyStats {
   commits: number;
   fullCopies: number;
   bytesCopied: number;
+  /** Bytes of the client's holes discarded from extents instead of copied. */
+  bytesDiscarded: number;
   /** Bytes pread could not get because the client truncated its file. */
   bytesMissing: number;
   extentsAllocated: number;
@@ -93,6 +129,7 @@ export class GrantBacking implements PoolBacking {
     commits: 0,
     fullCopies: 0,
     bytesCopied: 0,
+    bytesDiscarded: 0,
     bytesMissing: 0,
     extentsAllocated: 0,
     extentsReclaimed: 0,
@@ -100,17 +137,31 @@ export class GrantBacking implements PoolBacking {
     extentsRetired: 0,
   };
 
+  /** Extents are sparse (see the module comment); false: granted whole, as gntalloc must. */
+  readonly sparse: boolean;
+
   constructor(
     private readonly backend: GrantBackend,
     private readonly log: Logger,
     /** Decides when extents are reclaimed; undefined: at once, in forgotten(). */
     private readonly reclaimer?: ExtentReclaimer,
-  ) {}
+    options: {
+      /**
+       * Grant pools whole even where the backend could grant sparsely (the old way; a
+       * baseline for benchmarks). Default: sparse wherever the backend can.
+       */
+      readonly whole?: boolean;
+    } = {},
+  ) {
+    this.sparse = backend.grantsSparsely && options.whole !== true;
+  }
 
-  charge(size: number, sealedAgainstShrink: boolean): PoolCharge {
-    const bytes = pageBytes(size);
+  charge(size: number, covered: number, sealedAgainstShrink: boolean): PoolCharge {
+    const granted = this.sparse ? covered : pageBytes(size);
     return {
-      bytes: sealedAgainstShrink ? 2 * bytes : bytes,
+      granted,
+      bytes: granted + (sealedAgainstShrink ? covered : 0),
+      declared: pageBytes(size),
       fds: 1 + FDS_PER_EXTENT[this.backend.name],
     };
   }
@@ -125,7 +176,8 @@ export class GrantBacking implements PoolBacking {
     request: PoolRequest,
   ): { fd: number; mappedFile: FileIdentity | undefined } {
     const pages = Math.ceil(pool.size / PAGE_SIZE);
-    const extent = this.reclaimer?.allocate(pages) ?? this.backend.allocate(pages);
+    const sparse = { sparse: this.sparse };
+    const extent = this.reclaimer?.allocate(pages, sparse) ?? this.backend.allocate(pages, sparse);
     let opened: Pick<Backed, 'source' | 'mapping'> | undefined;
     try {
       if (extent.fd === undefined || extent.ptr === undefined) {
@@ -136,7 +188,8 @@ export class GrantBacking implements PoolBacking {
       // The extent's fd stays the backend's; the relay sends and closes this one (a fresh
       // open file description for memfd, so the E3 oracle can tell the two holds apart).
       const fd = this.backend.shareFd(extent);
-      this.backed.set(pool, { extent, view, ...opened });
+      const holesFd = pool.ownDescription ? pool.clientFd : undefined;
+      this.backed.set(pool, { extent, view, ...opened, holesFd });
       this.stats.extentsAllocated++;
       return { fd, mappedFile: extent.file };
     } catch (err) {
@@ -156,6 +209,30 @@ export class GrantBacking implements PoolBacking {
     // Until the new mapping exists, read with pread: never through a stale mapping.
     b.source = { kind: 'pread', fd: pool.clientFd };
     Object.assign(b, this.openSource(pool, b.extent, request));
+  }
+
+  covered(pool: PoolState, range: PageRange): void {
+    const b = this.backed.get(pool);
+    if (b === undefined || !this.sparse) return;
+    if (this.reclaimer !== undefined) this.reclaimer.cover(b.extent, range);
+    else this.backend.grantPages(b.extent, range);
+  }
+
+  uncovered(pool: PoolState, ranges: readonly PageRange[]): void {
+    const b = this.backed.get(pool);
+    if (b === undefined || !this.sparse) return;
+    for (const range of ranges) {
+      try {
+        if (this.reclaimer !== undefined) this.reclaimer.uncover(b.extent, range);
+        else this.backend.releasePages(b.extent, range);
+      } catch (err) {
+        // The pages stay in the extent until it goes as a whole; nothing else is lost.
+        this.log.warn(
+          { extent: b.extent.id, first: range.first, end: range.end, err },
+          'could not give back grant pages no buffer covers',
+        );
+      }
+    }
   }
 
   committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void {
@@ -180,13 +257,35 @@ export class GrantBacking implements PoolBacking {
       stride: buffer.stride,
       bpp: bytesPerPixel(buffer.format),
     };
-    const spans = damageSpans(layout, rects, b.source.kind === 'pread');
+    const spans = this.skipHoles(b, damageSpans(layout, rects, b.source.kind === 'pread'));
     const wanted = spanBytes(spans);
     const copied = copySpans(spans, b.source, b.extent.ptr!);
     this.stats.commits++;
     if (rects === null) this.stats.fullCopies++;
     this.stats.bytesCopied += copied;
     this.stats.bytesMissing += wanted - copied;
+  }
+
+  /**
+   * The spans without the client's holes, which are discarded from the extent instead
+   * (copy.ts, "holes"). Only within the spans' own extent, so only within the committed
+   * buffer's bytes: pages a live buffer covers.
+   */
+  private skipHoles(b: Backed, spans: Span[]): Span[] {
+    if (b.holesFd === undefined || spans.length === 0) return spans;
+    const [from, to] = spansExtent(spans);
+    let holes: ByteRange[];
+    try {
+      holes = holesIn(b.holesFd, from, to);
+    } catch {
+      return spans; // a file that cannot say: read it all, as before
+    }
+    if (holes.length === 0) return spans;
+    for (const [start, end] of holes) {
+      this.backend.discard(b.extent, start, end - start);
+      this.stats.bytesDiscarded += end - start;
+    }
+    return withoutHoles(spans, holes);
   }
 
   bufferDestroyed(buffer: BufferState): void {

@@ -40,6 +40,8 @@ export interface LifecycleOptions {
     readonly backend: GrantBackend;
     readonly log: Logger;
     readonly reclaimer?: ExtentReclaimer | undefined;
+    /** Grant pools whole, as before sparse extents (a benchmark's baseline). */
+    readonly whole?: boolean;
   };
 }
 
@@ -73,7 +75,9 @@ export class Lifecycle {
     this.backing =
       options.grants === undefined
         ? undefined
-        : new GrantBacking(options.grants.backend, options.grants.log, options.grants.reclaimer);
+        : new GrantBacking(options.grants.backend, options.grants.log, options.grants.reclaimer, {
+            whole: options.grants.whole,
+          });
     const sinks = [...(options.sinks ?? [])];
     if (this.recorder !== undefined) sinks.push(this.recorder.record);
     const watcher = this.watcher;
