@@ -62,7 +62,7 @@ function start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}
   lifecycle = new Lifecycle({
     mode,
     sinks: [(e) => events.push(e)],
-    grants: mode === 'grant' ? { backend, log: silentLogger} : undefined,
+    grants: mode === 'grant' ? { backend, log: silentLogger } : undefined,
   });
   bridge = Bridge.start({
     listenPath: join(compositor.dir, 'bridge'),

@@ -53,6 +53,7 @@ import {
   type GrantExtent,
   type GrantRef,
   PAGE_SIZE,
+  type PageRange,
   type PageRelease,
   type RemoteMappingSource,
 } from './types.js';
@@ -176,13 +177,13 @@ export class GntallocGrantBackend implements GrantBackend {
   }
 
   /** Every page of a gntalloc extent is granted from allocation to free. */
-  grantPages(extent: GrantExtent): number {
+  grantPages(extent: GrantExtent, _range?: PageRange): number {
     this.ledger.entry(extent, 'grantPages');
     return 0;
   }
 
   /** Nothing can be given back before the whole extent goes (module comment). */
-  releasePages(extent: GrantExtent): PageRelease {
+  releasePages(extent: GrantExtent, _range?: PageRange): PageRelease {
     this.ledger.entry(extent, 'releasePages');
     return { released: 0, stillMapped: 0 };
   }
