@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandAvailable, runClient } from '../bridge/harness/process.js';
 import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
-import { startSway, swayAvailable } from './support/sway.js';
+import { startCompositor } from '../bridge/harness/compositors.js';
 import { parseGlobals } from './support/wayland-info.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'bridge', 'cli', 'main.js');
@@ -39,8 +39,11 @@ const compositors: CompositorUnderTest[] = [
   },
   {
     name: 'sway headless',
-    available: swayAvailable(),
-    start: () => startSway(),
+    available: commandAvailable('sway'),
+    start: async () => {
+      const sway = await startCompositor('sway');
+      return { socketPath: sway.socketPath, env: sway.clientEnv, stop: sway.stop };
+    },
     mustAdvertise: [
       'zwlr_layer_shell_v1',
       'zwlr_screencopy_manager_v1',

@@ -63,7 +63,8 @@ const POLL_MS = 20;
  * out. The caller stops it and raises its own error class with its output.
  */
 export async function waitForServer(options: {
-  readonly socketPath: string;
+  /** The socket, or a way to find it once the server has chosen its name. */
+  readonly socketPath: string | (() => string | undefined);
   readonly timeoutMs: number;
   readonly spawnError: () => Error | null;
   readonly exitStatus: () => { code: number | null; signal: NodeJS.Signals | null } | null;
@@ -71,14 +72,16 @@ export async function waitForServer(options: {
   /** Whether `.lock` must exist too (default true; not where systemd made the socket). */
   readonly lockFile?: boolean;
 }): Promise<string | undefined> {
-  const { socketPath } = options;
+  const find = options.socketPath;
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const spawnError = options.spawnError();
     if (spawnError !== null) return `spawn failed: ${spawnError.message}`;
     const exit = options.exitStatus();
     if (exit !== null) return `exited early (code ${exit.code}, signal ${exit.signal})`;
+    const socketPath = typeof find === 'string' ? find : find();
     if (
+      socketPath !== undefined &&
       existsSync(socketPath) &&
       (options.lockFile === false || existsSync(`${socketPath}.lock`)) &&
       acceptsConnections(socketPath) &&
@@ -86,7 +89,8 @@ export async function waitForServer(options: {
     ) {
       return undefined;
     }
-    if (Date.now() > deadline) return `${socketPath} not accepting connections in time`;
+    if (Date.now() > deadline)
+      return `${socketPath ?? 'its socket'} not accepting connections in time`;
     await sleep(POLL_MS);
   }
 }

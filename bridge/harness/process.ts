@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import type { RunAs } from './server-process.js';
 
 /** Whether an executable of that name is on PATH (what a spawn by name would find). */
 export function commandAvailable(name: string): boolean {
@@ -56,18 +57,22 @@ function appendCapped(buffer: string, chunk: string): string {
  * Runs `command args…` with exactly `env` merged over this process's environment (so
  * PATH and the like stay), stdin closed. After `timeoutMs` the process is killed with
  * SIGKILL and the result says `timedOut`. Never rejects for a non-zero exit: the caller
- * asserts on the result.
+ * asserts on the result. `cwd` and `user` (run as that user; we must be root) are optional.
  */
 export function runClient(
   command: string,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
   timeoutMs = 10_000,
+  cwd?: string,
+  user?: RunAs,
 ): Promise<ClientResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
+      ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
     });
     let stdout = '';
     let stderr = '';

@@ -3,13 +3,12 @@
 // what a real libwayland-server compositor does, never leave a compositor running, and
 // never touch the user's own runtime directory or sockets.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killGroup, sleep, trackChild, untrackChild, waitForServer } from './children.js';
+import { waitForServer } from './children.js';
 import { commandAvailable } from './process.js';
+import { spawnServer } from './server-process.js';
 
 export interface WestonOptions {
   /** Socket name inside the private runtime dir (default `grantway-weston`). */
@@ -22,6 +21,8 @@ export interface WestonOptions {
   readonly startTimeoutMs?: number;
   /** SIGTERM → SIGKILL grace period in stop() (default 3 s). */
   readonly stopGraceMs?: number;
+  /** weston.ini text, written into the runtime dir and passed with `--config`. */
+  readonly config?: string;
 }
 
 export interface WestonInstance {
@@ -60,30 +61,6 @@ export function westonAvailable(): boolean {
   return commandAvailable('weston');
 }
 
-const MAX_OUTPUT = 256 * 1024;
-const POLL_MS = 20;
-
-/**
- * Processes of group `pgid` that still run. Zombies do not count: weston's helpers that
- * outlive it are re-parented to init, which reaps them on its own schedule.
- */
-function liveGroupMembers(pgid: number): number {
-  let live = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    // "pid (comm) state ppid pgrp …"; comm may contain spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z') live++;
-  }
-  return live;
-}
-
 /**
  * Starts `weston --backend=headless-backend.so --socket=NAME --idle-time=0` in a fresh
  * private runtime dir and resolves once its socket exists, its `.lock` exists, and it
@@ -95,12 +72,15 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
   const runtimeDir = await mkdtemp(join(tmpdir(), 'grantway-weston-'));
   await chmod(runtimeDir, 0o700);
   const socketPath = join(runtimeDir, socketName);
+  const config = options.config === undefined ? [] : [`--config=${join(runtimeDir, 'weston.ini')}`];
+  if (options.config !== undefined) await writeFile(join(runtimeDir, 'weston.ini'), options.config);
   const args = [
     '--backend=headless-backend.so',
     `--socket=${socketName}`,
     '--idle-time=0',
     `--width=${options.width ?? 640}`,
     `--height=${options.height ?? 480}`,
+    ...config,
     ...(options.extraArgs ?? []),
   ];
   // weston must not find the parent's compositor, nor inherit a socket fd to it.
@@ -109,78 +89,17 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
   delete env.WAYLAND_SOCKET;
   delete env.DISPLAY;
 
-  let child: ChildProcess;
-  try {
-    // Its own process group, so stop() also reaches weston-keyboard/desktop-shell.
-    child = spawn('weston', args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  } catch (error) {
-    await rm(runtimeDir, { recursive: true, force: true });
-    throw error;
-  }
-  let output = '';
-  const append = (chunk: string): void => {
-    output += chunk;
-    if (output.length > MAX_OUTPUT) output = output.slice(output.length - MAX_OUTPUT);
-  };
-  child.stdout?.setEncoding('utf8').on('data', append);
-  child.stderr?.setEncoding('utf8').on('data', append);
-
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  let spawnError: Error | null = null;
-  const exitedPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve();
-    });
-    child.once('error', (error) => {
-      spawnError = error;
-      resolve();
-    });
-  });
-
-  const pid = child.pid;
-  if (pid !== undefined) {
-    trackChild(pid, runtimeDir);
-  }
-
-  let stopped: Promise<void> | null = null;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      const grace = options.stopGraceMs ?? 3000;
-      if (pid !== undefined && exited === null && spawnError === null) {
-        child.kill('SIGTERM');
-        const killed = await Promise.race([
-          exitedPromise.then(() => false),
-          sleep(grace).then(() => true),
-        ]);
-        if (killed) killGroup(pid, 'SIGKILL');
-        await exitedPromise;
-      }
-      if (pid !== undefined) {
-        // Helpers (weston-keyboard, weston-desktop-shell) exit when weston closes their
-        // sockets; give them a moment, then make sure.
-        for (let waited = 0; liveGroupMembers(pid) > 0 && waited < grace; waited += POLL_MS) {
-          await sleep(POLL_MS);
-        }
-        killGroup(pid, 'SIGKILL');
-      }
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      await rm(runtimeDir, { recursive: true, force: true });
-      if (pid !== undefined) untrackChild(pid);
-    })();
-    return stopped;
-  };
-
+  const server = spawnServer({ command: 'weston', args, env, runtimeDir });
+  const stop = (): Promise<void> => server.stop(options.stopGraceMs ?? 3000);
   const failure = await waitForServer({
     socketPath,
     timeoutMs: options.startTimeoutMs ?? 10_000,
-    spawnError: () => spawnError,
-    exitStatus: () => exited,
+    spawnError: server.spawnError,
+    exitStatus: server.exitStatus,
   });
   if (failure !== undefined) {
     await stop();
-    throw new WestonStartError(failure, output, runtimeDir);
+    throw new WestonStartError(failure, server.output(), runtimeDir);
   }
 
   return {
@@ -188,8 +107,8 @@ export async function startWeston(options: WestonOptions = {}): Promise<WestonIn
     socketName,
     socketPath,
     env: { XDG_RUNTIME_DIR: runtimeDir, WAYLAND_DISPLAY: socketName },
-    pid: pid as number,
-    output: () => output,
+    pid: server.pid as number,
+    output: server.output,
     stop,
   };
 }
