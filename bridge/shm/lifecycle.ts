@@ -51,7 +51,8 @@ export class Lifecycle {
   readonly watcher: MappingWatcher | undefined;
   /** Grant mode's backing (undefined in passthrough mode). */
   readonly backing: GrantBacking | undefined;
-  private readonly backend: GrantBackend | undefined;
+  /** Grant mode's backend (its stats: refs in use), undefined in passthrough mode. */
+  readonly backend: GrantBackend | undefined;
   private readonly recorder: LifecycleRecorder | undefined;
   /** Events seen so far, by type (for summaries and tests). */
   readonly counts = new Map<LifecycleEvent['type'], number>();
