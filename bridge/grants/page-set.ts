@@ -97,15 +97,19 @@ export class PageSet {
     this.count = 0;
   }
 
-  /** Index of the first run whose end is after `page`. */
   private firstEndingAfter(page: number): number {
-    let lo = 0;
-    let hi = this.runs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.runs[mid]!.end <= page) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return firstEndingAfter(this.runs, page);
   }
+}
+
+/** Index of the first of sorted, disjoint `runs` whose end is after `page` (binary search). */
+export function firstEndingAfter(runs: readonly { readonly end: number }[], page: number): number {
+  let lo = 0;
+  let hi = runs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (runs[mid]!.end <= page) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -11,7 +11,7 @@
 // pool with a handful of buffers costs a handful of runs, and a hostile client with
 // 10 000 one-pixel buffers on the same page costs one.
 
-import { pagesIn } from '../grants/page-set.js';
+import { firstEndingAfter, pagesIn } from '../grants/page-set.js';
 import { PAGE_SIZE, type PageRange } from '../grants/types.js';
 
 export { PAGE_SIZE, pagesIn, type PageRange };
@@ -134,16 +134,8 @@ export class PageCoverage {
     this.coveredPages -= end - start;
   }
 
-  /** Index of the first run whose end is after `page` (binary search). */
   private firstEndingAfter(page: number): number {
-    let lo = 0;
-    let hi = this.runs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.runs[mid]!.end <= page) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return firstEndingAfter(this.runs, page);
   }
 }
 
