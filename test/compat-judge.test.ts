@@ -302,7 +302,19 @@ describe('the README matrix', () => {
             {
               program: 'foot',
               missing: [],
-              runs: {},
+              runs: {
+                passthrough: run({
+                  mode: 'passthrough',
+                  record: {
+                    pools: 2,
+                    buffers: 2,
+                    commits: 2,
+                    poolsAlive: 0,
+                    evidenceReached: { E0: 0, E1: 0, E2: 0, E3: 2 },
+                    latencies: { destroyToE2: [1, 3], destroyToE3: [2, 240], e2ToE3: [1, 237] },
+                  },
+                }),
+              },
               verdicts: { direct: directVerdict, grant: failing, passthrough: directVerdict },
             },
           ],
@@ -324,6 +336,11 @@ describe('the README matrix', () => {
       '1. sway, foot (grant): 1 of 1 pools never reached E3 (E0 1, E1 0, E2 0); 1 pools still alive at the end',
     );
     expect(matrix).toContain('- kwin 5.27: **did not start** — kwin did not start: exited early');
+    // Per-compositor evidence: pooled over the runs, the wait from E2 to E3 shown.
+    expect(matrix).toContain(
+      '| sway | passthrough | 1.0 / 3.0 / 3.0 (2) | 2.0 / 240.0 / 240.0 (2) | 1.0 / 237.0 / 237.0 (2) |',
+    );
+    expect(matrix).not.toContain('| sway | grant |');
     const readme = `# x\n${README_START}\nold\n${README_END}\nrest\n`;
     expect(replaceReadmeSection(readme, matrix)).toBe(
       `# x\n${README_START}\n${matrix}\n${README_END}\nrest\n`,
