@@ -25,10 +25,12 @@ import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 
 const USAGE = `usage:
-  grantway demo [--frames N] [--png FILE] [--json]
+  grantway demo [--frames N] [--png FILE] [--html FILE] [--json]
       The whole idea, nothing to install: the embedded compositor, a bridge in grant
-      mode and scripted clients (one killed mid-frame); ends with a summary table and
-      a PNG of the last frame.
+      mode and scripted clients (one killed mid-frame); ends with a summary table, a
+      PNG of every client's window (default grantway-demo.png) and an HTML page with
+      those windows and a timeline of grants and evidence (default: the PNG's name
+      with .html).
   grantway proxy --listen NAME --upstream NAME [--trace] [--protocol-dir DIR]...
       Serve Wayland clients on NAME, relaying each to the compositor at --upstream.
   grantway run [--upstream NAME] [--listen NAME] [--trace] [--protocol-dir DIR]... -- CMD [ARGS...]
