@@ -9,6 +9,7 @@ import { createGrantBackend } from '../grants/factory.js';
 import { oracleMappingSource } from '../grants/oracle-source.js';
 import type { RemoteMappingSource } from '../grants/types.js';
 import { SystemOracle } from '../oracle/system-oracle.js';
+import type { LifecycleSink } from '../shm/events.js';
 import { Lifecycle } from '../shm/lifecycle.js';
 import { PolicyOptionError, UnknownPolicyError } from '../../policies/errors.js';
 import { LiveReclaimer } from '../../policies/live.js';
@@ -44,6 +45,7 @@ export function limitsFromFlags(options: LimitFlags): Partial<ClientLimits> {
   return {
     maxPoolSize: options['max-pool-size'],
     maxShmTotal: options['max-shm-total'],
+    maxShmDeclared: options['max-shm-declared'],
     maxObjects: options['max-objects'],
     maxFds: options['max-fds'],
     maxBufferedBytes: options['max-buffered'],
@@ -74,6 +76,11 @@ export function createLifecycle(
   options: BridgeModeOptions,
   argv: readonly string[],
   log: Logger,
+  /**
+   * For harnesses: more receivers of every lifecycle event, and `whole` to grant pools
+   * whole as before sparse extents (a benchmark's baseline).
+   */
+  extra: { readonly whole?: boolean; readonly sinks?: readonly LifecycleSink[] } = {},
 ): Lifecycle {
   const oracle = new SystemOracle({ log });
   const remote: RemoteMappingSource = oracleMappingSource(oracle);
@@ -92,6 +99,7 @@ export function createLifecycle(
     log,
     source: `grantway ${argv.join(' ')}`,
     oracle,
-    grants: backend === undefined ? undefined : { backend, log, reclaimer },
+    sinks: extra.sinks,
+    grants: backend === undefined ? undefined : { backend, log, reclaimer, whole: extra.whole },
   });
 }
