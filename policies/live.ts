@@ -5,15 +5,27 @@
 // scheduler's next due time. Everything that decides lives in the scheduler and its
 // policy, which stay clock-free (so replays are deterministic).
 
-import type { GrantBackend, GrantExtent, RemoteMappingSource } from '../bridge/grants/types.js';
+import type {
+  GrantBackend,
+  GrantExtent,
+  PageRange,
+  RemoteMappingSource,
+} from '../bridge/grants/types.js';
 import { type GrantFacts, ReclaimScheduler, type SchedulerListener } from './scheduler.js';
 import type { MappingVerdict } from '../bridge/oracle/types.js';
 import type { GrantId, ReclaimPolicy } from './types.js';
 
 /** What GrantBacking needs from a reclaimer (bridge/shm/grant-mode.ts). */
 export interface ExtentReclaimer {
-  /** An extent for a new pool of `pages` pages (fresh, or a recycled one). */
-  allocate(pages: number): GrantExtent;
+  /**
+   * An extent for a new pool of `pages` pages (fresh, or a recycled one); with `sparse`,
+   * one with no page granted yet (cover grants them).
+   */
+  allocate(pages: number, options?: { readonly sparse?: boolean }): GrantExtent;
+  /** A live buffer now covers `range` of a sparse extent: grants what is missing. */
+  cover(extent: GrantExtent, range: PageRange): number;
+  /** No live buffer covers `range` of a sparse extent any more: gives its pages back. */
+  uncover(extent: GrantExtent, range: PageRange): number;
   /** The pool grew: the extent grown in place; the old object must not be used again. */
   grow(extent: GrantExtent, pages: number): GrantExtent;
   /**
@@ -72,9 +84,25 @@ export class LiveReclaimer implements ExtentReclaimer {
     this.clock = options.clock ?? (() => performance.now());
   }
 
-  allocate(pages: number): GrantExtent {
+  allocate(pages: number, options?: { readonly sparse?: boolean }): GrantExtent {
     try {
-      return this.scheduler.acquire(pages, this.clock());
+      return this.scheduler.acquire(pages, this.clock(), options);
+    } finally {
+      this.arm();
+    }
+  }
+
+  cover(extent: GrantExtent, range: PageRange): number {
+    try {
+      return this.scheduler.cover(extent, range, this.clock());
+    } finally {
+      this.arm();
+    }
+  }
+
+  uncover(extent: GrantExtent, range: PageRange): number {
+    try {
+      return this.scheduler.uncover(extent, range, this.clock());
     } finally {
       this.arm();
     }

@@ -11,6 +11,7 @@ import type { RemoteMappingSource } from '../grants/types.js';
 import { SystemOracle } from '../oracle/system-oracle.js';
 import { PAGE_SIZE } from '../grants/types.js';
 import type { ShmView } from '../ops/collect.js';
+import type { LifecycleSink } from '../shm/events.js';
 import { Lifecycle } from '../shm/lifecycle.js';
 import { ShmBudget } from '../shm/shm-budget.js';
 import type { PoolHooks } from '../shm/tracker.js';
@@ -50,6 +51,7 @@ export function limitsFromFlags(options: LimitFlags): Partial<ClientLimits> {
   return {
     maxPoolSize: options['max-pool-size'],
     maxShmTotal: options['max-shm-total'],
+    maxShmDeclared: options['max-shm-declared'],
     maxObjects: options['max-objects'],
     maxFds: options['max-fds'],
     maxBufferedBytes: options['max-buffered'],
@@ -107,6 +109,11 @@ export function createShmTracking(
   log: Logger,
   maxShmTotalAll: number,
   observers: TrackingObservers = {},
+  /**
+   * For harnesses: more receivers of every lifecycle event, and `whole` to grant pools
+   * whole as before sparse extents (a benchmark's baseline).
+   */
+  extra: { readonly whole?: boolean; readonly sinks?: readonly LifecycleSink[] } = {},
 ): ShmTracking {
   const oracle = new SystemOracle({ log });
   const remote: RemoteMappingSource = oracleMappingSource(oracle);
@@ -150,7 +157,11 @@ export function createShmTracking(
     log,
     source: `grantway ${argv.join(' ')}`,
     oracle,
-    grants: backend === undefined ? undefined : { backend, log, reclaimer },
+    sinks: extra.sinks,
+    grants:
+      backend === undefined
+        ? undefined
+        : { backend, log, reclaimer, whole: extra.whole ?? options['whole-extents'] },
     poolHooks: observers.poolHooks,
     budget,
   });
@@ -174,6 +185,7 @@ export function createLifecycle(
   options: BridgeModeOptions,
   argv: readonly string[],
   log: Logger,
+  extra: { readonly whole?: boolean; readonly sinks?: readonly LifecycleSink[] } = {},
 ): Lifecycle {
-  return createShmTracking(options, argv, log, Number.MAX_SAFE_INTEGER).lifecycle;
+  return createShmTracking(options, argv, log, Number.MAX_SAFE_INTEGER, {}, extra).lifecycle;
 }

@@ -75,6 +75,8 @@ Common options:
   --policy NAME         when to reclaim grant extents: evidence (default, at E3),
                         linux-deferred, qubes, watermark, recycle (see policies/README.md)
   --policy-opt K=V      an option of the policy, e.g. level=E2 (repeatable)
+  --whole-extents       grant pools whole, not just the pages their buffers cover (for
+                        recycle: sparse extents are never cached for reuse)
   --config FILE         (proxy, run) settings from a TOML or JSON file: keys are the flags
                         without dashes (max-clients = 64); flags given override them
   --metrics ADDR        (proxy, run) serve Prometheus metrics on a unix socket PATH (with a
@@ -83,8 +85,10 @@ Common options:
                         beside the listening socket, NAME.control)
 Per-client limits (proxy, run; see SECURITY.md) — a client over one is disconnected alone,
 told which limit it hit; SIZE is bytes or 64K, 256M, 1G:
-  --max-pool-size SIZE      largest wl_shm pool (default 256M)
-  --max-shm-total SIZE      all of a client's pools not yet unmapped (default 1G)
+  --max-pool-size SIZE      bytes one wl_shm pool's buffers may cover (default 256M)
+  --max-shm-total SIZE      bytes all of a client's pools not yet unmapped may cover
+                            (grant mode, sealed pools: twice that; default 1G)
+  --max-shm-declared SIZE   declared sizes of those pools, address space (default 64G)
   --max-objects N           object ids in use at once (default 32768)
   --max-fds N               fds the bridge holds for a client (default 1024)
   --max-buffered SIZE       bytes buffered for a client, both directions (default 640K)

@@ -21,8 +21,10 @@ export const FLAG_SPEC = {
   help: { type: 'boolean', short: 'h' },
   policy: { type: 'string' },
   'policy-opt': { type: 'string', multiple: true },
+  'whole-extents': { type: 'boolean' },
   'max-pool-size': { type: 'string' },
   'max-shm-total': { type: 'string' },
+  'max-shm-declared': { type: 'string' },
   'max-objects': { type: 'string' },
   'max-fds': { type: 'string' },
   'max-buffered': { type: 'string' },
@@ -72,6 +74,7 @@ const byteCount = z
 const limitFlags = {
   'max-pool-size': byteCount.pipe(clientLimitFields.maxPoolSize.unwrap()).optional(),
   'max-shm-total': byteCount.pipe(clientLimitFields.maxShmTotal.unwrap()).optional(),
+  'max-shm-declared': byteCount.pipe(clientLimitFields.maxShmDeclared.unwrap()).optional(),
   'max-objects': z.coerce.number().pipe(clientLimitFields.maxObjects.unwrap()).optional(),
   'max-fds': z.coerce.number().pipe(clientLimitFields.maxFds.unwrap()).optional(),
   'max-buffered': byteCount.pipe(clientLimitFields.maxBufferedBytes.unwrap()).optional(),
@@ -123,6 +126,9 @@ export const commonOptionsSchema = z.object({
   // Reclaim policy (policies/registry.ts validates the name and each KEY=VALUE).
   policy: z.string().min(1, 'must name a policy').optional(),
   'policy-opt': z.array(z.string()).default([]),
+  // Grant pools whole rather than the pages buffers cover: what a policy that reuses
+  // extents (recycle) needs, since sparse extents are never cached.
+  'whole-extents': z.boolean().default(false),
   ...limitFlags,
   ...proxyLimitFlags,
   metrics: metricsAddress.optional(),
@@ -155,7 +161,7 @@ export const benchOptionsSchema = z.object({
 
 export type ProxyOptions = z.infer<typeof proxyOptionsSchema>;
 export type BridgeModeOptions = Pick<ProxyOptions, 'mode' | 'backend' | 'domid' | 'record'> &
-  Partial<Pick<ProxyOptions, 'policy' | 'policy-opt'>>;
+  Partial<Pick<ProxyOptions, 'policy' | 'policy-opt' | 'whole-extents'>>;
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 export type LimitFlags = Pick<ProxyOptions, keyof typeof limitFlags | keyof typeof proxyLimitFlags>;
 

@@ -5,6 +5,7 @@
 // reclaim, counted at the moment it happens. Used by the demo and the fault tests.
 
 import { type Holder, holdersOf } from '../oracle/holders.js';
+import { DelegatingBackend } from './delegating.js';
 import type { GrantBackend, GrantExtent } from './types.js';
 
 export interface UnsafeFree {
@@ -12,7 +13,7 @@ export interface UnsafeFree {
   readonly holders: readonly Holder[];
 }
 
-export class VerifyingBackend implements GrantBackend {
+export class VerifyingBackend extends DelegatingBackend {
   /** Frees of an extent some process still mapped or held: must stay 0. */
   unsafe = 0;
   /** Frees the walk could not vouch for (a process it could not read). */
@@ -20,9 +21,11 @@ export class VerifyingBackend implements GrantBackend {
   frees = 0;
   /** The unsafe frees, with who held the extent (first 100). */
   readonly unsafeFrees: UnsafeFree[] = [];
+  private readonly exclude: readonly number[];
+  private readonly vouched: ReadonlySet<number>;
 
   constructor(
-    private readonly inner: GrantBackend,
+    inner: GrantBackend,
     options: {
       /** Processes whose holds do not count (default: this one, the bridge). */
       readonly exclude?: readonly number[];
@@ -30,28 +33,12 @@ export class VerifyingBackend implements GrantBackend {
       readonly vouched?: readonly number[];
     } = {},
   ) {
+    super(inner);
     this.exclude = options.exclude ?? [process.pid];
     this.vouched = new Set(options.vouched ?? []);
   }
-  private readonly exclude: readonly number[];
-  private readonly vouched: ReadonlySet<number>;
 
-  get name(): GrantBackend['name'] {
-    return this.inner.name;
-  }
-  allocate(pages: number): GrantExtent {
-    return this.inner.allocate(pages);
-  }
-  grow(extent: GrantExtent, pages: number): GrantExtent {
-    return this.inner.grow(extent, pages);
-  }
-  shareFd(extent: GrantExtent): number {
-    return this.inner.shareFd(extent);
-  }
-  endForeignAccess(extent: GrantExtent): ReturnType<GrantBackend['endForeignAccess']> {
-    return this.inner.endForeignAccess(extent);
-  }
-  free(extent: GrantExtent): void {
+  override free(extent: GrantExtent): void {
     if (extent.file !== undefined) {
       const { holders, unreadable } = holdersOf(extent.file, this.exclude);
       if (holders.length > 0) {
@@ -61,11 +48,5 @@ export class VerifyingBackend implements GrantBackend {
     }
     this.frees++;
     this.inner.free(extent);
-  }
-  stats(): ReturnType<GrantBackend['stats']> {
-    return this.inner.stats();
-  }
-  close(): void {
-    this.inner.close();
   }
 }

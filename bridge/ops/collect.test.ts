@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { SimGrantBackend } from '../grants/sim.js';
 import { DEFAULT_CLIENT_LIMITS } from '../relay/limits.js';
 import { RelayTotals } from '../relay/relay-totals.js';
+import { PageCoverage } from '../shm/coverage.js';
 import type { PoolState } from '../shm/state.js';
 import { ReclaimScheduler } from '../../policies/scheduler.js';
 import { createPolicy } from '../../policies/registry.js';
@@ -21,6 +22,8 @@ function pool(id: number, fields: Partial<PoolState>): PoolState {
     file: { dev: 1n, ino: BigInt(id) },
     mappedFile: { dev: 1n, ino: BigInt(id) },
     clientFd: -1,
+    ownDescription: false,
+    coverage: new PageCoverage(),
     sealedAgainstShrink: true,
     buffers: new Set(),
     destroyed: false,
