@@ -1,7 +1,9 @@
-// The scheduler in a running bridge: GrantBacking asks this for extents and hands it
-// the ones it lets go; this supplies the clock (performance.now) and a single timer on
-// the event loop for the scheduler's next due time. Everything that decides lives in
-// the scheduler and its policy, which stay clock-free (so replays are deterministic).
+// The scheduler in a running bridge: GrantBacking asks this for extents, hands it the
+// ones whose client let go (and the evidence that follows), and hears back when one is
+// settled (access ended, or cached), so that the pool's tracking ends with it. This
+// supplies the clock (performance.now) and a single timer on the event loop for the
+// scheduler's next due time. Everything that decides lives in the scheduler and its
+// policy, which stay clock-free (so replays are deterministic).
 
 import type {
   GrantBackend,
@@ -10,7 +12,8 @@ import type {
   RemoteMappingSource,
 } from '../bridge/grants/types.js';
 import { type GrantFacts, ReclaimScheduler, type SchedulerListener } from './scheduler.js';
-import type { ReclaimPolicy } from './types.js';
+import type { MappingVerdict } from '../bridge/oracle/types.js';
+import type { GrantId, ReclaimPolicy } from './types.js';
 
 /** What GrantBacking needs from a reclaimer (bridge/shm/grant-mode.ts). */
 export interface ExtentReclaimer {
@@ -25,8 +28,15 @@ export interface ExtentReclaimer {
   uncover(extent: GrantExtent, range: PageRange): number;
   /** The pool grew: the extent grown in place; the old object must not be used again. */
   grow(extent: GrantExtent, pages: number): GrantExtent;
-  /** The bridge is done with the pool; its extent is the scheduler's to reclaim. */
-  retire(extent: GrantExtent, facts: GrantFacts): void;
+  /**
+   * The client let go of the pool; its extent is the scheduler's to reclaim. `settled`
+   * is called once if the scheduler ends access to it or caches it for reuse, with what
+   * the oracle says of it at that moment (inside the scheduler's turn: it must not call
+   * back into the reclaimer).
+   */
+  retire(extent: GrantExtent, facts: GrantFacts, settled?: (verdict: MappingVerdict) => void): void;
+  /** New evidence or an oracle verdict for a retired extent (old news is ignored). */
+  update(extent: GrantExtent, facts: GrantFacts): void;
   /** Stops the timer (bridge shutdown); the backend's close() takes what is left. */
   close(): void;
 }
@@ -44,13 +54,33 @@ export interface LiveReclaimerOptions {
 export class LiveReclaimer implements ExtentReclaimer {
   readonly scheduler: ReclaimScheduler;
   private readonly clock: () => number;
+  private readonly remote: RemoteMappingSource | undefined;
+  /** Who to tell when a retired extent's access is ended or it is cached, by grant id. */
+  private readonly settling = new Map<GrantId, (verdict: MappingVerdict) => void>();
   private timer: NodeJS.Timeout | undefined;
   /** The due time `timer` was armed for (Infinity: none). */
   private timerDueAt = Infinity;
   private closed = false;
 
   constructor(options: LiveReclaimerOptions) {
-    this.scheduler = new ReclaimScheduler(options);
+    const outer = options.listener;
+    this.remote = options.oracle;
+    this.scheduler = new ReclaimScheduler({
+      ...options,
+      listener: {
+        attempted: (id, result, at) => {
+          outer?.attempted?.(id, result, at);
+          if (result === 'ok') this.settle(id);
+        },
+        freed: (id, at, wasCached) => outer?.freed?.(id, at, wasCached),
+        cached: (id, at) => {
+          outer?.cached?.(id, at);
+          this.settle(id);
+        },
+        changed: (at, inUse, deferred) => outer?.changed?.(at, inUse, deferred),
+        evidence: (id, level, at) => outer?.evidence?.(id, level, at),
+      },
+    });
     this.clock = options.clock ?? (() => performance.now());
   }
 
@@ -86,7 +116,12 @@ export class LiveReclaimer implements ExtentReclaimer {
     }
   }
 
-  retire(extent: GrantExtent, facts: GrantFacts): void {
+  retire(
+    extent: GrantExtent,
+    facts: GrantFacts,
+    settled?: (verdict: MappingVerdict) => void,
+  ): void {
+    if (settled !== undefined) this.settling.set(extent.id, settled);
     try {
       this.scheduler.retire(extent, facts, this.clock());
     } finally {
@@ -94,11 +129,35 @@ export class LiveReclaimer implements ExtentReclaimer {
     }
   }
 
+  update(extent: GrantExtent, facts: GrantFacts): void {
+    try {
+      this.scheduler.update(extent, facts, this.clock());
+    } finally {
+      this.arm();
+    }
+  }
+
   close(): void {
     this.closed = true;
+    this.settling.clear();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.scheduler.close();
+  }
+
+  /**
+   * Access to a retired extent was ended, or it was cached: whoever retired it learns
+   * what the oracle says now — in this turn, the answer the backend's own check or the
+   * cache's probe just got (one look; bridge/oracle/system-oracle.ts), so 'unmapped'
+   * wherever the oracle can see.
+   */
+  private settle(id: GrantId): void {
+    const settled = this.settling.get(id);
+    if (settled === undefined) return;
+    this.settling.delete(id);
+    const extent = this.scheduler.extentOf(id);
+    const mapped = extent === undefined ? 'unknown' : (this.remote?.isMapped(extent) ?? 'unknown');
+    settled(mapped === 'unknown' ? 'unavailable' : mapped ? 'mapped' : 'unmapped');
   }
 
   /** One timer for the earliest due time; never keeps the process alive. */

@@ -7,15 +7,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { createLifecycle, loadRegistry } from './common.js';
-import { OptionError, runOptionsSchema, validateOptions } from './options.js';
-import { startBridge } from './start-bridge.js';
+import { loadRegistry } from './common.js';
+import { OptionError, runOptionsSchema, validateCommandOptions } from './options.js';
+import { serveBridge } from './start-bridge.js';
 
 export async function runCommand(
   flags: Record<string, unknown>,
   command: string[],
 ): Promise<number> {
-  const options = validateOptions(runOptionsSchema, flags);
+  const options = await validateCommandOptions(runOptionsSchema, flags);
   const [program, ...args] = command;
   if (program === undefined)
     throw new OptionError('run: no command given (grantway run [options] -- CMD [ARGS...])');
@@ -25,8 +25,14 @@ export async function runCommand(
   const listen = options.listen ?? `grantway-${process.pid}`;
   const listenPath = resolveSocketPath(listen);
   const upstreamPath = resolveSocketPath(upstream);
-  const lifecycle = createLifecycle(options, process.argv.slice(2), log);
-  const bridge = startBridge({ listenPath, upstreamPath }, options, registry, log, lifecycle);
+  const served = await serveBridge(
+    { listenPath, upstreamPath },
+    options,
+    registry,
+    log,
+    process.argv.slice(2),
+  );
+  const { bridge, tracking } = served;
   try {
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(program, args, {
@@ -52,8 +58,8 @@ export async function runCommand(
     // The client is gone; give the compositor a moment to unmap what it had, so the
     // record ends with the evidence that followed (bounded: never holds the exit long).
     await Promise.race([bridge.whenIdle(), sleep(500)]);
-    await lifecycle.settle(1000);
-    bridge.close();
-    lifecycle.close();
+    await tracking.lifecycle.settle(1000);
+    await served.stopServing();
+    tracking.lifecycle.close();
   }
 }

@@ -25,7 +25,7 @@ import {
   tryLockExclusive,
   unixSocket,
 } from '../../ffi/libc.js';
-import { forgetListenFds, listenFds, pickWaylandSocket } from '../compositor/socket-activation.js';
+import { forgetListenFds, takePassedWaylandSocket } from '../service/socket-activation.js';
 
 function usage(message: string): never {
   process.stderr.write(
@@ -52,9 +52,7 @@ if (path !== undefined) {
   bindUnix(socketFd, path);
   listen(socketFd);
 } else {
-  const passed = listenFds(process.env, process.pid);
-  if (passed === undefined) usage('no --listen and no socket passed (LISTEN_FDS)');
-  socketFd = pickWaylandSocket(passed);
+  socketFd = takePassedWaylandSocket() ?? usage('no --listen and no socket passed (LISTEN_FDS)');
 }
 forgetListenFds(process.env);
 

@@ -81,6 +81,8 @@ export class MappingWatcher {
     this.timer = undefined;
     this.timerDueAt = Infinity;
     const now = this.now();
+    // A settled pool's verdict is final (its extent may already back another pool).
+    for (const w of this.watched.values()) if (w.pool.settled === true) this.watched.delete(w.pool);
     const due = [...this.watched.values()].filter((w) => w.dueAt <= now);
     if (due.length > 0) {
       const verdicts: MappingVerdict[] = this.oracle.verdicts(due.map(question));
