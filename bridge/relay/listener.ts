@@ -91,16 +91,7 @@ export class WaylandListener {
     options: ListenerOptions = {},
   ): WaylandListener {
     const lockPath = `${path}.lock`;
-    let lockFd: number;
-    try {
-      // libuv opens every file O_CLOEXEC, so the lock fd does not leak into children.
-      lockFd = openSync(lockPath, constants.O_CREAT | constants.O_RDWR, 0o660);
-    } catch (err) {
-      throw new ListenSocketError(
-        path,
-        `cannot create its lock file ${lockPath} (${errorReason(err)})`,
-      );
-    }
+    const lockFd = openLockFile(path, lockPath);
     let socketFd = -1;
     let locked = false;
     let bound = false;
@@ -148,14 +139,7 @@ export class WaylandListener {
     let lockFd: number | undefined;
     if (path.startsWith('/')) {
       const lockPath = `${path}.lock`;
-      try {
-        lockFd = openSync(lockPath, constants.O_CREAT | constants.O_RDWR, 0o660);
-      } catch (err) {
-        throw new ListenSocketError(
-          path,
-          `cannot create its lock file ${lockPath} (${errorReason(err)})`,
-        );
-      }
+      lockFd = openLockFile(path, lockPath);
       if (!tryLockExclusive(lockFd)) {
         closeSync(lockFd);
         lockFd = undefined;
@@ -306,5 +290,18 @@ function tryUnlink(path: string): void {
     unlinkSync(path);
   } catch {
     // already gone
+  }
+}
+
+/** Opens (creating) the lock file of the socket at `path`, or says why it cannot. */
+function openLockFile(path: string, lockPath: string): number {
+  try {
+    // libuv opens every file O_CLOEXEC, so the lock fd does not leak into children.
+    return openSync(lockPath, constants.O_CREAT | constants.O_RDWR, 0o660);
+  } catch (err) {
+    throw new ListenSocketError(
+      path,
+      `cannot create its lock file ${lockPath} (${errorReason(err)})`,
+    );
   }
 }
