@@ -1,5 +1,5 @@
 // The embedded compositor in a child process, for tests and benchmarks, shaped like
-// bridge/harness/weston.ts's startWeston so a suite can run against either: a private
+// harness/real/weston.ts's startWeston so a suite can run against either: a private
 // 0700 XDG_RUNTIME_DIR, the socket path and env a client needs, the pid (whose
 // /proc/PID/maps is the E3 oracle's ground truth), and stop() that leaves no process,
 // socket or directory behind. On top, a control channel: state, PNGs, knobs at run
@@ -22,11 +22,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { killGroup, sleep, trackChild, untrackChild, waitForServer } from '../harness/children.js';
-import type { LogLevel } from '../log.js';
-import { ControlClient } from './control.js';
-import { CompositorStartError } from './errors.js';
-import type { KnobsPatch } from './knobs.js';
+import { killGroup, sleep, trackChild, untrackChild, waitForServer } from './real/children.js';
+import type { LogLevel } from '../bridge/log.js';
+import { ControlClient } from './compositor/control.js';
+import { CompositorStartError } from './compositor/errors.js';
+import type { KnobsPatch } from './compositor/knobs.js';
 
 export interface EmbeddedCompositorOptions {
   /** Socket name inside the private runtime dir (default `grantway-embedded`). */
@@ -92,7 +92,7 @@ export interface EmbeddedCompositorInstance {
 
 const MAX_OUTPUT = 256 * 1024;
 
-/** node + arguments that run `script` (bridge/…, no extension) from this module's tree. */
+/** node + arguments that run `script` (a path from the repository root, no extension). */
 function nodeCommand(script: string): string[] {
   const here = fileURLToPath(import.meta.url);
   const root = join(dirname(here), '..');
@@ -112,10 +112,10 @@ function launchCommand(
 ): string[] {
   const listener = options.listener ?? 'own';
   const compositor = [
-    ...nodeCommand('cli/main'),
+    ...nodeCommand('bridge/cli/main'),
     ...compositorArgs(options, listener === 'own' ? socketPath : undefined, controlPath),
   ];
-  const wrapper = nodeCommand('harness/listen-wrapper');
+  const wrapper = nodeCommand('harness/real/listen-wrapper');
   // systemd-socket-activate passes on only a few variables (PATH, HOME…) and -E ones.
   const activate = [
     'systemd-socket-activate',

@@ -7,21 +7,21 @@
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { startEmbeddedCompositor } from '../compositor/harness.js';
-import type { KnobsPatch } from '../compositor/knobs.js';
-import { decodePng, type RgbaImage } from '../compositor/png.js';
-import { ScriptedWindow, type ScriptedWindowOptions } from '../compositor/scripted-client.js';
-import { MemfdGrantBackend } from '../grants/memfd.js';
-import { oracleMappingSource } from '../grants/oracle-source.js';
-import { silentLogger } from '../log.js';
-import { SystemOracle } from '../oracle/system-oracle.js';
-import { ProtocolRegistry } from '../protocol/registry.js';
-import { Bridge } from '../relay/bridge.js';
-import type { TraceSink } from '../relay/session.js';
-import type { LifecycleEvent } from '../shm/events.js';
-import { Lifecycle } from '../shm/lifecycle.js';
-import { type ClientResult, runClient } from './process.js';
-import { startWeston } from './weston.js';
+import { startEmbeddedCompositor } from './embedded.js';
+import type { KnobsPatch } from './compositor/knobs.js';
+import { decodePng, type RgbaImage } from './compositor/png.js';
+import { ScriptedWindow, type ScriptedWindowOptions } from './client/scripted-client.js';
+import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
+import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
+import { silentLogger } from '../bridge/log.js';
+import { SystemOracle } from '../bridge/oracle/system-oracle.js';
+import { ProtocolRegistry } from '../bridge/protocol/registry.js';
+import { Bridge } from '../bridge/relay/bridge.js';
+import type { TraceSink } from '../bridge/relay/session.js';
+import type { LifecycleEvent } from '../bridge/shm/events.js';
+import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import { type ClientResult, runClient } from './real/process.js';
+import { startWeston } from './real/weston.js';
 
 export interface HarnessOptions {
   /** Which compositor to start (default: the embedded one, nothing to install). */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { encodeMessage } from '../bridge/wire/encode.js';
-import { startWeston } from '../bridge/harness/weston.js';
+import { startWeston } from '../harness/real/weston.js';
 import { BlockingClient } from './bench/blocking-client.js';
 
 const { values } = parseArgs({

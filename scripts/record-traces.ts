@@ -27,9 +27,9 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
-import { WaylandClient, type WaylandProxy } from '../ffi/wayland-client.js';
+import { WaylandClient, type WaylandProxy } from '../harness/client/wayland-client.js';
 import { createLifecycle } from '../bridge/cli/common.js';
-import { type WestonInstance, startWeston } from '../bridge/harness/weston.js';
+import { type WestonInstance, startWeston } from '../harness/real/weston.js';
 import { silentLogger } from '../bridge/log.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { Bridge } from '../bridge/relay/bridge.js';

@@ -3,7 +3,7 @@
 // and rendering the README matrix. Lines below are copied from real runs.
 
 import { describe, expect, it } from 'vitest';
-import type { RgbaImage } from '../bridge/compositor/png.js';
+import type { RgbaImage } from '../harness/compositor/png.js';
 import { judgeBridged, judgeDirect } from '../scripts/compat/judge.js';
 import {
   renderMatrix,

@@ -6,8 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodePng } from '../bridge/compositor/png.js';
-import { runDemo } from '../bridge/demo/demo.js';
+import { decodePng } from '../harness/compositor/png.js';
+import { runDemo } from '../harness/demo/demo.js';
 import { silentLogger } from '../bridge/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-demo-'));

@@ -24,14 +24,14 @@ import {
   type CompositorListener,
   type EmbeddedCompositorInstance,
   startEmbeddedCompositor,
-} from '../bridge/compositor/harness.js';
-import { ScriptedWindow } from '../bridge/compositor/scripted-client.js';
+} from '../harness/embedded.js';
+import { ScriptedWindow } from '../harness/client/scripted-client.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
 import { VerifyingBackend } from '../bridge/grants/verifying.js';
-import { killGroup, trackChild, untrackChild, waitForServer } from '../bridge/harness/children.js';
-import { commandAvailable } from '../bridge/harness/process.js';
-import { westonAvailable } from '../bridge/harness/weston.js';
+import { killGroup, trackChild, untrackChild, waitForServer } from '../harness/real/children.js';
+import { commandAvailable } from '../harness/real/process.js';
+import { westonAvailable } from '../harness/real/weston.js';
 import { silentLogger } from '../bridge/log.js';
 import { holdersOf, unreadableProcesses } from '../bridge/oracle/holders.js';
 import { SystemOracle } from '../bridge/oracle/system-oracle.js';
@@ -206,9 +206,7 @@ describe('E3 is judged on every process that may map an extent', () => {
 });
 
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const wrapperScript = fileURLToPath(
-  new URL('../bridge/harness/listen-wrapper.ts', import.meta.url),
-);
+const wrapperScript = fileURLToPath(new URL('../harness/real/listen-wrapper.ts', import.meta.url));
 
 describe.skipIf(!westonAvailable())('weston behind a wrapper', () => {
   it('weston (its systemd-notify.so takes the socket) maps a live pool that the process SO_PEERCRED names does not; E3 after, no unsafe free', async () => {

@@ -11,8 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { sleep } from '../bridge/harness/children.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
+import { sleep } from '../harness/real/children.js';
 import { encodeMessage } from '../bridge/wire/encode.js';
 import { close as closeFd, connectUnix, ftruncate, memfdCreate } from '../ffi/libc.js';
 import { type ProxyProcess, startProxyProcess } from './support/proxy-process.js';

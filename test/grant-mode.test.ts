@@ -19,8 +19,8 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
-import { type WaylandProxy, WaylandClient } from '../ffi/wayland-client.js';
-import { type WestonInstance, startWeston, westonAvailable } from '../bridge/harness/weston.js';
+import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
+import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
 import { silentLogger } from '../bridge/log.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { Bridge } from '../bridge/relay/bridge.js';

@@ -4,9 +4,9 @@
 
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { startHarness } from '../bridge/harness/index.js';
-import { commandAvailable } from '../bridge/harness/process.js';
-import { westonAvailable } from '../bridge/harness/weston.js';
+import { startHarness } from '../harness/index.js';
+import { commandAvailable } from '../harness/real/process.js';
+import { westonAvailable } from '../harness/real/weston.js';
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 const compositors = westonAvailable() ? (['embedded', 'weston'] as const) : (['embedded'] as const);

@@ -6,11 +6,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F_SEAL_SHRINK, addSeals, close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
-import { type WaylandProxy, WaylandClient } from '../ffi/wayland-client.js';
+import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
 import { policyFromFlags } from '../bridge/cli/common.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { type WestonInstance, startWeston, westonAvailable } from '../bridge/harness/weston.js';
+import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
 import { silentLogger } from '../bridge/log.js';
 import { SystemOracle } from '../bridge/oracle/system-oracle.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';

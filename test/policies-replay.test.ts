@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { benchCommand } from '../bridge/cli/bench.js';
 import { OptionError } from '../bridge/cli/options.js';
-import { commandAvailable } from '../bridge/harness/process.js';
+import { commandAvailable } from '../harness/real/process.js';
 import { lifecycleEventSchema } from '../bridge/shm/events.js';
 import { createPolicy } from '../policies/registry.js';
 import {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
 import { SystemOracle } from '../bridge/oracle/system-oracle.js';

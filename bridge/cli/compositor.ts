@@ -7,12 +7,12 @@
 
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ControlServer } from '../compositor/control.js';
-import { EmbeddedCompositor } from '../compositor/server.js';
+import { ControlServer } from '../../harness/compositor/control.js';
+import { EmbeddedCompositor } from '../../harness/compositor/server.js';
 import { createLogger } from '../log.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
 import { boundPath } from '../../ffi/libc.js';
-import { forgetListenFds, listenFds, pickWaylandSocket } from '../compositor/socket-activation.js';
+import { forgetListenFds, listenFds, pickWaylandSocket } from '../service/socket-activation.js';
 import { logLevels, OptionError, validateOptions } from './options.js';
 
 const socketName = z

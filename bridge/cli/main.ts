@@ -18,7 +18,7 @@ import { TraceFileError } from '../shm/trace-file.js';
 import { benchCommand } from './bench.js';
 import { compositorCommand } from './compositor.js';
 import { demoCommand } from './demo.js';
-import { SocketActivationError } from '../compositor/socket-activation.js';
+import { SocketActivationError } from '../service/socket-activation.js';
 import { OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
 import { reportCommand } from './report.js';

@@ -1,4 +1,4 @@
-// A scripted wl_shm client through the real libwayland-client (ffi/wayland-client.ts),
+// A scripted wl_shm client through the real libwayland-client (./wayland-client.ts),
 // for tests and demos that need to drive buffer lifetimes precisely: memfd pools
 // (sealed or not), buffers with known pixels, an xdg_toplevel that is configured and
 // mapped, commits that wait for their frame callback, and release events timestamped
@@ -19,10 +19,10 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../ffi/libc.js';
-import { WaylandClient, type WaylandProxy } from '../../ffi/wayland-client.js';
-import { ProtocolRegistry } from '../protocol/registry.js';
-import type { InterfaceSpec } from '../protocol/types.js';
-import { ShmFormat } from './shm.js';
+import { WaylandClient, type WaylandProxy } from './wayland-client.js';
+import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
+import type { InterfaceSpec } from '../../bridge/protocol/types.js';
+import { ShmFormat } from '../compositor/shm.js';
 
 const protocols = new ProtocolRegistry();
 

@@ -16,11 +16,11 @@
 // poll on the display fd; libwayland never calls back on another thread.
 
 import koffi from 'koffi';
-import { ProtocolRegistry } from '../bridge/protocol/registry.js';
-import type { InterfaceSpec, MessageSpec } from '../bridge/protocol/types.js';
-import { SyscallError } from './errors.js';
-import { type FdReadiness, type FdWatch, watchFd } from './fd-watch.js';
-import { close as closeFd, fstat, type NativePointer, nativeView } from './libc.js';
+import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
+import type { InterfaceSpec, MessageSpec } from '../../bridge/protocol/types.js';
+import { SyscallError } from '../../ffi/errors.js';
+import { type FdReadiness, type FdWatch, watchFd } from '../../ffi/fd-watch.js';
+import { close as closeFd, fstat, type NativePointer, nativeView } from '../../ffi/libc.js';
 import {
   WaylandArgumentError,
   WaylandClosedError,
@@ -38,11 +38,11 @@ import {
   freeBlock,
   type InterfaceSource,
   NativeInterfaceTable,
-} from './wl-interface.js';
+} from '../../ffi/wl-interface.js';
 
 export * from './wayland-errors.js';
-export type { InterfaceSource } from './wl-interface.js';
-export { messageSignature, nativeBlocksInUse } from './wl-interface.js';
+export type { InterfaceSource } from '../../ffi/wl-interface.js';
+export { messageSignature, nativeBlocksInUse } from '../../ffi/wl-interface.js';
 // The brief's name for it; `WaylandProxy` inside, so JS's global Proxy is not shadowed.
 export { WaylandProxy as Proxy };
 

@@ -1,7 +1,7 @@
 // The ways a scripted Wayland client can fail, one class each with a stable `code`, so
 // tests and the harness match on the kind of failure rather than on message text.
 
-import { errnoName } from './errors.js';
+import { errnoName } from '../../ffi/errors.js';
 
 /** wl_display_connect failed: nothing listens on the socket, or it could not be reached. */
 export class WaylandConnectError extends Error {

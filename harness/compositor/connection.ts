@@ -11,14 +11,14 @@ import type { Logger } from 'pino';
 import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { close as closeFd, peerCredentials } from '../../ffi/libc.js';
 import { FdOverflowError, isPeerGone, UnixChannel } from '../../ffi/unix-channel.js';
-import type { InterfaceSpec, MessageSpec } from '../protocol/types.js';
-import { SERVER_ID_BASE } from '../wire/constants.js';
-import { decodeArgs } from '../wire/decode.js';
-import { encodeMessage } from '../wire/encode.js';
-import { WireError } from '../wire/errors.js';
-import { FdQueue } from '../wire/fd-queue.js';
-import { FrameReader } from '../wire/frame-reader.js';
-import type { ArgValue, UntypedNewId } from '../wire/values.js';
+import type { InterfaceSpec, MessageSpec } from '../../bridge/protocol/types.js';
+import { SERVER_ID_BASE } from '../../bridge/wire/constants.js';
+import { decodeArgs } from '../../bridge/wire/decode.js';
+import { encodeMessage } from '../../bridge/wire/encode.js';
+import { WireError } from '../../bridge/wire/errors.js';
+import { FdQueue } from '../../bridge/wire/fd-queue.js';
+import { FrameReader } from '../../bridge/wire/frame-reader.js';
+import type { ArgValue, UntypedNewId } from '../../bridge/wire/values.js';
 import { DisplayError, ProtocolError } from './errors.js';
 
 /** A request handler; it may throw ProtocolError. */

@@ -1,6 +1,7 @@
 // The embedded headless compositor's public face: run it in this process
-// (EmbeddedCompositor), in a child process for tests (startEmbeddedCompositor), talk to
-// a running one (ControlClient), and read or write its PNGs.
+// (EmbeddedCompositor), talk to a running one (ControlClient), and read or write its
+// PNGs. Starting it in a child process for a test is the harness's job
+// (harness/embedded.ts, exported by harness/index.ts).
 
 export { ControlClient, ControlServer, type PngResult } from './control.js';
 export {
@@ -11,12 +12,6 @@ export {
   ProtocolError,
   ReadbackError,
 } from './errors.js';
-export {
-  type EmbeddedCompositorInstance,
-  type EmbeddedCompositorOptions,
-  type ExitStatus,
-  startEmbeddedCompositor,
-} from './harness.js';
 export { defaultKnobs, type Knobs, type KnobsPatch, knobsSchema } from './knobs.js';
 export { decodePng, encodePng, type RgbaImage } from './png.js';
 export {

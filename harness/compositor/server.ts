@@ -7,10 +7,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { silentLogger } from '../log.js';
-import { ProtocolRegistry } from '../protocol/registry.js';
-import { WaylandListener } from '../relay/listener.js';
-import { InheritedListener } from './socket-activation.js';
+import { silentLogger } from '../../bridge/log.js';
+import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
+import { WaylandListener } from '../../bridge/relay/listener.js';
+import { InheritedListener } from '../../bridge/service/socket-activation.js';
 import { Client, type Resource } from './connection.js';
 import { displayImplementation, type Global, opaqueGlobal } from './core.js';
 import { DisplayError, ReadbackError } from './errors.js';

@@ -10,18 +10,18 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { startEmbeddedCompositor } from '../compositor/harness.js';
-import { ScriptedWindow } from '../compositor/scripted-client.js';
-import type { WaylandProxy } from '../../ffi/wayland-client.js';
-import { MemfdGrantBackend } from '../grants/memfd.js';
-import { oracleMappingSource } from '../grants/oracle-source.js';
-import { VerifyingBackend } from '../grants/verifying.js';
-import { SystemOracle } from '../oracle/system-oracle.js';
-import { ProtocolRegistry } from '../protocol/registry.js';
-import { Bridge } from '../relay/bridge.js';
-import type { LifecycleEvent } from '../shm/events.js';
-import { Lifecycle } from '../shm/lifecycle.js';
-import { type TraceSummary, summarizeTrace } from '../shm/report.js';
+import { startEmbeddedCompositor } from '../embedded.js';
+import { ScriptedWindow } from '../client/scripted-client.js';
+import type { WaylandProxy } from '../client/wayland-client.js';
+import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
+import { oracleMappingSource } from '../../bridge/grants/oracle-source.js';
+import { VerifyingBackend } from '../../bridge/grants/verifying.js';
+import { SystemOracle } from '../../bridge/oracle/system-oracle.js';
+import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
+import { Bridge } from '../../bridge/relay/bridge.js';
+import type { LifecycleEvent } from '../../bridge/shm/events.js';
+import { Lifecycle } from '../../bridge/shm/lifecycle.js';
+import { type TraceSummary, summarizeTrace } from '../../bridge/shm/report.js';
 
 export interface DemoOptions {
   /** Where the PNG of the last frame goes. */

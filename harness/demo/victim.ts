@@ -3,7 +3,7 @@
 // "frame N" after each frame so the parent knows how far it got.
 // Usage: node victim.js SOCKET_PATH
 
-import { ScriptedWindow } from '../compositor/scripted-client.js';
+import { ScriptedWindow } from '../client/scripted-client.js';
 
 async function main(socketPath: string): Promise<void> {
   const window = await ScriptedWindow.open(socketPath, { title: 'victim' });

@@ -25,7 +25,11 @@ import {
   tryLockExclusive,
   unixSocket,
 } from '../../ffi/libc.js';
-import { forgetListenFds, listenFds, pickWaylandSocket } from '../compositor/socket-activation.js';
+import {
+  forgetListenFds,
+  listenFds,
+  pickWaylandSocket,
+} from '../../bridge/service/socket-activation.js';
 
 function usage(message: string): never {
   process.stderr.write(

@@ -9,9 +9,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RealCompositor } from '../../bridge/harness/compositors.js';
-import { killGroup, sleep } from '../../bridge/harness/children.js';
-import { runClient } from '../../bridge/harness/process.js';
+import type { RealCompositor } from '../../harness/real/compositors.js';
+import { killGroup, sleep } from '../../harness/real/children.js';
+import { runClient } from '../../harness/real/process.js';
 import { type BridgeLogFacts, type DebugFacts, DebugScanner, scanBridgeLog } from './observe.js';
 import { CLIPBOARD_TEXT, type ProgramContext, type ProgramSpec } from './programs.js';
 

@@ -11,9 +11,9 @@ import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startEmbeddedCompositor } from '../../bridge/compositor/harness.js';
-import { commandAvailable } from '../../bridge/harness/process.js';
-import { startWeston } from '../../bridge/harness/weston.js';
+import { startEmbeddedCompositor } from '../../harness/embedded.js';
+import { commandAvailable } from '../../harness/real/process.js';
+import { startWeston } from '../../harness/real/weston.js';
 import { LatencyHistogram } from './histogram.js';
 import type {
   ClientSpec,

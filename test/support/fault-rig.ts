@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type ScriptedPool, ScriptedWindow } from '../../bridge/compositor/scripted-client.js';
+import { type ScriptedPool, ScriptedWindow } from '../../harness/client/scripted-client.js';
 import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
 import { oracleMappingSource } from '../../bridge/grants/oracle-source.js';
 import { VerifyingBackend } from '../../bridge/grants/verifying.js';
