@@ -1,25 +1,28 @@
 // The test harness in one call: a compositor (grantway's embedded one by default, weston
-// headless when asked), a bridge in front of it in the chosen mode, and what a test of
-// a Wayland client or of a reclaim policy needs — scripted windows or real programs
-// through the bridge, the lifecycle events and grant state, the compositor's pixels —
-// with one stop() that leaves no process, socket, fd or grant behind. Usable from
-// vitest or any Node test runner.
+// headless when asked), a bridge in front of it in the chosen mode and with the chosen
+// reclaim policy (assembled as the CLI assembles it: bridge/assembly/), and what a test
+// of a Wayland client or of a reclaim policy needs — scripted windows or real programs
+// through the bridge, the lifecycle events, the scheduler's figures and grant state,
+// the compositor's pixels — with one stop() that leaves no process, socket, fd or grant
+// behind. Usable from vitest or any Node test runner.
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { startEmbeddedCompositor } from './embedded.js';
-import type { KnobsPatch } from './compositor/knobs.js';
-import { decodePng, type RgbaImage } from './compositor/png.js';
-import { ScriptedWindow, type ScriptedWindowOptions } from './client/scripted-client.js';
-import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
+import {
+  type AssembledBridge,
+  assembleBridge,
+  type ReclaimFigures,
+} from '../bridge/assembly/assemble.js';
 import { silentLogger } from '../bridge/log.js';
-import { SystemOracle } from '../bridge/oracle/system-oracle.js';
-import { ProtocolRegistry } from '../bridge/protocol/registry.js';
-import { Bridge } from '../bridge/relay/bridge.js';
+import type { Bridge } from '../bridge/relay/bridge.js';
 import type { TraceSink } from '../bridge/relay/session.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../bridge/shm/lifecycle.js';
+import type { ReclaimPolicy } from '../policies/types.js';
+import { ScriptedWindow, type ScriptedWindowOptions } from './client/scripted-client.js';
+import type { KnobsPatch } from './compositor/knobs.js';
+import { decodePng, type RgbaImage } from './compositor/png.js';
+import { startEmbeddedCompositor } from './embedded.js';
 import { type ClientResult, runClient } from './real/process.js';
 import { startWeston } from './real/weston.js';
 
@@ -28,6 +31,12 @@ export interface HarnessOptions {
   readonly compositor?: 'embedded' | 'weston';
   /** Bridge mode (default grant, on memfd pages). */
   readonly mode?: 'grant' | 'passthrough';
+  /**
+   * The reclaim policy (grant mode): a policy, or its name with `policyOptions`, as
+   * --policy and --policy-opt take them. Default: evidence at E3.
+   */
+  readonly policy?: ReclaimPolicy | string;
+  readonly policyOptions?: readonly string[] | Readonly<Record<string, string>>;
   /** Misbehaviour knobs of the embedded compositor (release delays, held buffers…). */
   readonly knobs?: KnobsPatch;
   /** Bridge logs (default silent). */
@@ -48,6 +57,8 @@ export interface Harness {
   readonly compositor: HarnessCompositor;
   readonly bridge: Bridge;
   readonly lifecycle: Lifecycle;
+  /** The whole bridge: oracle, backend, the reclaim scheduler and its policy. */
+  readonly assembled: AssembledBridge;
   /** Every lifecycle event so far, in order. */
   readonly events: readonly LifecycleEvent[];
   /** What a real client needs to connect through the bridge. */
@@ -60,6 +71,8 @@ export interface Harness {
   waitFor(match: (event: LifecycleEvent) => boolean, timeoutMs?: number): Promise<LifecycleEvent>;
   /** Grant extents: allocated so far, reclaimed so far, and held now (grant mode). */
   grants(): { allocated: number; reclaimed: number; inUse: number };
+  /** What the reclaim scheduler did: its policy, attempts, refusals, deferred queue. */
+  reclaim(): ReclaimFigures;
   /** The compositor's last repainted output (embedded compositor only). */
   frame(): Promise<RgbaImage>;
   stop(): Promise<void>;
@@ -81,31 +94,29 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const events: LifecycleEvent[] = [];
   const waiters = new Set<() => void>();
   // One oracle for the bridge, judging every process (the compositor may fork helpers).
-  const oracle = new SystemOracle({ log });
-  const backend =
-    (options.mode ?? 'grant') === 'grant'
-      ? new MemfdGrantBackend({ remote: oracleMappingSource(oracle) })
-      : undefined;
-  const lifecycle = new Lifecycle({
-    mode: backend === undefined ? 'passthrough' : 'grant',
-    trackDamage: true,
-    sinks: [
-      (event) => {
-        events.push(event);
-        for (const wake of waiters) wake();
-      },
-    ],
-    oracle,
-    grants: backend === undefined ? undefined : { backend, log },
-  });
-  const bridge = Bridge.start({
-    listenPath: join(compositor.runtimeDir, 'grantway-harness'),
-    upstreamPath: compositor.socketPath,
-    registry: new ProtocolRegistry(),
-    log,
-    trace: options.trace,
-    observe: lifecycle.factory,
-  });
+  let assembled: AssembledBridge;
+  try {
+    assembled = assembleBridge({
+      listenPath: join(compositor.runtimeDir, 'grantway-harness'),
+      upstreamPath: compositor.socketPath,
+      log,
+      trace: options.trace,
+      mode: options.mode,
+      policy: options.policy,
+      policyOptions: options.policyOptions,
+      trackDamage: true,
+      sinks: [
+        (event) => {
+          events.push(event);
+          for (const wake of waiters) wake();
+        },
+      ],
+    });
+  } catch (err) {
+    await (embedded ?? weston)!.stop();
+    throw err;
+  }
+  const { bridge, lifecycle } = assembled;
   const windows = new Set<ScriptedWindow>();
   const env = { XDG_RUNTIME_DIR: compositor.runtimeDir, WAYLAND_DISPLAY: bridge.listenPath };
   let stopped = false;
@@ -114,6 +125,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     compositor,
     bridge,
     lifecycle,
+    assembled,
     events,
     env,
     async openWindow(windowOptions?: ScriptedWindowOptions): Promise<ScriptedWindow> {
@@ -143,13 +155,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       });
     },
     grants() {
-      const stats = lifecycle.backing?.stats;
-      return {
-        allocated: stats?.extentsAllocated ?? 0,
-        reclaimed: stats?.extentsReclaimed ?? 0,
-        inUse: backend?.stats().extentsInUse ?? 0,
-      };
+      const { allocated, reclaimed, inUse } = assembled.figures();
+      return { allocated, reclaimed, inUse };
     },
+    reclaim: () => assembled.figures(),
     async frame(): Promise<RgbaImage> {
       if (embedded === undefined)
         throw new Error('frame(): only the embedded compositor reads pixels back');
@@ -159,8 +168,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       if (stopped) return;
       stopped = true;
       for (const window of windows) window.close();
-      bridge.close();
-      lifecycle.close();
+      assembled.close();
       await (embedded ?? weston)!.stop();
     },
   };

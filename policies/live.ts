@@ -1,30 +1,16 @@
-// The scheduler in a running bridge: GrantBacking asks this for extents and hands it
-// the ones it lets go; this supplies the clock (performance.now) and a single timer on
-// the event loop for the scheduler's next due time. Everything that decides lives in
-// the scheduler and its policy, which stay clock-free (so replays are deterministic).
+// The scheduler in a running bridge: grant mode (bridge/shm/grant-mode.ts) asks this for
+// extents, hands it the ones it lets go and passes on what the bridge's E3 poller learns
+// about them; this supplies the clock (performance.now) and a single timer on the event
+// loop for the scheduler's next due time. Everything that decides lives in the scheduler
+// and its policy, which stay clock-free (so replays are deterministic).
 
-import type { GrantBackend, GrantExtent, RemoteMappingSource } from '../bridge/grants/types.js';
-import { type GrantFacts, ReclaimScheduler, type SchedulerListener } from './scheduler.js';
-import type { ReclaimPolicy } from './types.js';
+import type { GrantExtent } from '../bridge/grants/types.js';
+import type { ExtentReclaimer } from '../bridge/shm/reclaimer.js';
+import { type GrantFacts, ReclaimScheduler, type ReclaimSchedulerOptions } from './scheduler.js';
 
-/** What GrantBacking needs from a reclaimer (bridge/shm/grant-mode.ts). */
-export interface ExtentReclaimer {
-  /** An extent for a new pool of `pages` pages (fresh, or a recycled one). */
-  allocate(pages: number): GrantExtent;
-  /** The pool grew: the extent grown in place; the old object must not be used again. */
-  grow(extent: GrantExtent, pages: number): GrantExtent;
-  /** The bridge is done with the pool; its extent is the scheduler's to reclaim. */
-  retire(extent: GrantExtent, facts: GrantFacts): void;
-  /** Stops the timer (bridge shutdown); the backend's close() takes what is left. */
-  close(): void;
-}
+export type { ExtentReclaimer };
 
-export interface LiveReclaimerOptions {
-  readonly backend: GrantBackend;
-  readonly policy: ReclaimPolicy;
-  /** The E3 oracle the policy's probes ask (the CLI's /proc/PID/maps source). */
-  readonly oracle?: RemoteMappingSource;
-  readonly listener?: SchedulerListener;
+export interface LiveReclaimerOptions extends ReclaimSchedulerOptions {
   /** ms; default performance.now. */
   readonly clock?: () => number;
 }
@@ -61,6 +47,14 @@ export class LiveReclaimer implements ExtentReclaimer {
   retire(extent: GrantExtent, facts: GrantFacts): void {
     try {
       this.scheduler.retire(extent, facts, this.clock());
+    } finally {
+      this.arm();
+    }
+  }
+
+  update(extent: GrantExtent, facts: GrantFacts): void {
+    try {
+      this.scheduler.update(extent, facts, this.clock());
     } finally {
       this.arm();
     }

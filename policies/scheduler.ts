@@ -1,4 +1,4 @@
-// The reclaim scheduler (DESIGN §5): the one owner of every grant extent between its
+// The reclaim scheduler (ARCHITECTURE.md §5): the one owner of every grant extent between its
 // allocation and its free. It receives what the bridge learns about a pool's backing
 // (allocated, grown, let go, new evidence or oracle verdicts) and the passing of time,
 // keeps the deferred set and the policy's timers, and asks its policy what to attempt.
@@ -19,16 +19,14 @@ import type {
   RemoteMappingSource,
 } from '../bridge/grants/types.js';
 import type { MappingVerdict } from '../bridge/oracle/types.js';
-import { type EvidenceLevel, evidenceRank } from '../bridge/shm/events.js';
+import { evidenceRank } from '../bridge/shm/events.js';
+import type { UnmapFacts } from '../bridge/shm/reclaimer.js';
 import { SchedulerStateError } from './errors.js';
 import { MinHeap } from './heap.js';
 import type { GrantId, GrantInfo, GrantPhase, PolicyContext, ReclaimPolicy } from './types.js';
 
 /** What the bridge knows about a pool's unmapping when it reports it. */
-export interface GrantFacts {
-  readonly evidence: EvidenceLevel;
-  readonly oracle?: MappingVerdict | undefined;
-}
+export type GrantFacts = UnmapFacts;
 
 /** Observers of what the scheduler does (metrics, replays, tests); all optional. */
 export interface SchedulerListener {
@@ -47,6 +45,14 @@ export interface ReclaimSchedulerOptions {
   readonly policy: ReclaimPolicy;
   /** The E3 oracle behind probe() and cache(); without it every probe is 'unavailable'. */
   readonly oracle?: RemoteMappingSource;
+  /**
+   * Where probe() and cache() get their verdict. 'ask' (default): from `oracle`, at once
+   * (a replay's model of the compositor). 'pushed': the last verdict update() brought
+   * from the bridge's one E3 poller (the mapping watcher), so that a policy's re-checks
+   * never read /proc themselves; none yet counts as 'mapped'. Once the poller has given
+   * up on a file ('unavailable'), `oracle` is asked again.
+   */
+  readonly verdicts?: 'ask' | 'pushed';
   readonly listener?: SchedulerListener;
 }
 
@@ -89,6 +95,7 @@ export class ReclaimScheduler {
   private readonly backend: GrantBackend;
   private readonly policy: ReclaimPolicy;
   private readonly oracle: RemoteMappingSource | undefined;
+  private readonly pushed: boolean;
   private readonly listener: SchedulerListener;
   /** Every grant not yet freed, by id. Invariant: a record's phase is never 'freed'. */
   private readonly records = new Map<GrantId, GrantRecord>();
@@ -123,6 +130,7 @@ export class ReclaimScheduler {
     this.backend = options.backend;
     this.policy = options.policy;
     this.oracle = options.oracle;
+    this.pushed = options.verdicts === 'pushed';
     this.listener = options.listener ?? {};
     this.ctx = this.makeContext();
   }
@@ -340,6 +348,12 @@ export class ReclaimScheduler {
 
   private probe(rec: GrantRecord): MappingVerdict {
     this.counters.probes++;
+    const last = rec.info.oracle;
+    if (this.pushed && last !== 'unavailable') {
+      const verdict = last ?? 'mapped';
+      if (verdict === 'unmapped' && rec.info.phase === 'retired') rec.info.evidence = 'E3';
+      return verdict;
+    }
     const answer = this.oracle?.isMapped(rec.extent) ?? 'unknown';
     const verdict: MappingVerdict =
       answer === 'unknown' ? 'unavailable' : answer ? 'mapped' : 'unmapped';

@@ -22,7 +22,8 @@ import {
   PROT_WRITE,
 } from '../ffi/libc.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { silentLogger } from '../bridge/log.js';
+import { LiveReclaimer } from '../policies/live.js';
+import { createPolicy } from '../policies/registry.js';
 import { GrantBacking } from '../bridge/shm/grant-mode.js';
 import type { BufferState, PoolState, Rect } from '../bridge/shm/state.js';
 
@@ -89,7 +90,8 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
 /** ms per commit through GrantBacking.committed with `damage` (after the first, full one). */
 function measureCommits(sealed: boolean, damage: Rect[] | null): number {
   const backend = new MemfdGrantBackend();
-  const backing = new GrantBacking(backend, silentLogger);
+  const reclaimer = new LiveReclaimer({ backend, policy: createPolicy('evidence') });
+  const backing = new GrantBacking(backend, reclaimer);
   const { pool, buffer, fd } = clientPool(sealed);
   try {
     const { fd: upstreamFd } = backing.created(pool, { what: 'bench', objectId: 1 });

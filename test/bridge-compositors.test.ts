@@ -151,11 +151,11 @@ describe.each(compositors)('bridge in front of $name', (compositor) => {
         await bridge.bridge.whenIdle();
         // Grant mode: its pools were re-backed, every commit copied, and once it was
         // killed the compositor unmapped them and the extents came back.
-        await bridge.lifecycle.settle(3000);
+        await bridge.assembled.settle(3000);
         const stats = bridge.lifecycle.backing!.stats;
         expect(stats.extentsAllocated).toBeGreaterThan(0);
         expect(stats.commits).toBeGreaterThan(100);
-        expect(stats.extentsReclaimed).toBe(stats.extentsAllocated);
+        expect(bridge.assembled.figures().reclaimed).toBe(stats.extentsAllocated);
       } finally {
         bridge.close();
       }

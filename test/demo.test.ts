@@ -27,6 +27,9 @@ describe('grantway demo', () => {
     expect(result.leakedGrants).toBe(0);
     expect(result.grantsAllocated).toBeGreaterThan(10);
     expect(result.grantsReclaimed).toBe(result.grantsAllocated);
+    // The scheduler ran the default policy: one attempt per extent, none refused.
+    expect(result.reclaim).toMatchObject({ policy: 'evidence-E3', failed: 0, inUse: 0 });
+    expect(result.reclaim.attempts).toBe(result.grantsReclaimed);
     expect(result.trace.pools).toBe(result.grantsAllocated);
     expect(result.trace.evidenceReached.E3).toBe(result.trace.pools);
     expect(result.trace.clients).toBe(11);

@@ -1,17 +1,11 @@
 // What every bridge-running command shares: loading protocols (built-in plus
-// --protocol-dir), the logger, the --trace sink, and the per-client limits.
+// --protocol-dir), the logger, the --trace sink, the per-client limits and the policy.
 
 import type { Logger } from 'pino';
 import { registryWithProtocolDirs } from '../protocol/protocol-dirs.js';
 import type { ProtocolRegistry } from '../protocol/registry.js';
 import type { TraceSink } from '../relay/session.js';
-import { createGrantBackend } from '../grants/factory.js';
-import { oracleMappingSource } from '../grants/oracle-source.js';
-import type { RemoteMappingSource } from '../grants/types.js';
-import { SystemOracle } from '../oracle/system-oracle.js';
-import { Lifecycle } from '../shm/lifecycle.js';
 import { PolicyOptionError, UnknownPolicyError } from '../../policies/errors.js';
-import { LiveReclaimer } from '../../policies/live.js';
 import { DEFAULT_POLICY, createPolicy } from '../../policies/registry.js';
 import type { ReclaimPolicy } from '../../policies/types.js';
 import type { ClientLimits } from '../relay/limits.js';
@@ -61,37 +55,4 @@ export function policyFromFlags(options: BridgeModeOptions): ReclaimPolicy {
     }
     throw err;
   }
-}
-
-/**
- * Buffer-lifetime tracking for a CLI bridge: always on; grant mode re-backs pools on the
- * chosen backend, and the reclaim scheduler (--policy) decides when their extents go;
- * --record writes the events. E3 evidence comes from one oracle for the whole bridge,
- * which judges every process on this kernel (not one pid: SO_PEERCRED may name a
- * wrapper that never maps), and answers both the mapping watcher and the backend.
- */
-export function createLifecycle(
-  options: BridgeModeOptions,
-  argv: readonly string[],
-  log: Logger,
-): Lifecycle {
-  const oracle = new SystemOracle({ log });
-  const remote: RemoteMappingSource = oracleMappingSource(oracle);
-  const policy = policyFromFlags(options);
-  const backend =
-    options.mode === 'passthrough'
-      ? undefined
-      : options.backend === 'gntalloc'
-        ? createGrantBackend('gntalloc', { domid: options.domid ?? 0, remote })
-        : createGrantBackend('memfd', { remote });
-  const reclaimer =
-    backend === undefined ? undefined : new LiveReclaimer({ backend, policy, oracle: remote });
-  return new Lifecycle({
-    mode: options.mode,
-    recordPath: options.record,
-    log,
-    source: `grantway ${argv.join(' ')}`,
-    oracle,
-    grants: backend === undefined ? undefined : { backend, log, reclaimer },
-  });
 }

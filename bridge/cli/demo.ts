@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { runDemo, type DemoResult } from '../../harness/demo/demo.js';
 import { createLogger } from '../log.js';
+import { policyFromFlags } from './common.js';
 import { logLevels, validateOptions } from './options.js';
 
 const demoOptionsSchema = z.object({
@@ -12,6 +13,8 @@ const demoOptionsSchema = z.object({
   png: z.string().min(1).default('grantway-demo.png'),
   json: z.boolean().default(false),
   'log-level': z.enum(logLevels).default('warn'),
+  policy: z.string().optional(),
+  'policy-opt': z.array(z.string()).optional(),
 });
 
 function progressBar(done: number, total: number, what: string): void {
@@ -25,6 +28,8 @@ function progressBar(done: number, total: number, what: string): void {
 export async function demoCommand(flags: Record<string, unknown>): Promise<number> {
   const options = validateOptions(demoOptionsSchema, flags);
   const log = createLogger(options['log-level']);
+  // Checked before anything starts: a bad --policy is one line and exit code 2.
+  policyFromFlags({ mode: 'grant', backend: 'memfd', ...options });
   const tty = process.stderr.isTTY === true && !options.json;
   if (!options.json) {
     process.stderr.write(
@@ -35,6 +40,8 @@ export async function demoCommand(flags: Record<string, unknown>): Promise<numbe
     pngPath: resolve(options.png),
     frames: options.frames,
     log,
+    policy: options.policy,
+    policyOptions: options['policy-opt'],
     onProgress: tty ? progressBar : undefined,
   });
   if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -53,8 +60,11 @@ export function formatDemo(r: DemoResult): string {
       'commits copied',
       `${r.copies.commits} (${r.copies.fullCopies} full, ${(r.copies.bytes / 1048576).toFixed(2)} MiB)`,
     ],
+    ['reclaim policy', r.reclaim.policy ?? 'none'],
     ['grants allocated', String(r.grantsAllocated)],
     ['grants reclaimed', String(r.grantsReclaimed)],
+    ['end-of-access attempts', `${r.reclaim.attempts} (${r.reclaim.failed} refused: still mapped)`],
+    ['deferred peak', `${r.reclaim.deferredPeak} refs (pages retired, not yet freed)`],
     [
       'evidence reached',
       `E0 ${t.evidenceReached.E0}, E1 ${t.evidenceReached.E1}, E2 ${t.evidenceReached.E2}, E3 ${t.evidenceReached.E3}`,

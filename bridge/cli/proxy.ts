@@ -3,7 +3,7 @@
 
 import { createLogger } from '../log.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { createLifecycle, loadRegistry } from './common.js';
+import { loadRegistry } from './common.js';
 import { proxyOptionsSchema, validateOptions } from './options.js';
 import { startBridge } from './start-bridge.js';
 
@@ -13,8 +13,13 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
   const registry = await loadRegistry(options['protocol-dir'], log);
   const listenPath = resolveSocketPath(options.listen);
   const upstreamPath = resolveSocketPath(options.upstream);
-  const lifecycle = createLifecycle(options, process.argv.slice(2), log);
-  const bridge = startBridge({ listenPath, upstreamPath }, options, registry, log, lifecycle);
+  const bridge = startBridge(
+    { listenPath, upstreamPath },
+    options,
+    registry,
+    log,
+    process.argv.slice(2),
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');
@@ -23,11 +28,11 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  bridge.close();
+  bridge.bridge.close();
   // The clients are gone; give the compositor a moment to unmap their pools, so their
   // grants end on evidence rather than by force (bounded: a stuck compositor cannot
   // hold the shutdown).
-  await lifecycle.settle(1000);
-  lifecycle.close();
+  await bridge.settle(1000);
+  bridge.close();
   return 0;
 }

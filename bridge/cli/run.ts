@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
-import { createLifecycle, loadRegistry } from './common.js';
+import { loadRegistry } from './common.js';
 import { OptionError, runOptionsSchema, validateOptions } from './options.js';
 import { startBridge } from './start-bridge.js';
 
@@ -25,8 +25,13 @@ export async function runCommand(
   const listen = options.listen ?? `grantway-${process.pid}`;
   const listenPath = resolveSocketPath(listen);
   const upstreamPath = resolveSocketPath(upstream);
-  const lifecycle = createLifecycle(options, process.argv.slice(2), log);
-  const bridge = startBridge({ listenPath, upstreamPath }, options, registry, log, lifecycle);
+  const bridge = startBridge(
+    { listenPath, upstreamPath },
+    options,
+    registry,
+    log,
+    process.argv.slice(2),
+  );
   try {
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(program, args, {
@@ -51,9 +56,8 @@ export async function runCommand(
   } finally {
     // The client is gone; give the compositor a moment to unmap what it had, so the
     // record ends with the evidence that followed (bounded: never holds the exit long).
-    await Promise.race([bridge.whenIdle(), sleep(500)]);
-    await lifecycle.settle(1000);
+    await Promise.race([bridge.bridge.whenIdle(), sleep(500)]);
+    await bridge.settle(1000);
     bridge.close();
-    lifecycle.close();
   }
 }

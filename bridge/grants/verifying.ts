@@ -2,7 +2,8 @@
 // at each free, asks the plain holder walk (bridge/oracle/holders.ts: every process's
 // maps and fds, nothing shared with the oracle's own walk or its leases) whether any
 // process but the bridge still maps or holds the extent. Such a free is an unsafe
-// reclaim, counted at the moment it happens. Used by the demo and the fault tests.
+// reclaim, counted at the moment it happens. Used by the demo and the tests, through
+// the bridge assembly's verifyFrees.
 
 import { type Holder, holdersOf } from '../oracle/holders.js';
 import type { GrantBackend, GrantExtent } from './types.js';
@@ -10,6 +11,13 @@ import type { GrantBackend, GrantExtent } from './types.js';
 export interface UnsafeFree {
   readonly extent: number;
   readonly holders: readonly Holder[];
+}
+
+export interface VerifyingOptions {
+  /** Processes whose holds do not count (default: this one, the bridge). */
+  readonly exclude?: readonly number[];
+  /** Unreadable processes that do not make a free unverified (see vouchedPids). */
+  readonly vouched?: readonly number[];
 }
 
 export class VerifyingBackend implements GrantBackend {
@@ -23,12 +31,7 @@ export class VerifyingBackend implements GrantBackend {
 
   constructor(
     private readonly inner: GrantBackend,
-    options: {
-      /** Processes whose holds do not count (default: this one, the bridge). */
-      readonly exclude?: readonly number[];
-      /** Unreadable processes that do not make a free unverified (see vouchedPids). */
-      readonly vouched?: readonly number[];
-    } = {},
+    options: VerifyingOptions = {},
   ) {
     this.exclude = options.exclude ?? [process.pid];
     this.vouched = new Set(options.vouched ?? []);

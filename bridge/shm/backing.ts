@@ -34,6 +34,14 @@ export interface PoolBacking extends ChargeModel {
   /** The client destroyed the buffer: nothing of it will be committed again. */
   bufferDestroyed(buffer: BufferState): void;
   surfaceDestroyed(surfaceId: number): void;
-  /** The pool is final (E3, or nothing more can be learnt): reclaim its backing. */
+  /**
+   * The pool is retired on both sides (E2's condition: the compositor acknowledged the
+   * destruction of it and of every buffer made from it, or the client left): nothing of
+   * it will be used again, and its backing goes to whoever reclaims it. Called once.
+   */
+  retired(pool: PoolState): void;
+  /** News about a retired pool's unmapping: its evidence rose or the oracle spoke. */
+  learned(pool: PoolState): void;
+  /** The tracker is done with the pool (final, or bridge shutdown): drop what is left. */
   forgotten(pool: PoolState): void;
 }

@@ -1,11 +1,12 @@
-// Grant mode (DESIGN §3): every client pool is re-backed by a grant extent. The
+// Grant mode (ARCHITECTURE.md §3): every client pool is re-backed by a grant extent. The
 // compositor maps the extent, never the client's memory; on each commit the bridge
 // copies what changed in the committed buffer from the client's pool into the extent,
-// then lets the commit through. Once the tracker is done with a pool (E3, or nothing
-// more can be learnt), its extent goes to the reclaim scheduler (policies/), whose
-// policy decides when to end foreign access and free it; without a scheduler it is
-// ended and freed at once. A pool that fails after its extent was taken gives the
-// extent back before the error goes up: nothing is held for a refused pool.
+// then lets the commit through. Extents come from the reclaimer (reclaimer.ts; the
+// reclaim scheduler of policies/ in a bridge) and go back to it once the pool is retired
+// on both sides (E2's condition); what the bridge learns afterwards (E3 from the one
+// poller) is passed on, and the scheduler's policy decides when to end foreign access
+// and free. A pool that fails after its extent was taken gives the extent back before
+// the error goes up: nothing is held for a refused pool.
 //
 // What a pool costs the bridge (its ChargeModel, for the client's limits): the extent's
 // pages and, with the memfd backend, its fd; the tracker's dup of the client's fd; and,
@@ -20,7 +21,6 @@
 // its last copy, and a commit copies that plus its own damage. A buffer's first commit,
 // or damage that cannot be expressed in buffer coordinates, copies it whole.
 
-import type { Logger } from 'pino';
 import { SyscallError } from '../../ffi/errors.js';
 import {
   ERRNO,
@@ -38,11 +38,14 @@ import type { PoolCharge } from './accounting.js';
 import type { PoolBacking, PoolRequest } from './backing.js';
 import { type PoolSource, copySpans, damageSpans, spanBytes } from './copy.js';
 import { ShmError } from './errors.js';
-import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
-import type { ExtentReclaimer } from '../../policies/live.js';
-
-/** Past this many rectangles a buffer's pending damage is simply "everything". */
-const MAX_PENDING_RECTS = 32;
+import type { ExtentReclaimer, UnmapFacts } from './reclaimer.js';
+import {
+  type BufferState,
+  MAX_DAMAGE_RECTS,
+  type PoolState,
+  type Rect,
+  bytesPerPixel,
+} from './state.js';
 const pageBytes = (size: number): number => Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
 
 interface Backed {
@@ -71,16 +74,17 @@ export interface GrantCopyStats {
   /** Bytes pread could not get because the client truncated its file. */
   bytesMissing: number;
   extentsAllocated: number;
-  /** Reclaimed directly (no scheduler); with one, see its stats(). */
-  extentsReclaimed: number;
-  /** Extents whose end of access failed when reclaimed directly (still mapped). */
-  reclaimFailures: number;
-  /** Extents handed to the reclaim scheduler. */
+  /** Extents handed back to the reclaimer (what became of them: its stats). */
   extentsRetired: number;
 }
 
 export class GrantBacking implements PoolBacking {
   private readonly backed = new Map<PoolState, Backed>();
+  /**
+   * Extents of pools retired and not yet forgotten by the tracker, whose news (E3) still
+   * goes to the reclaimer. Invariant: disjoint from `backed`'s pools.
+   */
+  private readonly retiredExtents = new Map<PoolState, GrantExtent>();
   /**
    * Per buffer committed at least once and not destroyed. Invariant: `copies` and
    * `shownOn` mirror each other, and a buffer leaves both when the client destroys it
@@ -95,16 +99,13 @@ export class GrantBacking implements PoolBacking {
     bytesCopied: 0,
     bytesMissing: 0,
     extentsAllocated: 0,
-    extentsReclaimed: 0,
-    reclaimFailures: 0,
     extentsRetired: 0,
   };
 
   constructor(
     private readonly backend: GrantBackend,
-    private readonly log: Logger,
-    /** Decides when extents are reclaimed; undefined: at once, in forgotten(). */
-    private readonly reclaimer?: ExtentReclaimer,
+    /** Where extents come from and go back to; its policy decides when they are freed. */
+    private readonly reclaimer: ExtentReclaimer,
   ) {}
 
   charge(size: number, sealedAgainstShrink: boolean): PoolCharge {
@@ -125,7 +126,7 @@ export class GrantBacking implements PoolBacking {
     request: PoolRequest,
   ): { fd: number; mappedFile: FileIdentity | undefined } {
     const pages = Math.ceil(pool.size / PAGE_SIZE);
-    const extent = this.reclaimer?.allocate(pages) ?? this.backend.allocate(pages);
+    const extent = this.reclaimer.allocate(pages);
     let opened: Pick<Backed, 'source' | 'mapping'> | undefined;
     try {
       if (extent.fd === undefined || extent.ptr === undefined) {
@@ -150,7 +151,7 @@ export class GrantBacking implements PoolBacking {
     const b = this.backed.get(pool);
     if (b === undefined) return;
     const pages = Math.ceil(pool.size / PAGE_SIZE);
-    b.extent = this.reclaimer?.grow(b.extent, pages) ?? this.backend.grow(b.extent, pages);
+    b.extent = this.reclaimer.grow(b.extent, pages);
     b.view = nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE);
     this.closeSource(b);
     // Until the new mapping exists, read with pread: never through a stale mapping.
@@ -207,7 +208,7 @@ export class GrantBacking implements PoolBacking {
     this.shownOn.delete(surfaceId);
   }
 
-  forgotten(pool: PoolState): void {
+  retired(pool: PoolState): void {
     const b = this.backed.get(pool);
     if (b === undefined) return;
     this.backed.delete(pool);
@@ -215,7 +216,19 @@ export class GrantBacking implements PoolBacking {
       if (buffer.pool === pool) this.bufferDestroyed(buffer);
     }
     this.closeSource(b);
-    this.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle });
+    this.retiredExtents.set(pool, b.extent);
+    this.retire(b.extent, factsOf(pool));
+  }
+
+  learned(pool: PoolState): void {
+    const extent = this.retiredExtents.get(pool);
+    if (extent !== undefined) this.reclaimer.update(extent, factsOf(pool));
+  }
+
+  forgotten(pool: PoolState): void {
+    // Not retired before (bridge shutdown): it is now, with what is known.
+    this.retired(pool);
+    this.retiredExtents.delete(pool);
   }
 
   /** What backs a pool now: its extent and the bridge's view of it (tests, tools). */
@@ -239,27 +252,9 @@ export class GrantBacking implements PoolBacking {
     this.retire(extent, { evidence: 'E3', oracle: 'unmapped' });
   }
 
-  private retire(extent: GrantExtent, facts: Parameters<ExtentReclaimer['retire']>[1]): void {
-    if (this.reclaimer === undefined) {
-      this.endAndFree(extent);
-    } else {
-      this.reclaimer.retire(extent, facts);
-      this.stats.extentsRetired++;
-    }
-  }
-
-  /** Ends access to and frees an extent; one that is still mapped is kept and reported. */
-  private endAndFree(extent: GrantExtent): void {
-    if (this.backend.endForeignAccess(extent) === 'ok') {
-      this.backend.free(extent);
-      this.stats.extentsReclaimed++;
-    } else {
-      this.stats.reclaimFailures++;
-      this.log.warn(
-        { extent: extent.id },
-        'grant extent still mapped when reclaimed; left to the backend',
-      );
-    }
+  private retire(extent: GrantExtent, facts: UnmapFacts): void {
+    this.reclaimer.retire(extent, facts);
+    this.stats.extentsRetired++;
   }
 
   /** `buffer` (already shown on this surface) missed the damage `from` just committed. */
@@ -272,7 +267,7 @@ export class GrantBacking implements PoolBacking {
       return;
     }
     copy.pending.push(...damage);
-    if (copy.pending.length > MAX_PENDING_RECTS) copy.pending = 'full';
+    if (copy.pending.length > MAX_DAMAGE_RECTS) copy.pending = 'full';
   }
 
   /**
@@ -328,9 +323,12 @@ export class GrantBacking implements PoolBacking {
     b.mapping = undefined;
   }
 
-  /** Reclaims (or retires) every extent left, and stops the scheduler (bridge shutdown). */
+  /** Retires every extent left, and stops the reclaimer's timers (bridge shutdown). */
   close(): void {
     for (const pool of [...this.backed.keys()]) this.forgotten(pool);
-    this.reclaimer?.close();
+    this.retiredExtents.clear();
+    this.reclaimer.close();
   }
 }
+
+const factsOf = (pool: PoolState): UnmapFacts => ({ evidence: pool.evidence, oracle: pool.oracle });

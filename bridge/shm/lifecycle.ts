@@ -1,15 +1,18 @@
-// Assembles buffer-lifetime tracking for one bridge: a tracker per session, the mapping
-// watcher that collects E3 evidence for all of them, and the sinks that receive the
-// lifecycle events (the --record file, tests, later the reclaim scheduler).
+// Buffer-lifetime tracking for one bridge: a tracker per session, the mapping watcher
+// (the one E3 poller) that collects evidence for all of them, grant mode's backing with
+// the reclaimer it hands extents to, and the sinks that receive the lifecycle events
+// (the --record file, tests). The bridge assembly (bridge/assembly/) builds one with
+// everything it needs; this module knows nothing of policies.
 
 import type { Logger } from 'pino';
+import type { BackoffOptions } from '../oracle/backoff.js';
 import type { GrantBackend } from '../grants/types.js';
-import type { ExtentReclaimer } from '../../policies/live.js';
 import type { ObserverFactory } from '../relay/observer.js';
 import type { MappingOracle } from '../oracle/types.js';
 import type { LifecycleEvent, LifecycleSink } from './events.js';
 import { GrantBacking } from './grant-mode.js';
 import { MappingWatcher } from './mapping-watcher.js';
+import type { ExtentReclaimer } from './reclaimer.js';
 import { LifecycleRecorder } from './recorder.js';
 import { type ShmTracker, shmTrackerFactory } from './tracker.js';
 
@@ -27,19 +30,20 @@ export interface LifecycleOptions {
    * should ask the same one); without it, evidence stops at E2.
    */
   readonly oracle?: MappingOracle;
+  /** How the mapping watcher backs off on a file still mapped (default DEFAULT_BACKOFF). */
+  readonly pollBackoff?: BackoffOptions;
   /** More receivers of every event. */
   readonly sinks?: readonly LifecycleSink[];
   /** Decode damage (needed by grant mode and worth having in a record). */
   readonly trackDamage?: boolean;
   /**
-   * Grant mode: the backend that backs every pool, where backing logs go, and the reclaim
-   * scheduler that decides when extents are reclaimed (without one: at once, when the
-   * tracker forgets the pool).
+   * Grant mode: the backend that backs every pool, and the reclaimer (the reclaim
+   * scheduler) that extents come from and go back to, whose policy decides when they are
+   * freed. The backend is closed with the lifecycle.
    */
   readonly grants?: {
     readonly backend: GrantBackend;
-    readonly log: Logger;
-    readonly reclaimer?: ExtentReclaimer | undefined;
+    readonly reclaimer: ExtentReclaimer;
   };
 }
 
@@ -68,12 +72,15 @@ export class Lifecycle {
             },
             options.log,
           );
-    this.watcher = options.oracle === undefined ? undefined : new MappingWatcher(options.oracle);
+    this.watcher =
+      options.oracle === undefined
+        ? undefined
+        : new MappingWatcher(options.oracle, options.pollBackoff);
     this.backend = options.grants?.backend;
     this.backing =
       options.grants === undefined
         ? undefined
-        : new GrantBacking(options.grants.backend, options.grants.log, options.grants.reclaimer);
+        : new GrantBacking(options.grants.backend, options.grants.reclaimer);
     const sinks = [...(options.sinks ?? [])];
     if (this.recorder !== undefined) sinks.push(this.recorder.record);
     const watcher = this.watcher;

@@ -83,7 +83,7 @@ describe('MappingWatcher', () => {
   it('looks again on its backoff while mapped, never before the oracle’s floor', async () => {
     let verdict: MappingVerdict = 'mapped';
     const oracle = new RecordingOracle(() => verdict);
-    watcher = new MappingWatcher(oracle, { initialMs: 1, factor: 2, maxMs: 4 });
+    watcher = new MappingWatcher(oracle, { startMs: 1, factor: 2, maxMs: 4 });
     const seen: [number, MappingVerdict][] = [];
     oracle.floor = performance.now() + 150;
     watcher.watch(tracker(seen), pool(1, false, true));

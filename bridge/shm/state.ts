@@ -1,5 +1,5 @@
 // The state the shm tracker keeps per client, and the one pure rule that turns it into
-// an evidence level (DESIGN §2). Kept apart from the tracker so the rule can be read,
+// an evidence level (ARCHITECTURE.md §2). Kept apart from the tracker so the rule can be read,
 // and tested, on its own.
 
 import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
@@ -55,6 +55,13 @@ export interface BufferState {
 }
 
 export type Rect = [x: number, y: number, width: number, height: number];
+
+/**
+ * Past this many rectangles, damage is "everything": a surface's damage between two
+ * commits (surfaces.ts) and what a buffer has missed since its last copy (grant mode)
+ * are both bounded by it, so a client can make neither list grow without bound.
+ */
+export const MAX_DAMAGE_RECTS = 64;
 
 export interface SurfaceState {
   readonly id: number;

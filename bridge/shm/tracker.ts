@@ -1,7 +1,7 @@
 // One owner for the state of every wl_shm_pool, wl_buffer and wl_surface of a client:
 // it follows the protocol as the relay forwards it, validates what a compositor would
 // otherwise trust (sizes, strides, formats, truncation), and turns what it sees into
-// typed lifecycle events and per-pool evidence levels (DESIGN §2). It is a relay
+// typed lifecycle events and per-pool evidence levels (ARCHITECTURE.md §2). It is a relay
 // observer: it never touches a socket, and the relay's object map stays the authority on
 // which ids exist. Its parts, each in its own module: pool validation (pool-fd.ts), limits
 // accounting (accounting.ts), surface and damage state (surfaces.ts), event emission
@@ -95,6 +95,8 @@ export class ShmTracker implements SessionObserver {
   private readonly pools = new Map<number, PoolState>();
   /** Every pool not yet final, whether or not its id is still its own. */
   private readonly tracked = new Set<PoolState>();
+  /** Tracked pools retired on both sides, whose backing was handed over (retired()). */
+  private readonly retired = new Set<PoolState>();
   private readonly buffers = new Map<number, BufferState>();
   private readonly surfaces: SurfaceTable;
   /** wl_shm formats the compositor advertised; argb8888 and xrgb8888 are mandatory. */
@@ -246,7 +248,7 @@ export class ShmTracker implements SessionObserver {
     if (!this.tracked.has(pool) || pool.oracle === verdict) return;
     pool.oracle = verdict;
     this.events.pool(time, pool, { type: 'oracle', verdict });
-    this.updateEvidence(pool, time);
+    this.updateEvidence(pool, time, true);
   }
 
   private createPool(
@@ -448,14 +450,22 @@ export class ShmTracker implements SessionObserver {
     this.options.hooks?.poolLetGo?.(this, pool);
   }
 
-  private updateEvidence(pool: PoolState, time: number): void {
+  private updateEvidence(pool: PoolState, time: number, verdictChanged = false): void {
     const level: EvidenceLevel = poolEvidence(pool);
-    if (level !== pool.evidence) {
+    const risen = level !== pool.evidence;
+    if (risen) {
       pool.evidence = level;
       this.events.pool(time, pool, { type: 'evidence', level });
     }
-    // Final: nothing more can happen to this pool on either side.
+    // Retired on both sides: the backing is handed over once, and hears what follows.
     const retired = pool.destroyed && pool.acked && pool.buffers.size === 0;
+    if (retired && !this.retired.has(pool)) {
+      this.retired.add(pool);
+      this.options.backing?.retired(pool);
+    } else if ((risen || verdictChanged) && this.retired.has(pool)) {
+      this.options.backing?.learned(pool);
+    }
+    // Final: nothing more can happen to this pool on either side.
     const final =
       retired &&
       (level === 'E3' || pool.oracle === 'unavailable' || this.options.watchesMappings !== true);
@@ -465,6 +475,7 @@ export class ShmTracker implements SessionObserver {
   /** Drops a pool for good, and with it the tracker's dup of the client fd. */
   private forget(pool: PoolState): void {
     if (!this.tracked.delete(pool)) return;
+    this.retired.delete(pool);
     this.accounting.release(pool);
     if (this.pools.get(pool.id) === pool) this.pools.delete(pool.id);
     closeFd(pool.clientFd);

@@ -1,27 +1,23 @@
 // `grantway demo`: the whole idea in one command, with nothing to install. The embedded
-// compositor runs in a child process; a bridge in grant mode runs here; scripted
-// clients paint double-buffered frames with partial damage, resize every frame, come
-// and go, and one is SIGKILLed mid-frame. At the end: what was granted, what evidence
-// each pool reached, how fast extents came back, that no extent was reclaimed while
-// any process still mapped or held it, and that none is left — plus a PNG of the last
-// frame.
+// compositor runs in a child process; a bridge in grant mode runs here, assembled as the
+// CLI assembles it (bridge/assembly/: the E3 oracle, the reclaim scheduler and its
+// policy); scripted clients paint double-buffered frames with partial damage, resize
+// every frame, come and go, and one is SIGKILLed mid-frame. At the end: what was
+// granted, what evidence each pool reached, what the scheduler did (its policy, its
+// end-of-access attempts, its deferred queue), how fast extents came back, that no
+// extent was reclaimed while any process still mapped or held it, and that none is
+// left — plus a PNG of the last frame.
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { startEmbeddedCompositor } from '../embedded.js';
+import { assembleBridge, type ReclaimFigures } from '../../bridge/assembly/assemble.js';
+import type { LifecycleEvent } from '../../bridge/shm/events.js';
+import { type TraceSummary, summarizeTrace } from '../../bridge/shm/report.js';
 import { ScriptedWindow } from '../client/scripted-client.js';
 import type { WaylandProxy } from '../client/wayland-client.js';
-import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../../bridge/grants/oracle-source.js';
-import { VerifyingBackend } from '../../bridge/grants/verifying.js';
-import { SystemOracle } from '../../bridge/oracle/system-oracle.js';
-import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
-import { Bridge } from '../../bridge/relay/bridge.js';
-import type { LifecycleEvent } from '../../bridge/shm/events.js';
-import { Lifecycle } from '../../bridge/shm/lifecycle.js';
-import { type TraceSummary, summarizeTrace } from '../../bridge/shm/report.js';
+import { startEmbeddedCompositor } from '../embedded.js';
 
 export interface DemoOptions {
   /** Where the PNG of the last frame goes. */
@@ -29,12 +25,17 @@ export interface DemoOptions {
   /** Frames the main painter draws (the others scale with it). */
   readonly frames: number;
   readonly log: Logger;
+  /** The reclaim policy and its options, as --policy and --policy-opt (default evidence). */
+  readonly policy?: string;
+  readonly policyOptions?: readonly string[];
   /** Called as work completes: done of total units. */
   readonly onProgress?: (done: number, total: number, what: string) => void;
 }
 
 export interface DemoResult {
   readonly trace: TraceSummary;
+  /** What the reclaim scheduler did: its policy, attempts, failures, deferred peak. */
+  readonly reclaim: ReclaimFigures;
   readonly grantsAllocated: number;
   readonly grantsReclaimed: number;
   /** Extents freed while any process but the bridge mapped or held them (must be 0). */
@@ -47,29 +48,25 @@ export interface DemoResult {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long the end waits for evidence and reclaims: linux-deferred retries once a second. */
+const SETTLE_MS = 15_000;
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const compositor = await startEmbeddedCompositor({ socketName: 'grantway-demo-compositor' });
   const events: LifecycleEvent[] = [];
-  // The bridge's oracle decides; every free is judged independently of it, against
-  // every process on the machine (VerifyingBackend).
-  const oracle = new SystemOracle({ log: options.log });
-  const backend = new VerifyingBackend(
-    new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }),
-  );
-  const lifecycle = new Lifecycle({
-    mode: 'grant',
-    sinks: [(e) => events.push(e)],
-    oracle,
-    grants: { backend, log: options.log },
-  });
-  const bridge = Bridge.start({
+  // The bridge's oracle and policy decide; every free is judged independently of them,
+  // against every process on the machine (verifyFrees).
+  const assembled = assembleBridge({
     listenPath: join(compositor.runtimeDir, 'grantway-demo'),
     upstreamPath: compositor.socketPath,
-    registry: new ProtocolRegistry(),
     log: options.log,
-    observe: lifecycle.factory,
+    policy: options.policy,
+    policyOptions: options.policyOptions,
+    verifyFrees: true,
+    sinks: [(e) => events.push(e)],
   });
+  const bridge = assembled.bridge;
+  const verifier = assembled.verifier!;
   const n = options.frames;
   const plan = { painter: n, resizer: Math.ceil(n / 3), churn: 8, victim: 20 };
   const total = plan.painter + plan.resizer + plan.churn + plan.victim;
@@ -99,7 +96,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const outcomes = [...(await others), ...(await Promise.allSettled([painter]))];
     for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
     await bridge.whenIdle();
-    await lifecycle.settle(3000);
+    // Evidence, then the scheduler's reclaims (a policy may retry on a period of its own).
+    await assembled.settle(SETTLE_MS);
     const state = await compositor.control.state();
     const trace = summarizeTrace({
       header: {
@@ -111,20 +109,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       },
       events,
     });
-    const stats = lifecycle.backing!.stats;
+    const stats = assembled.lifecycle.backing!.stats;
+    const reclaim = assembled.figures();
     return {
       trace,
-      grantsAllocated: stats.extentsAllocated,
-      grantsReclaimed: stats.extentsReclaimed,
-      unsafeReclaims: backend.unsafe,
-      leakedGrants: backend.stats().extentsInUse,
+      reclaim,
+      grantsAllocated: reclaim.allocated,
+      grantsReclaimed: reclaim.reclaimed,
+      unsafeReclaims: verifier.unsafe,
+      // Cached extents (recycle) are proven unmapped and kept on purpose.
+      leakedGrants: reclaim.inUse - reclaim.cached,
       copies: { commits: stats.commits, fullCopies: stats.fullCopies, bytes: stats.bytesCopied },
       compositorFrames: state.frames,
       pngPath: options.pngPath,
     };
   } finally {
-    bridge.close();
-    lifecycle.close();
+    assembled.close();
     await compositor.stop();
   }
 }

@@ -1,0 +1,33 @@
+// What grant mode needs from whoever decides when a grant extent is reclaimed. Declared
+// here, on the shm floor, so that shm depends on no policy code: the reclaim scheduler
+// (policies/live.ts) implements it, and the bridge assembly (bridge/assembly/) plugs it
+// in. There is no other path: every extent grant mode takes comes from a reclaimer and
+// goes back to it, and only its policy ends foreign access (ARCHITECTURE.md §5).
+
+import type { GrantExtent } from '../grants/types.js';
+import type { MappingVerdict } from '../oracle/types.js';
+import type { EvidenceLevel } from './events.js';
+
+/** What the bridge knows about the unmapping of a pool's extent when it reports it. */
+export interface UnmapFacts {
+  readonly evidence: EvidenceLevel;
+  /** The last verdict of the bridge's E3 poller (undefined: none yet). */
+  readonly oracle?: MappingVerdict | undefined;
+}
+
+export interface ExtentReclaimer {
+  /** An extent for a new pool of `pages` pages (fresh, or a recycled one). */
+  allocate(pages: number): GrantExtent;
+  /** The pool grew: the extent grown in place; the old object must not be used again. */
+  grow(extent: GrantExtent, pages: number): GrantExtent;
+  /**
+   * The pool is retired on both sides (the compositor acknowledged the destruction of it
+   * and of every buffer made from it, or the client left) or was refused: its extent is
+   * the reclaimer's from now on.
+   */
+  retire(extent: GrantExtent, facts: UnmapFacts): void;
+  /** News about a retired extent: higher evidence, or a new verdict of the E3 poller. */
+  update(extent: GrantExtent, facts: UnmapFacts): void;
+  /** Stops its timers (bridge shutdown); the backend's close() takes what is left. */
+  close(): void;
+}
