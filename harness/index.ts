@@ -8,17 +8,12 @@
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import {
-  type AssembledBridge,
-  assembleBridge,
-  type ReclaimFigures,
-} from '../bridge/assembly/assemble.js';
+import { type AssembledBridge, assembleBridge, type ReclaimFigures } from '../bridge/index.js';
 import { silentLogger } from '../bridge/log.js';
 import type { Bridge } from '../bridge/relay/bridge.js';
 import type { TraceSink } from '../bridge/relay/session.js';
-import type { LifecycleEvent } from '../bridge/shm/events.js';
-import type { Lifecycle } from '../bridge/shm/lifecycle.js';
-import type { ReclaimPolicy } from '../policies/types.js';
+import type { LifecycleEvent, Lifecycle } from '../bridge/shm/index.js';
+import type { ReclaimPolicy } from '../policies/index.js';
 import { ScriptedWindow, type ScriptedWindowOptions } from './client/scripted-client.js';
 import type { KnobsPatch } from './compositor/knobs.js';
 import { decodePng, type RgbaImage } from './compositor/png.js';
@@ -173,3 +168,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   };
 }
+
+// The rest of the harness's public face: the demo (`grantway demo` runs it), and the
+// types a test meets through a Harness.
+export { runDemo, type DemoOptions, type DemoResult } from './demo/demo.js';
+export type { ScriptedWindow, ScriptedWindowOptions } from './client/scripted-client.js';
+export type { KnobsPatch } from './compositor/knobs.js';
+export type { RgbaImage } from './compositor/png.js';
+export type { ClientResult } from './real/process.js';

@@ -4,8 +4,8 @@
 // loop for the scheduler's next due time. Everything that decides lives in the scheduler
 // and its policy, which stay clock-free (so replays are deterministic).
 
-import type { GrantExtent } from '../bridge/grants/types.js';
-import type { ExtentReclaimer } from '../bridge/shm/reclaimer.js';
+import type { GrantExtent } from '../bridge/grants/index.js';
+import type { ExtentReclaimer } from '../bridge/shm/index.js';
 import { type GrantFacts, ReclaimScheduler, type ReclaimSchedulerOptions } from './scheduler.js';
 
 export type { ExtentReclaimer };

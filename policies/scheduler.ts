@@ -11,16 +11,16 @@
 // one seen. Before an entry point acts at `now`, every timer due at or before `now`
 // fires, each at its own time, in time order.
 
-import { GrantTableFullError } from '../bridge/grants/errors.js';
+import { GrantTableFullError } from '../bridge/grants/index.js';
 import type {
   EndAccessResult,
   GrantBackend,
   GrantExtent,
   RemoteMappingSource,
-} from '../bridge/grants/types.js';
-import type { MappingVerdict } from '../bridge/oracle/types.js';
-import { evidenceRank } from '../bridge/shm/events.js';
-import type { UnmapFacts } from '../bridge/shm/reclaimer.js';
+} from '../bridge/grants/index.js';
+import type { MappingVerdict } from '../bridge/oracle/index.js';
+import { evidenceRank } from '../bridge/shm/index.js';
+import type { UnmapFacts } from '../bridge/shm/index.js';
 import { SchedulerStateError } from './errors.js';
 import { MinHeap } from './heap.js';
 import type { GrantId, GrantInfo, GrantPhase, PolicyContext, ReclaimPolicy } from './types.js';

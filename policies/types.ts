@@ -9,10 +9,9 @@
 // it and returns one that may handle an event itself, rewrite the context it passes
 // down, or simply delegate (composePolicy applies a list of them in order).
 
-import type { BackoffOptions } from '../bridge/oracle/backoff.js';
-import type { EvidenceLevel } from '../bridge/shm/events.js';
-import type { MappingVerdict } from '../bridge/oracle/types.js';
-import type { EndAccessResult } from '../bridge/grants/types.js';
+import type { BackoffOptions, MappingVerdict } from '../bridge/oracle/index.js';
+import type { EvidenceLevel } from '../bridge/shm/index.js';
+import type { EndAccessResult } from '../bridge/grants/index.js';
 
 /** A grant extent, named by its backend id (unique per backend, never reused). */
 export type GrantId = number;

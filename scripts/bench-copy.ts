@@ -22,8 +22,7 @@ import {
   PROT_WRITE,
 } from '../ffi/libc.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { LiveReclaimer } from '../policies/live.js';
-import { createPolicy } from '../policies/registry.js';
+import { LiveReclaimer, createPolicy } from '../policies/index.js';
 import { GrantBacking } from '../bridge/shm/grant-mode.js';
 import type { BufferState, PoolState, Rect } from '../bridge/shm/state.js';
 

@@ -23,10 +23,8 @@ import type { ClientLimits } from '../relay/limits.js';
 import type { TraceSink } from '../relay/session.js';
 import type { LifecycleSink } from '../shm/events.js';
 import { Lifecycle } from '../shm/lifecycle.js';
-import { LiveReclaimer } from '../../policies/live.js';
-import { createPolicy, DEFAULT_POLICY } from '../../policies/registry.js';
-import type { SchedulerListener } from '../../policies/scheduler.js';
-import type { ReclaimPolicy } from '../../policies/types.js';
+import { LiveReclaimer, createPolicy, DEFAULT_POLICY } from '../../policies/index.js';
+import type { SchedulerListener, ReclaimPolicy } from '../../policies/index.js';
 
 /** Where grant mode's pages come from. */
 export type BackendChoice =

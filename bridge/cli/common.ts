@@ -5,9 +5,13 @@ import type { Logger } from 'pino';
 import { registryWithProtocolDirs } from '../protocol/protocol-dirs.js';
 import type { ProtocolRegistry } from '../protocol/registry.js';
 import type { TraceSink } from '../relay/session.js';
-import { PolicyOptionError, UnknownPolicyError } from '../../policies/errors.js';
-import { DEFAULT_POLICY, createPolicy } from '../../policies/registry.js';
-import type { ReclaimPolicy } from '../../policies/types.js';
+import {
+  PolicyOptionError,
+  UnknownPolicyError,
+  DEFAULT_POLICY,
+  createPolicy,
+} from '../../policies/index.js';
+import type { ReclaimPolicy } from '../../policies/index.js';
 import type { ClientLimits } from '../relay/limits.js';
 import { type BridgeModeOptions, type LimitFlags, OptionError } from './options.js';
 

@@ -3,7 +3,7 @@
 
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { runDemo, type DemoResult } from '../../harness/demo/demo.js';
+import { runDemo, type DemoResult } from '../../harness/index.js';
 import { createLogger } from '../log.js';
 import { policyFromFlags } from './common.js';
 import { logLevels, validateOptions } from './options.js';

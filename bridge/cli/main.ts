@@ -16,8 +16,6 @@ import { GntallocUnavailableError } from '../grants/errors.js';
 import { RecordFileError } from '../shm/recorder.js';
 import { TraceFileError } from '../shm/trace-file.js';
 import { benchCommand } from './bench.js';
-import { compositorCommand } from './compositor.js';
-import { demoCommand } from './demo.js';
 import { SocketActivationError } from '../service/socket-activation.js';
 import { OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
@@ -133,10 +131,12 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(values, positionals);
     case 'report':
       return reportCommand(values, positionals);
+    // The embedded compositor and the demo are the test harness's (harness/): loaded only
+    // for these commands, so the bridge's own commands never load the harness.
     case 'compositor':
-      return compositorCommand(values);
+      return (await import('./compositor.js')).compositorCommand(values);
     case 'demo':
-      return demoCommand(values);
+      return (await import('./demo.js')).demoCommand(values);
     case 'bench':
       return benchCommand(values, positionals);
     default:

@@ -12,13 +12,15 @@ import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { close as closeFd, peerCredentials } from '../../ffi/libc.js';
 import { FdOverflowError, isPeerGone, UnixChannel } from '../../ffi/unix-channel.js';
 import type { InterfaceSpec, MessageSpec } from '../../bridge/protocol/types.js';
-import { SERVER_ID_BASE } from '../../bridge/wire/constants.js';
-import { decodeArgs } from '../../bridge/wire/decode.js';
-import { encodeMessage } from '../../bridge/wire/encode.js';
-import { WireError } from '../../bridge/wire/errors.js';
-import { FdQueue } from '../../bridge/wire/fd-queue.js';
-import { FrameReader } from '../../bridge/wire/frame-reader.js';
-import type { ArgValue, UntypedNewId } from '../../bridge/wire/values.js';
+import {
+  SERVER_ID_BASE,
+  decodeArgs,
+  encodeMessage,
+  WireError,
+  FdQueue,
+  FrameReader,
+} from '../../bridge/wire/index.js';
+import type { ArgValue, UntypedNewId } from '../../bridge/wire/index.js';
 import { DisplayError, ProtocolError } from './errors.js';
 
 /** A request handler; it may throw ProtocolError. */

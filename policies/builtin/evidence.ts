@@ -15,8 +15,8 @@
 // backoff). `unavailable=E2` (default) accepts E2 when the oracle says it cannot tell;
 // `unavailable=wait` keeps waiting for E3.
 
-import { Backoff, DEFAULT_BACKOFF } from '../../bridge/oracle/backoff.js';
-import { type EvidenceLevel, evidenceRank } from '../../bridge/shm/events.js';
+import { Backoff, DEFAULT_BACKOFF } from '../../bridge/oracle/index.js';
+import { type EvidenceLevel, evidenceRank } from '../../bridge/shm/index.js';
 import { MinHeap } from '../heap.js';
 import type { GrantId, GrantInfo, PolicyContext, PolicyEvent, ReclaimPolicy } from '../types.js';
 
