@@ -1,6 +1,6 @@
 // Lint rules: typescript-eslint's type-checked recommendations, plus the rules that
 // guard this codebase's boundaries: no `any`, no floating promises on the event loop,
-// and the floors of ARCHITECTURE.md §1 — which part may import which, and through
+// and the floors of ARCHITECTURE.md §7 — which part may import which, and through
 // which door (its barrel). test/lint-floors.test.ts proves that a back-up import fails.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -67,7 +67,7 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
-  // The floors, bottom up (ARCHITECTURE.md §1). Each file is in exactly one of them.
+  // The floors, bottom up (ARCHITECTURE.md §7). Each file is in exactly one of them.
   floor(
     ['ffi/**/*.ts'],
     [

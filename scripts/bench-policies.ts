@@ -1,7 +1,7 @@
 // `npm run bench:policies`: the policy bench (`grantway bench policies`) with the same
 // flags — every policy × every trace × every remote model — as a script, so CI and the
 // README can run it without installing the CLI. It runs the built CLI itself (scripts
-// never import the CLI's modules: ARCHITECTURE.md §1), passing its arguments on.
+// never import the CLI's modules: ARCHITECTURE.md §7), passing its arguments on.
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,4 @@
-// The floors of ARCHITECTURE.md §1 hold because lint refuses an import that runs one
+// The floors of ARCHITECTURE.md §7 hold because lint refuses an import that runs one
 // back up, or that goes around a part's door. Each case lints a real file of the tree
 // with the repository's own eslint.config.js (as `npx eslint .` does), once as it is
 // and once with one more import line: the first must pass the rule, the second fail it.

@@ -1,4 +1,4 @@
-// The grant backends' public surface (DESIGN §4): the interface types, the three
+// The grant backends' public surface (ARCHITECTURE.md §4): the interface types, the three
 // backends, the factory, their errors, and the oracle adapter.
 
 export * from './types.js';

@@ -1,4 +1,4 @@
-// The door to buffer-lifetime tracking (ARCHITECTURE.md §1): what the parts above the
+// The door to buffer-lifetime tracking (ARCHITECTURE.md §7): what the parts above the
 // bridge's runtime — the policies, the assembly's users, the harness — may use of shm.
 // The lifecycle events and evidence levels, the reclaimer contract shm declares for the
 // policies to implement, recorded traces and their summaries, and the Lifecycle itself.

@@ -1,5 +1,5 @@
 // wl_shm, wl_shm_pool and wl_buffer: client memory as a compositor holds it. This is
-// the object the whole project reasons about (DESIGN §1–2), so it follows
+// the object the whole project reasons about (ARCHITECTURE.md §1–2), so it follows
 // libwayland-server's pool lifetime exactly and makes every deviation a visible knob:
 //
 //   * a pool's pages stay mapped while its reference count is > 0, where the count is
@@ -7,7 +7,7 @@
 //     references, like wl_shm_buffer_ref_pool); then, by default at once, they are
 //     unmapped. The `keepPoolsMappedMs` knob adds a linger period after the count
 //     reaches 0 (N ms, or until the client disconnects);
-//   * SIGBUS safety (DESIGN §10): the client's fd is mapped read-only only when it is
+//   * SIGBUS safety (ARCHITECTURE.md §8): the client's fd is mapped read-only only when it is
 //     sealed against shrinking and fstat says it holds the whole pool; otherwise pixels
 //     are read with pread at repaint/read-back time, which gives a short read, never a
 //     signal, when the client truncates the file.
