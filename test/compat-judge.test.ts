@@ -3,6 +3,7 @@
 // and rendering the README matrix. Lines below are copied from real runs.
 
 import { describe, expect, it } from 'vitest';
+import { E3_BLIND_MESSAGE } from '../bridge/oracle/types.js';
 import type { RgbaImage } from '../harness/compositor/png.js';
 import { judgeBridged, judgeDirect } from '../scripts/compat/judge.js';
 import {
@@ -202,6 +203,39 @@ describe('judging a cell against its direct run', () => {
     ]);
   });
 
+  it('judges pools at E2 only where the bridge said its E3 walk cannot see every process', () => {
+    const direct = run({});
+    const directVerdict = judgeDirect(direct, foot, () => undefined);
+    const blindLog = scanBridgeLog([
+      `{"level":40,"reason":"unreadable","detail":"pid 1 (process_api): EACCES","msg":${JSON.stringify(E3_BLIND_MESSAGE)}}`,
+    ]);
+    expect(blindLog).toEqual({
+      issues: [],
+      closeReasons: [],
+      hidden: [],
+      e3Blind: 'unreadable: pid 1 (process_api): EACCES',
+    });
+    const atE2 = { ...record, evidenceReached: { E0: 0, E1: 0, E2: 2, E3: 0 } };
+    const blind = run({ mode: 'passthrough', record: atE2, bridge: blindLog });
+    const verdict = judgeBridged(blind, direct, directVerdict, foot, undefined, () => undefined);
+    expect(verdict.status).toBe('works');
+    expect(verdict.e3Unavailable).toBe('unreadable: pid 1 (process_api): EACCES');
+    // Without the bridge's word, E2 is short of E3: the cell fails.
+    const silent = run({ mode: 'passthrough', record: atE2 });
+    expect(
+      judgeBridged(silent, direct, directVerdict, foot, undefined, () => undefined).reasons,
+    ).toEqual(['2 of 2 pools never reached E3 (E0 0, E1 0, E2 2)']);
+    // Blind or not, a pool below E2 is short.
+    const stuck = run({
+      mode: 'passthrough',
+      record: { ...record, evidenceReached: { E0: 0, E1: 1, E2: 1, E3: 0 } },
+      bridge: blindLog,
+    });
+    expect(
+      judgeBridged(stuck, direct, directVerdict, foot, undefined, () => undefined).reasons,
+    ).toEqual(['1 of 2 pools never reached E2 (E3 is blind here) (E0 0, E1 1, E2 1)']);
+  });
+
   it('calls a run that works with fewer globals "hidden", and one that matches "works"', () => {
     const direct = run({});
     const directVerdict = judgeDirect(direct, foot, () => undefined);
@@ -268,7 +302,19 @@ describe('the README matrix', () => {
             {
               program: 'foot',
               missing: [],
-              runs: {},
+              runs: {
+                passthrough: run({
+                  mode: 'passthrough',
+                  record: {
+                    pools: 2,
+                    buffers: 2,
+                    commits: 2,
+                    poolsAlive: 0,
+                    evidenceReached: { E0: 0, E1: 0, E2: 0, E3: 2 },
+                    latencies: { destroyToE2: [1, 3], destroyToE3: [2, 240], e2ToE3: [1, 237] },
+                  },
+                }),
+              },
               verdicts: { direct: directVerdict, grant: failing, passthrough: directVerdict },
             },
           ],
@@ -290,6 +336,11 @@ describe('the README matrix', () => {
       '1. sway, foot (grant): 1 of 1 pools never reached E3 (E0 1, E1 0, E2 0); 1 pools still alive at the end',
     );
     expect(matrix).toContain('- kwin 5.27: **did not start** — kwin did not start: exited early');
+    // Per-compositor evidence: pooled over the runs, the wait from E2 to E3 shown.
+    expect(matrix).toContain(
+      '| sway | passthrough | 1.0 / 3.0 / 3.0 (2) | 2.0 / 240.0 / 240.0 (2) | 1.0 / 237.0 / 237.0 (2) |',
+    );
+    expect(matrix).not.toContain('| sway | grant |');
     const readme = `# x\n${README_START}\nold\n${README_END}\nrest\n`;
     expect(replaceReadmeSection(readme, matrix)).toBe(
       `# x\n${README_START}\n${matrix}\n${README_END}\nrest\n`,

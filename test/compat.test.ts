@@ -66,14 +66,19 @@ describe.skipIf(missing.length > 0)(
             expect(['works', 'hidden']).toContain(v.status);
           }
         }
-        // simple-shm's pools all reached E3 and none is left, in both modes.
+        // simple-shm's pools all reached E3 and none is left, in both modes — in
+        // passthrough, unless the bridge said its E3 walk cannot see every process here
+        // (then the judge held them to E2). Grant mode's extents never need the walk.
         const shm = cell(kind, 'weston-simple-shm');
         for (const mode of ['grant', 'passthrough'] as const) {
-          const pools = shm.verdicts[mode]!.pools!;
+          const verdict = shm.verdicts[mode]!;
+          const pools = verdict.pools!;
           expect(pools.total).toBeGreaterThan(0);
-          expect(pools.e3).toBe(pools.total);
+          if (mode === 'grant' || verdict.e3Unavailable === undefined)
+            expect(pools.e3, `${kind} ${mode}`).toBe(pools.total);
           expect(pools.alive).toBe(0);
         }
+        expect(shm.verdicts.grant!.e3Unavailable).toBeUndefined();
       },
     );
 

@@ -5,16 +5,26 @@
 // wl_display.error that names the cause, the clients it serves go on being served, and
 // once the hostile ones leave its fd count is back to idle and it serves fresh clients.
 //
-// The long run: GW_FD_SOAK=10000 (npm run soak:fds) sequential hostile connections;
-// CI runs 1 000.
+// The long run: GW_FD_SOAK=10000 (npm run soak:fds) sequential hostile connections —
+// plain, parked fds, pools left behind, and pools whose fd the bridge cannot map (a sealed
+// memfd sent write-only, an O_PATH fd: the kinds that leaked an extent each); CI runs 1 000.
 
-import { readFileSync } from 'node:fs';
+import { constants, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedCompositor } from '../harness/embedded.js';
 import { sleep } from '../harness/real/children.js';
 import { encodeMessage } from '../bridge/wire/encode.js';
-import { close as closeFd, connectUnix, ftruncate, memfdCreate } from '../ffi/libc.js';
+import {
+  addSeals,
+  close as closeFd,
+  connectUnix,
+  F_SEAL_SHRINK,
+  ftruncate,
+  MFD_ALLOW_SEALING,
+  MFD_CLOEXEC,
+  memfdCreate,
+} from '../ffi/libc.js';
 import { type ProxyProcess, startProxyProcess } from './support/proxy-process.js';
 import { RawClient } from './support/raw-client.js';
 import { event, RawPeer, request } from './support/raw-peer.js';
@@ -33,14 +43,25 @@ const displayError = event('wl_display', 'error');
 let compositor: Awaited<ReturnType<typeof startEmbeddedCompositor>>;
 let proxy: ProxyProcess | undefined;
 let spareFd: number;
+/** Pool fds the bridge cannot map: the same sealed memfd write-only, and as O_PATH. */
+let unmappableFds: number[];
+const O_PATH = 0o10000000;
 
 beforeAll(async () => {
   compositor = await startEmbeddedCompositor({ socketName: 'gw-fds-embedded' });
   spareFd = memfdCreate('parked');
   ftruncate(spareFd, 4096);
+  const sealed = memfdCreate('sealed', MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ftruncate(sealed, 4096);
+  addSeals(sealed, F_SEAL_SHRINK);
+  unmappableFds = [constants.O_WRONLY, O_PATH].map((flags) =>
+    openSync(`/proc/self/fd/${sealed}`, flags),
+  );
+  closeFd(sealed);
 });
 afterAll(async () => {
   closeFd(spareFd);
+  for (const fd of unmappableFds) closeFd(fd);
   await compositor?.stop();
 });
 afterEach(async () => {
@@ -184,7 +205,7 @@ describe(`grantway proxy under prlimit --nofile=${NOFILE}`, () => {
       let refusedInBursts = 0;
       let peakFds = 0;
       for (let i = 0; i < SOAK; i++) {
-        switch (i % 4) {
+        switch (i % 5) {
           case 0: // a plain connection, gone at once
             closeFd(connectUnix(p.listenPath));
             break;
@@ -194,10 +215,27 @@ describe(`grantway proxy under prlimit --nofile=${NOFILE}`, () => {
           case 2: // parks 28 fds and leaves
             (await parkFds(p.listenPath, 1, true)).close();
             break;
-          default: {
+          case 3: {
             // a pool, then gone without destroying anything
             const c = await RawClient.open(p.listenPath);
             c.send(c.shm, createPool, [c.newId(), spareFd, 4096]);
+            c.peer.close();
+            break;
+          }
+          default: {
+            // a pool whose fd the bridge cannot map: refused with wl_shm.invalid_fd
+            const c = await RawClient.open(p.listenPath);
+            const fd = unmappableFds[Math.floor(i / 5) % unmappableFds.length]!;
+            c.send(c.shm, createPool, [c.newId(), fd, 4096]);
+            await c.peer.until(() => c.peer.eof, 10_000, 'the refusal of an unmappable pool');
+            const error = c.peer.received.find(
+              (m) => m.objectId === 1 && m.opcode === displayError.opcode,
+            );
+            // wl_shm.invalid_fd (2) on the wl_shm object, as a compositor would say it.
+            expect(error && c.peer.decode(error, displayError.spec).slice(0, 2)).toEqual([
+              c.shm,
+              2,
+            ]);
             c.peer.close();
           }
         }

@@ -1,9 +1,11 @@
 // What a user sees behind the bridge on a real desktop compositor: `wayland-info` run
 // through `grantway run` lists exactly the globals (name, interface, version) it lists
 // when connected directly — none hidden for want of a protocol table, none clamped —
-// in grant and in passthrough mode. weston (its own desktop-shell, screenshooter) and
-// sway (wlroots' layer-shell, screencopy, data-control…, KDE's server-decoration and
-// idle, input-method v2) are the two that run headless in CI.
+// in grant and in passthrough mode, on every desktop compositor that runs headless here:
+// weston (its own desktop-shell, screenshooter), sway (wlroots' layer-shell, screencopy,
+// data-control…, KDE's server-decoration and idle, input-method v2), mutter (GTK's
+// gtk_shell1) and kwin (KDE's plasma shell, appmenu, virtual desktops, shadows…). CI
+// installs all four; one that is not installed is reported as skipped.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,10 +42,7 @@ const compositors: CompositorUnderTest[] = [
   {
     name: 'sway headless',
     available: commandAvailable('sway'),
-    start: async () => {
-      const sway = await startCompositor('sway');
-      return { socketPath: sway.socketPath, env: sway.clientEnv, stop: sway.stop };
-    },
+    start: () => startDesktop('sway'),
     mustAdvertise: [
       'zwlr_layer_shell_v1',
       'zwlr_screencopy_manager_v1',
@@ -53,7 +52,33 @@ const compositors: CompositorUnderTest[] = [
       'zwp_virtual_keyboard_manager_v1',
     ],
   },
+  {
+    name: 'mutter headless',
+    available: commandAvailable('mutter') && commandAvailable('dbus-run-session'),
+    start: () => startDesktop('mutter'),
+    mustAdvertise: ['gtk_shell1', 'zwp_text_input_manager_v3', 'wp_single_pixel_buffer_manager_v1'],
+  },
+  {
+    name: 'kwin virtual',
+    available: commandAvailable('kwin_wayland') && commandAvailable('dbus-run-session'),
+    start: () => startDesktop('kwin'),
+    mustAdvertise: [
+      'org_kde_plasma_shell',
+      'org_kde_kwin_appmenu_manager',
+      'org_kde_plasma_virtual_desktop_management',
+      'org_kde_kwin_shadow_manager',
+      'org_kde_kwin_server_decoration_palette_manager',
+      'zwlr_layer_shell_v1',
+      'zwlr_data_control_manager_v1',
+      'kde_output_device_v2',
+    ],
+  },
 ];
+
+async function startDesktop(kind: 'sway' | 'mutter' | 'kwin'): Promise<Running> {
+  const c = await startCompositor(kind);
+  return { socketPath: c.socketPath, env: c.clientEnv, stop: c.stop };
+}
 
 describe.each(compositors)('wayland-info on $name', (compositor) => {
   let running: Running;

@@ -30,12 +30,13 @@ import type { Logger } from 'pino';
 import { fileKey } from './maps.js';
 import { ProcScanner, type ScanItem } from './proc-scan.js';
 import { askSoleHolder } from './sole-holder.js';
-import type {
-  Blindness,
-  FileIdentity,
-  MappingOracle,
-  MappingQuestion,
-  MappingVerdict,
+import {
+  type Blindness,
+  E3_BLIND_MESSAGE,
+  type FileIdentity,
+  type MappingOracle,
+  type MappingQuestion,
+  type MappingVerdict,
 } from './types.js';
 
 export interface SystemOracleOptions {
@@ -235,7 +236,7 @@ export class SystemOracle implements MappingOracle {
     this.warnOnce(
       `blind:${blindness.kind}`,
       { reason: blindness.kind, detail: blindness.detail },
-      'E3: cannot see every process that may map grant extents; they wait for other evidence (E2) instead',
+      E3_BLIND_MESSAGE,
     );
   }
 

@@ -73,3 +73,10 @@ export interface MappingOracle {
   /** Why the last 'unavailable' answer for `file` was given (undefined otherwise). */
   blindnessFor(file: FileIdentity): Blindness | undefined;
 }
+
+/**
+ * Said once (warn) when a walk cannot see every process: the pools it was asked about
+ * wait for other evidence instead. Exported so tools reading the log can recognise it.
+ */
+export const E3_BLIND_MESSAGE =
+  'E3: cannot see every process that may map a pool; it waits for other evidence (E2) instead';

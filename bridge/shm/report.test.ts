@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LIFECYCLE_FORMAT, LIFECYCLE_VERSION, type LifecycleEvent } from './events.js';
-import { formatSummary, latency, summarizeTrace } from './report.js';
+import { formatSummary, latency, poolLatencySamples, summarizeTrace } from './report.js';
 import { TraceFileError, parseLifecycleTrace, readLifecycleTrace } from './trace-file.js';
 
 const header = {
@@ -143,6 +143,13 @@ describe('summarizeTrace', () => {
       expect(s.destroyToE3Ms).toEqual({ count: 2, p50: 3, p99: 4, max: 4 });
       expect(formatSummary(s)).toMatch(/0 still alive at the end/);
     }
+  });
+
+  it('gives each pool its own waits, E2 to E3 among them (what a caching compositor lengthens)', () => {
+    const samples = poolLatencySamples(parseLifecycleTrace(trace(reusedIds)));
+    expect(samples.destroyToE2).toEqual([1, 1]);
+    expect(samples.destroyToE3).toEqual([3, 4]);
+    expect(samples.e2ToE3).toEqual([2, 3]);
   });
 
   it('takes percentiles by rank', () => {

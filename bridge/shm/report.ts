@@ -42,7 +42,43 @@ interface PoolLife {
   e3At: number | undefined;
 }
 
-export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
+/** Each pool's wait once its client let go: for E2, for E3, and from E2 to E3 (ms). */
+export interface PoolLatencySamples {
+  readonly destroyToE2: number[];
+  readonly destroyToE3: number[];
+  /** How long E3 (nobody maps it) came after E2 (the compositor said it was done). */
+  readonly e2ToE3: number[];
+}
+
+export function poolLatencySamples(trace: LifecycleTrace): PoolLatencySamples {
+  return samplesOf(poolLives(trace).lives);
+}
+
+function samplesOf(lives: readonly PoolLife[]): PoolLatencySamples {
+  const since = (at: (l: PoolLife) => number | undefined): number[] =>
+    lives.flatMap((l) => {
+      const t = at(l);
+      return l.destroyedAt !== undefined && t !== undefined ? [Math.max(0, t - l.destroyedAt)] : [];
+    });
+  return {
+    destroyToE2: since((l) => l.e2At),
+    destroyToE3: since((l) => l.e3At),
+    e2ToE3: lives.flatMap((l) =>
+      l.e2At !== undefined && l.e3At !== undefined ? [Math.max(0, l.e3At - l.e2At)] : [],
+    ),
+  };
+}
+
+interface TraceLives {
+  readonly lives: PoolLife[];
+  readonly clients: number;
+  readonly buffers: number;
+  readonly commits: number;
+  readonly releases: number;
+  readonly end: number;
+}
+
+function poolLives(trace: LifecycleTrace): TraceLives {
   // A pool's life by `client:poolKey`: wire ids are reused by clients once retired while
   // the old pool lives on through its buffers, so lives are keyed by the bridge's key.
   const current = new Map<string, PoolLife>();
@@ -120,20 +156,21 @@ export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
         break;
     }
   }
+  return { lives, clients: clients.size, buffers, commits, releases, end };
+}
+
+export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
+  const { lives, clients, buffers, commits, releases, end } = poolLives(trace);
   const evidenceReached = Object.fromEntries(evidenceLevels.map((l) => [l, 0])) as Record<
     EvidenceLevel,
     number
   >;
   for (const life of lives) evidenceReached[life.best]++;
-  const since = (at: (l: PoolLife) => number | undefined): number[] =>
-    lives.flatMap((l) => {
-      const t = at(l);
-      return l.destroyedAt !== undefined && t !== undefined ? [Math.max(0, t - l.destroyedAt)] : [];
-    });
+  const samples = samplesOf(lives);
   return {
     mode: trace.header.mode,
     durationMs: end,
-    clients: clients.size,
+    clients,
     pools: lives.length,
     poolBytes: lives.reduce((sum, l) => sum + l.bytes, 0),
     buffers,
@@ -141,8 +178,8 @@ export function summarizeTrace(trace: LifecycleTrace): TraceSummary {
     releases,
     evidenceReached,
     poolsAlive: lives.filter((l) => l.destroyedAt === undefined).length,
-    destroyToE2Ms: latency(since((l) => l.e2At)),
-    destroyToE3Ms: latency(since((l) => l.e3At)),
+    destroyToE2Ms: latency(samples.destroyToE2),
+    destroyToE3Ms: latency(samples.destroyToE3),
   };
 }
 

@@ -1,8 +1,8 @@
 // The verdict on one cell of the matrix (a program, a compositor, a mode), each bridged
 // run judged against the same program's direct run on the same compositor: it started
 // and mapped (or exited, or pasted) like direct; no protocol error either side; the
-// bridge logged no limit, error or unsafe reclaim; every pool reached E3 and none is
-// left (so no grant is left); the globals equal direct's; the pixels equal direct's
+// bridge logged no limit, error or unsafe reclaim; every pool reached E3 (E2 where the
+// bridge said it cannot see every process) and none is left (so no grant is left); the globals equal direct's; the pixels equal direct's
 // where the compositor can take a screenshot and the program shows a still. Pure.
 
 import type { RgbaImage } from '../../harness/compositor/png.js';
@@ -30,6 +30,11 @@ export interface CellVerdict {
   readonly pixels: PixelCheck;
   /** Pools the record saw, and how many reached E3 (bridged runs). */
   readonly pools?: { readonly total: number; readonly e3: number; readonly alive: number };
+  /**
+   * The bridge said it cannot see every process that may map a pool (why): its pools were
+   * judged at E2, the highest evidence it can honestly reach here.
+   */
+  readonly e3Unavailable?: string;
 }
 
 /** Loads a screenshot; undefined when it cannot be read. */
@@ -91,7 +96,10 @@ export function judgeDirect(
   return { mode: 'direct', status: reasons.length === 0 ? 'works' : 'fails', reasons, pixels };
 }
 
-function recordFailures(record: RecordSummary | { error: string } | undefined): {
+function recordFailures(
+  record: RecordSummary | { error: string } | undefined,
+  e3Blind: string | undefined,
+): {
   reasons: string[];
   pools?: CellVerdict['pools'];
 } {
@@ -100,9 +108,11 @@ function recordFailures(record: RecordSummary | { error: string } | undefined): 
   const e = record.evidenceReached;
   const pools = { total: record.pools, e3: e.E3, alive: record.poolsAlive };
   const reasons: string[] = [];
-  if (e.E3 !== record.pools)
+  // Where the bridge cannot see every process, E2 is the most it can honestly say.
+  const short = e3Blind === undefined ? record.pools - e.E3 : e.E0 + e.E1;
+  if (short > 0)
     reasons.push(
-      `${record.pools - e.E3} of ${record.pools} pools never reached E3 (E0 ${e.E0}, E1 ${e.E1}, E2 ${e.E2})`,
+      `${short} of ${record.pools} pools never reached ${e3Blind === undefined ? 'E3' : 'E2 (E3 is blind here)'} (E0 ${e.E0}, E1 ${e.E1}, E2 ${e.E2})`,
     );
   if (record.poolsAlive > 0) reasons.push(`${record.poolsAlive} pools still alive at the end`);
   return { reasons, pools };
@@ -121,7 +131,7 @@ export function judgeBridged(
   for (const why of run.bridge?.closeReasons ?? [])
     if (!reasons.some((r) => r.includes(why))) reasons.push(`bridge closed the session: ${why}`);
   reasons.push(...runFailures(run, program));
-  const record = recordFailures(run.record);
+  const record = recordFailures(run.record, run.bridge?.e3Blind);
   reasons.push(...record.reasons);
   const globals =
     run.debug.globals.size === 0 && reasons.length > 0
@@ -148,5 +158,6 @@ export function judgeBridged(
     ...(globals === undefined ? {} : { globals }),
     pixels,
     ...(record.pools === undefined ? {} : { pools: record.pools }),
+    ...(run.bridge?.e3Blind === undefined ? {} : { e3Unavailable: run.bridge.e3Blind }),
   };
 }

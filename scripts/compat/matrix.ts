@@ -3,6 +3,7 @@
 // numbered notes that say why each cell that does not simply work fails. Identical
 // reasons share one note. Also replaces the matrix section of a README in place. Pure.
 
+import { type LatencyStats, latency } from '../../bridge/shm/report.js';
 import type { CellVerdict, Status } from './judge.js';
 import type { SuiteResult } from './suite.js';
 
@@ -108,6 +109,21 @@ export function renderMatrix(result: SuiteResult): string {
     }
     return [...why].map(([reason, kinds]) => `${program} (${reason}; ${kinds.join(', ')})`);
   });
+  // Pools judged at E2 because the bridge could not see every process, by reason and mode.
+  const blind = new Map<string, Set<string>>();
+  for (const c of started)
+    for (const p of c.programs)
+      for (const mode of MODES) {
+        const why = p.verdicts[mode]?.e3Unavailable;
+        if (why !== undefined) blind.set(why, (blind.get(why) ?? new Set()).add(mode));
+      }
+  for (const [why, modes] of blind) {
+    lines.push(
+      `E3 unavailable in ${[...modes].join(' and ')} mode here (the bridge cannot see every process: ${why}); those pools were judged at E2.`,
+    );
+    lines.push('');
+  }
+  lines.push(...renderEvidence(started));
   if (unpixelled.length > 0) {
     lines.push(`Not pixel-compared: ${unpixelled.join('; ')}.`);
     lines.push('');
@@ -126,6 +142,50 @@ export function renderMatrix(result: SuiteResult): string {
     `Generated ${result.startedAt.slice(0, 10)} in ${(result.seconds / 60).toFixed(1)} min by \`npm run compat\`.`,
   );
   return lines.join('\n');
+}
+
+const ms = (l: LatencyStats): string =>
+  l.count === 0
+    ? '—'
+    : `${[l.p50, l.p99, l.max].map((x) => x.toFixed(1)).join(' / ')} (${l.count})`;
+
+/**
+ * How long each compositor took to let go of pools, over every bridged run on it: from
+ * the client letting go to E2 (the compositor said it was done) and E3 (nobody maps the
+ * pages), and the wait from E2 to E3 — the time a compositor that keeps pools mapped
+ * past E2 makes the bridge wait, rather than reclaim early. Runs from results without
+ * the samples (older suites) are left out.
+ */
+function renderEvidence(started: SuiteResult['compositors']): string[] {
+  const rows: string[] = [];
+  for (const c of started) {
+    for (const mode of MODES.slice(1)) {
+      const samples = c.programs.flatMap((p) => {
+        const record = p.runs[mode]?.record;
+        return record !== undefined && !('error' in record) && record.latencies !== undefined
+          ? [record.latencies]
+          : [];
+      });
+      if (samples.length === 0) continue;
+      const all = (k: 'destroyToE2' | 'destroyToE3' | 'e2ToE3'): LatencyStats =>
+        latency(samples.flatMap((s) => s[k]));
+      const e3 = all('destroyToE3');
+      const blind = c.programs.some((p) => p.verdicts[mode]?.e3Unavailable !== undefined);
+      const e3Cell = blind && e3.count === 0 ? 'unavailable, judged at E2' : ms(e3);
+      rows.push(
+        `| ${c.kind} | ${mode} | ${ms(all('destroyToE2'))} | ${e3Cell} | ${ms(all('e2ToE3'))} |`,
+      );
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    "Evidence per compositor, every pool of every bridged run (ms, p50 / p99 / max (pools)); E2 → E3 is how long the bridge waited past the compositor's word for nobody to map the pages:",
+    '',
+    '| compositor | mode | let go → E2 | let go → E3 | E2 → E3 |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ];
 }
 
 /** Replaces the text between the matrix markers (which must exist) with `matrix`. */

@@ -4,6 +4,8 @@
 // failure, and the bridge's JSON log lines. Pure: lines in, facts out, so every rule is
 // unit-tested and the same for direct and bridged runs.
 
+import { E3_BLIND_MESSAGE } from '../../bridge/oracle/types.js';
+
 /** One `wl_registry.global` as the program saw it. */
 export type Globals = Map<string, number>;
 
@@ -94,6 +96,11 @@ export interface BridgeLogFacts {
   readonly closeReasons: readonly string[];
   /** Globals the bridge hid from its clients (no protocol loaded). */
   readonly hidden: readonly string[];
+  /**
+   * Why the bridge said it cannot see every process that may map a pool (its E3 walk is
+   * blind here, e.g. a process it may not read): those pools can reach E2 at most.
+   */
+  readonly e3Blind?: string;
 }
 
 /**
@@ -111,6 +118,7 @@ interface PinoLine {
   level?: number;
   msg?: string;
   reason?: string;
+  detail?: string;
   interface?: string;
 }
 
@@ -119,6 +127,7 @@ export function scanBridgeLog(lines: Iterable<string>): BridgeLogFacts {
   const issues: string[] = [];
   const reasons: string[] = [];
   const hidden = new Set<string>();
+  let e3Blind: string | undefined;
   for (const line of lines) {
     if (!line.startsWith('{"level":')) continue;
     let entry: PinoLine;
@@ -128,13 +137,23 @@ export function scanBridgeLog(lines: Iterable<string>): BridgeLogFacts {
       continue;
     }
     const msg = entry.msg ?? '';
+    if (msg === E3_BLIND_MESSAGE) {
+      // Not a fault of the run: the bridge says honestly that it cannot look here.
+      e3Blind = [entry.reason, entry.detail].filter((x) => x !== undefined).join(': ');
+      continue;
+    }
     if ((entry.level ?? 0) >= 40) issues.push(msg);
     if (msg === 'session closed' && entry.reason !== undefined && !NORMAL_CLOSE.has(entry.reason))
       reasons.push(entry.reason);
     // "global X hidden from the client: …" (older bridges: "global hidden: …").
     if (/^global .*hidden/.test(msg) && entry.interface !== undefined) hidden.add(entry.interface);
   }
-  return { issues: [...new Set(issues)], closeReasons: [...new Set(reasons)], hidden: [...hidden] };
+  return {
+    issues: [...new Set(issues)],
+    closeReasons: [...new Set(reasons)],
+    hidden: [...hidden],
+    ...(e3Blind === undefined ? {} : { e3Blind }),
+  };
 }
 
 export interface GlobalsDiff {

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import type { RealCompositor } from '../../harness/real/compositors.js';
 import { killGroup, sleep } from '../../harness/real/children.js';
 import { runClient } from '../../harness/real/process.js';
+import { type PoolLatencySamples, poolLatencySamples } from '../../bridge/shm/report.js';
+import { readLifecycleTrace } from '../../bridge/shm/trace-file.js';
 import { type BridgeLogFacts, type DebugFacts, DebugScanner, scanBridgeLog } from './observe.js';
 import { CLIPBOARD_TEXT, type ProgramContext, type ProgramSpec } from './programs.js';
 
@@ -25,6 +27,8 @@ export interface RecordSummary {
   readonly commits: number;
   readonly poolsAlive: number;
   readonly evidenceReached: Readonly<Record<'E0' | 'E1' | 'E2' | 'E3', number>>;
+  /** Each pool's waits once let go (read from the record itself, for per-compositor figures). */
+  readonly latencies?: PoolLatencySamples;
 }
 
 export interface ProgramRun {
@@ -175,11 +179,14 @@ async function summarizeRecord(
     30_000,
   );
   if (result.exitCode !== 0) return { error: `grantway report failed: ${result.stderr.trim()}` };
+  let summary: RecordSummary;
   try {
-    return JSON.parse(result.stdout) as RecordSummary;
+    summary = JSON.parse(result.stdout) as RecordSummary;
   } catch {
     return { error: 'grantway report printed no JSON' };
   }
+  // The report has read this file already, so it parses.
+  return { ...summary, latencies: poolLatencySamples(readLifecycleTrace(record)) };
 }
 
 async function screenshots(
