@@ -3,6 +3,7 @@
 // and tested, on its own.
 
 import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
+import { wayland } from '../protocol/enums.js';
 import type { EvidenceLevel } from './events.js';
 
 export interface PoolState {
@@ -114,33 +115,23 @@ export function poolEvidence(pool: PoolState): EvidenceLevel {
   return 'E1';
 }
 
+const F = wayland.wl_shm.format;
+/** Bytes per pixel of the wl_shm formats the bridge can reason about, by format code. */
+const BYTES_PER_PIXEL = new Map<number, number>(
+  (
+    [
+      [4, [F.argb8888, F.xrgb8888, F.abgr8888, F.xbgr8888, F.rgba8888, F.rgbx8888]],
+      [4, [F.bgra8888, F.bgrx8888, F.argb2101010, F.xrgb2101010, F.abgr2101010, F.xbgr2101010]],
+      [3, [F.rgb888, F.bgr888]],
+      [2, [F.rgb565, F.bgr565]],
+      [1, [F.r8]],
+    ] as const
+  ).flatMap(([bpp, formats]) => formats.map((f): [number, number] => [f, bpp])),
+);
+
 /** Bytes per pixel of the wl_shm formats the bridge can reason about; undefined if unknown. */
 export function bytesPerPixel(format: number): number | undefined {
-  switch (format) {
-    case 0: // argb8888
-    case 1: // xrgb8888
-    case 0x34324241: // abgr8888
-    case 0x34324258: // xbgr8888
-    case 0x34324152: // rgba8888
-    case 0x34325852: // rgbx8888
-    case 0x34324142: // bgra8888
-    case 0x34325842: // bgrx8888
-    case 0x30335241: // argb2101010
-    case 0x30335258: // xrgb2101010
-    case 0x30334241: // abgr2101010
-    case 0x30334258: // xbgr2101010
-      return 4;
-    case 0x34324752: // rgb888
-    case 0x34324742: // bgr888
-      return 3;
-    case 0x36314752: // rgb565
-    case 0x36314742: // bgr565
-      return 2;
-    case 0x20203852: // r8
-      return 1;
-    default:
-      return undefined;
-  }
+  return BYTES_PER_PIXEL.get(format);
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { close as closeFd, peerCredentials } from '../../ffi/libc.js';
 import { FdOverflowError, isPeerGone, UnixChannel } from '../../ffi/unix-channel.js';
+import { clientNewIdProblem } from '../../bridge/protocol/ids.js';
 import type { InterfaceSpec, MessageSpec } from '../../bridge/protocol/types.js';
 import {
   SERVER_ID_BASE,
@@ -569,9 +570,9 @@ export class Client {
     return target;
   }
 
-  /** libwayland's wl_map_reserve_new: client range, no gaps, not in use. */
+  /** libwayland's wl_map_reserve_new (the rule: bridge/protocol/ids.ts). */
   #checkNewId(what: string, id: number, sender: number): void {
-    if (id === 0 || id >= SERVER_ID_BASE || id > this.#idLimit || this.#objects.has(id)) {
+    if (clientNewIdProblem(id, this.#idLimit, this.#objects.has(id)) !== undefined) {
       throw new ProtocolError(
         sender,
         DisplayError.invalidMethod,

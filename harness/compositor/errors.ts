@@ -3,13 +3,10 @@
 // connection turns it into wl_display.error for that client alone and disconnects it.
 // The others are failures of the harness and the control channel around the process.
 
+import { wayland } from '../../bridge/protocol/enums.js';
+
 /** wl_display.error codes (wayland.xml); interface errors use their own enums. */
-export const DisplayError = {
-  invalidObject: 0,
-  invalidMethod: 1,
-  noMemory: 2,
-  implementation: 3,
-} as const;
+export const DisplayError = wayland.wl_display.error;
 
 /** A client broke the protocol: posted as wl_display.error(objectId, code, message). */
 export class ProtocolError extends Error {

@@ -30,14 +30,15 @@ import {
   preadInto,
   PROT_READ,
 } from '../../ffi/libc.js';
+import { wayland } from '../../bridge/protocol/enums.js';
 import type { Client, Request, Resource } from './connection.js';
 import { ProtocolError } from './errors.js';
 
-export const ShmFormat = { argb8888: 0, xrgb8888: 1 } as const;
+export const ShmFormat = wayland.wl_shm.format;
 export const SUPPORTED_FORMATS: readonly number[] = [ShmFormat.argb8888, ShmFormat.xrgb8888];
 
 /** wl_shm.error. */
-export const ShmError = { invalidFormat: 0, invalidStride: 1, invalidFd: 2 } as const;
+export const ShmError = wayland.wl_shm.error;
 
 /** When a pool whose last reference went away is really unmapped. */
 export type PoolLinger = number | 'until-disconnect';

@@ -6,18 +6,14 @@
 // while it repaints. Buffer uses (release.ts) are taken by the cached, committed and
 // displayed states and by hold slots; the pending state takes none.
 
+import { wayland } from '../../bridge/protocol/enums.js';
 import type { Client, Request, Resource } from './connection.js';
 import type { Knobs } from './knobs.js';
 import type { BufferReleaser } from './release.js';
 import { type ShmBuffer, shmBufferOf } from './shm.js';
 
 /** wl_surface.error. */
-export const SurfaceError = {
-  invalidScale: 0,
-  invalidTransform: 1,
-  invalidSize: 2,
-  invalidOffset: 3,
-} as const;
+export const SurfaceError = wayland.wl_surface.error;
 
 export interface Rect {
   readonly x: number;

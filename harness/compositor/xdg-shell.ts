@@ -5,6 +5,7 @@
 // Windows are placed at the output's origin (window geometry at 0,0); popups relative to
 // their parent by the positioner's anchor, gravity and offset (no constraint solving).
 
+import { xdgShell } from '../../bridge/protocol/enums.js';
 import type { Client, Request, Resource } from './connection.js';
 import {
   type Rect,
@@ -14,30 +15,12 @@ import {
   surfaceOf,
 } from './surface.js';
 
-/** xdg_wm_base.error. */
-const WmError = {
-  role: 0,
-  defunctSurfaces: 1,
-  notTheTopmostPopup: 2,
-  invalidPopupParent: 3,
-  invalidSurfaceState: 4,
-  invalidPositioner: 5,
-  unresponsive: 6,
-} as const;
-/** xdg_surface.error. */
-const XdgSurfaceError = {
-  notConstructed: 1,
-  alreadyConstructed: 2,
-  unconfiguredBuffer: 3,
-  invalidSerial: 4,
-  invalidSize: 5,
-  defunctRoleObject: 6,
-} as const;
-/** xdg_toplevel.error. */
-const ToplevelError = { invalidResizeEdge: 0, invalidParent: 1, invalidSize: 2 } as const;
-const PositionerError = { invalidInput: 0 } as const;
-const ToplevelState = { maximized: 1, fullscreen: 2, activated: 4 } as const;
-const WmCapability = { maximize: 2, fullscreen: 3 } as const;
+const WmError = xdgShell.xdg_wm_base.error;
+const XdgSurfaceError = xdgShell.xdg_surface.error;
+const ToplevelError = xdgShell.xdg_toplevel.error;
+const PositionerError = xdgShell.xdg_positioner.error;
+const ToplevelState = xdgShell.xdg_toplevel.state;
+const WmCapability = xdgShell.xdg_toplevel.wm_capabilities;
 const VALID_RESIZE_EDGES = new Set([0, 1, 2, 4, 5, 6, 8, 9, 10]);
 
 /** What the shell needs from the compositor. */
