@@ -1,7 +1,7 @@
 // What the relay fuzzers feed the bridge, as plain data: client programs that are valid
-// by construction (so any error the bridge reports is a mutation's doing), the faults
-// applied to them, and for each fault the verdict a libwayland-server compositor would
-// reach — the oracle the fuzz properties judge the bridge by. No sockets here: the
+// by construction (so any error the bridge reports is a mutation's doing) and their
+// interpreter; the faults applied to them and their verdicts are in fuzz-faults.ts. No
+// sockets here: the
 // arbitraries shrink well, and fds are recipes materialised only at send time (a
 // shrinking fast-check never holds a real fd).
 

@@ -1,8 +1,9 @@
 // The relay fuzz scenarios, shared by the CI-budget tests and `npm run fuzz`: each run
 // starts a fresh fake compositor and bridge, connects well-behaved clients beside a
-// hostile one (or a misbehaving compositor connection), interleaves everyone's writes
-// at random cut points, and then judges what arrived on every side against the fault's
-// verdict. A run throws an Error naming every property that failed.
+// hostile one, interleaves everyone's writes at random cut points, and then judges what
+// arrived on every side against the fault's verdict. A run throws an Error naming every
+// property that failed. The parties and the client judge here are shared with the
+// compositor → client scenario (fuzz-event-scenarios.ts).
 
 import fc from 'fast-check';
 import { close as closeFd } from '../../ffi/libc.js';
