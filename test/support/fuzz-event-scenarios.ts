@@ -41,6 +41,8 @@ import {
   type Party,
   type RunResult,
   describe,
+  expectIdle,
+  expectNoFdLeak,
   judgeClient,
   write,
 } from './fuzz-scenarios.js';
@@ -498,16 +500,11 @@ export async function runEventScenario(s: EventScenario): Promise<RunResult> {
     }
     client.close();
     bystander.client.close();
-    const idle = await Promise.race([
-      world.bridge.whenIdle().then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
-    ]);
-    if (!idle) failures.push(`bridge still has ${world.bridge.sessionCount} sessions`);
+    await expectIdle(world, failures);
   } finally {
     world.close();
   }
-  const fdsAfter = openFds();
-  if (fdsAfter !== fdsBefore) failures.push(`fd leak: ${fdsBefore} fds before, ${fdsAfter} after`);
+  expectNoFdLeak(fdsBefore, failures);
   if (failures.length > 0) {
     throw new Error(
       `${failures.join('\n')}\n  verdict: ${JSON.stringify(verdict)}\n  events: ${describe(events)}`,

@@ -163,6 +163,21 @@ export function judgeClient(p: Party, failures: string[]): void {
 
 // ---- client → compositor ----------------------------------------------------------
 
+/** Every session of the run ended (within 5 s of the clients leaving). */
+export async function expectIdle(world: FuzzWorld, failures: string[]): Promise<void> {
+  const idle = await Promise.race([
+    world.bridge.whenIdle().then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+  ]);
+  if (!idle) failures.push(`bridge still has ${world.bridge.sessionCount} sessions`);
+}
+
+/** The run gave back every fd it opened (bridge, fake compositor, clients). */
+export function expectNoFdLeak(fdsBefore: number, failures: string[]): void {
+  const fdsAfter = openFds();
+  if (fdsAfter !== fdsBefore) failures.push(`fd leak: ${fdsBefore} fds before, ${fdsAfter} after`);
+}
+
 export interface RelayScenario {
   readonly kind: BridgeKind;
   readonly good: readonly { program: Program; delivery: Delivery }[];
@@ -290,16 +305,11 @@ export async function runRelayScenario(s: RelayScenario): Promise<RunResult> {
         failures.push(`${p.name}: disconnected along with the hostile client`);
     }
     for (const p of parties) p.client.close();
-    const idle = await Promise.race([
-      world.bridge.whenIdle().then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
-    ]);
-    if (!idle) failures.push(`bridge still has ${world.bridge.sessionCount} sessions`);
+    await expectIdle(world, failures);
   } finally {
     world.close();
   }
-  const fdsAfter = openFds();
-  if (fdsAfter !== fdsBefore) failures.push(`fd leak: ${fdsBefore} fds before, ${fdsAfter} after`);
+  expectNoFdLeak(fdsBefore, failures);
   if (failures.length > 0) {
     const hostile = parties.find((p) => p.name.startsWith('hostile'));
     throw new Error(
