@@ -23,8 +23,23 @@ export class LiveReclaimer implements ExtentReclaimer {
   private timerDueAt = Infinity;
   private closed = false;
 
+  /** retire()'s `freed` callbacks, by grant, until the grant is freed. */
+  private readonly whenFreed = new Map<number, () => void>();
+
   constructor(options: LiveReclaimerOptions) {
-    this.scheduler = new ReclaimScheduler(options);
+    const listener = options.listener;
+    this.scheduler = new ReclaimScheduler({
+      ...options,
+      listener: {
+        ...listener,
+        freed: (id, at, wasCached) => {
+          const freed = this.whenFreed.get(id);
+          this.whenFreed.delete(id);
+          listener?.freed?.(id, at, wasCached);
+          freed?.();
+        },
+      },
+    });
     this.clock = options.clock ?? (() => performance.now());
   }
 
@@ -44,7 +59,8 @@ export class LiveReclaimer implements ExtentReclaimer {
     }
   }
 
-  retire(extent: GrantExtent, facts: GrantFacts): void {
+  retire(extent: GrantExtent, facts: GrantFacts, freed?: () => void): void {
+    if (freed !== undefined) this.whenFreed.set(extent.id, freed);
     try {
       this.scheduler.retire(extent, facts, this.clock());
     } finally {
@@ -62,6 +78,7 @@ export class LiveReclaimer implements ExtentReclaimer {
 
   close(): void {
     this.closed = true;
+    this.whenFreed.clear();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.scheduler.close();

@@ -217,7 +217,11 @@ export class GrantBacking implements PoolBacking {
     }
     this.closeSource(b);
     this.retiredExtents.set(pool, b.extent);
-    this.retire(b.extent, factsOf(pool));
+    this.stats.extentsRetired++;
+    this.reclaimer.retire(b.extent, factsOf(pool), () => {
+      pool.mappedFileGone = true;
+      this.retiredExtents.delete(pool);
+    });
   }
 
   learned(pool: PoolState): void {
@@ -249,11 +253,7 @@ export class GrantBacking implements PoolBacking {
 
   /** An extent never shown to the compositor goes back: it is certainly unmapped. */
   private giveBack(extent: GrantExtent): void {
-    this.retire(extent, { evidence: 'E3', oracle: 'unmapped' });
-  }
-
-  private retire(extent: GrantExtent, facts: UnmapFacts): void {
-    this.reclaimer.retire(extent, facts);
+    this.reclaimer.retire(extent, { evidence: 'E3', oracle: 'unmapped' });
     this.stats.extentsRetired++;
   }
 

@@ -1,6 +1,7 @@
 // The mapping watcher asks the bridge's one oracle a batch per tick, says who the
 // compositor is only as a hint, lets a passthrough pool's owner off, counts a pool whose
-// fd may still be in flight as undelivered, and waits for the oracle's CPU floor.
+// fd may still be in flight as undelivered, waits for the oracle's CPU floor, and never
+// asks about an extent already freed.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Blindness, MappingOracle, MappingQuestion, MappingVerdict } from '../oracle/types.js';
@@ -78,6 +79,29 @@ describe('MappingWatcher', () => {
       [2, 'unmapped'],
     ]);
     expect(watcher.pending).toBe(0);
+  });
+
+  it('takes a freed extent as unmapped without asking the oracle about its closed file', async () => {
+    const oracle = new RecordingOracle(() => 'mapped');
+    watcher = new MappingWatcher(oracle, { startMs: 1, factor: 2, maxMs: 4 });
+    const seen: [number, MappingVerdict][] = [];
+    const t = tracker(seen);
+    const freed = pool(1, false, true);
+    const held = pool(2, false, true);
+    watcher.watch(t, freed);
+    watcher.watch(t, held);
+    await sleep(20);
+    expect(seen.filter(([id]) => id === 1).every(([, v]) => v === 'mapped')).toBe(true);
+    // The reclaimer freed its extent (after ending foreign access): the file is gone.
+    freed.mappedFileGone = true;
+    const asked = oracle.batches.length;
+    await sleep(30);
+    expect(seen.filter(([id]) => id === 1).at(-1)).toEqual([1, 'unmapped']);
+    // Later batches asked only about the other pool.
+    for (const batch of oracle.batches.slice(asked)) {
+      expect(batch.map((q) => q.file.ino)).toEqual([1002n]);
+    }
+    expect(watcher.pending).toBe(1);
   });
 
   it('looks again on its backoff while mapped, never before the oracle’s floor', async () => {

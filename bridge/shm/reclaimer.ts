@@ -23,9 +23,10 @@ export interface ExtentReclaimer {
   /**
    * The pool is retired on both sides (the compositor acknowledged the destruction of it
    * and of every buffer made from it, or the client left) or was refused: its extent is
-   * the reclaimer's from now on.
+   * the reclaimer's from now on. `freed` is called once, if and when the reclaimer frees
+   * it (after ending foreign access: nothing but the bridge maps it any more).
    */
-  retire(extent: GrantExtent, facts: UnmapFacts): void;
+  retire(extent: GrantExtent, facts: UnmapFacts, freed?: () => void): void;
   /** News about a retired extent: higher evidence, or a new verdict of the E3 poller. */
   update(extent: GrantExtent, facts: UnmapFacts): void;
   /** Stops its timers (bridge shutdown); the backend's close() takes what is left. */

@@ -22,6 +22,13 @@ export interface PoolState {
    */
   mappedFile: FileIdentity | undefined;
   /**
+   * Grant mode: the pool's extent was freed, which the backend allows only once it has
+   * ended foreign access (no one but the bridge maps it: the oracle or the hypervisor
+   * said so). The file is gone with it — the oracle's own fd on it is closed and may be
+   * reused — so the mapping watcher takes this as the E3 verdict without asking.
+   */
+  mappedFileGone?: boolean;
+  /**
    * A dup of the client's pool fd, owned by the tracker until the pool state is
    * dropped: used to detect truncation at commit time and (grant mode) to copy from.
    */
