@@ -172,6 +172,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 // The rest of the harness's public face: the demo (`grantway demo` runs it), and the
 // types a test meets through a Harness.
 export { runDemo, type DemoOptions, type DemoResult } from './demo/demo.js';
+export { demoSummaryRows } from './demo/summary.js';
 export type { ScriptedWindow, ScriptedWindowOptions } from './client/scripted-client.js';
 export type { KnobsPatch } from './compositor/knobs.js';
 export type { RgbaImage } from './compositor/png.js';

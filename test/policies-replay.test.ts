@@ -5,15 +5,14 @@
 // recorded traces, linux-deferred's queue grows without bound on a resize storm. Also:
 // the CLI command, and the HTML report rendered in a real headless Chromium.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { benchCommand } from '../bridge/cli/bench.js';
 import { OptionError } from '../bridge/cli/options.js';
-import { commandAvailable } from '../harness/real/process.js';
 import { lifecycleEventSchema } from '../bridge/shm/events.js';
+import { chromiumAvailable, dumpDom } from './support/chromium.js';
 import { createPolicy } from '../policies/registry.js';
 import {
   type BenchRow,
@@ -211,42 +210,6 @@ describe('grantway bench policies', () => {
   });
 });
 
-/** `chromium --headless --dump-dom`: the DOM after load, scripts run. */
-function dumpDom(url: string): Promise<string> {
-  const profile = mkdtempSync(join(tmpdir(), 'grantway-chromium-'));
-  return new Promise<string>((resolve, reject) => {
-    const child = spawn(
-      '/usr/bin/chromium',
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--user-data-dir=${profile}`,
-        '--dump-dom',
-        url,
-      ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    let dom = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (dom += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      rmSync(profile, { recursive: true, force: true });
-      if (code === 0) resolve(dom);
-      else reject(new Error(`chromium exited with ${code}`));
-    });
-  });
-}
-
-const chromium = commandAvailable('chromium');
-
 describe('the HTML report', () => {
   it('is self-contained: no external resource', () => {
     const html = renderHtmlReport(recordedBench());
@@ -255,7 +218,7 @@ describe('the HTML report', () => {
   });
 
   it('renders in headless Chromium with a plot that has data', async (ctx) => {
-    ctx.skip(!chromium, 'chromium is not installed (CI: apt-get install chromium)');
+    ctx.skip(!chromiumAvailable, 'chromium is not installed (CI: apt-get install chromium)');
     const rows = recordedBench();
     const dir = mkdtempSync(join(tmpdir(), 'grantway-report-'));
     try {

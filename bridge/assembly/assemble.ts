@@ -20,6 +20,7 @@ import type { MappingOracle } from '../oracle/types.js';
 import { ProtocolRegistry } from '../protocol/registry.js';
 import { Bridge } from '../relay/bridge.js';
 import type { ClientLimits } from '../relay/limits.js';
+import type { ObserverFactory } from '../relay/observer.js';
 import type { TraceSink } from '../relay/session.js';
 import type { LifecycleSink } from '../shm/events.js';
 import { Lifecycle } from '../shm/lifecycle.js';
@@ -77,6 +78,14 @@ export interface AssemblyOptions {
   readonly trackDamage?: boolean;
   /** Observer of what the scheduler does (metrics, tests). */
   readonly schedulerListener?: SchedulerListener;
+  /**
+   * Sees the grant backend the bridge will use (the verifying one when verifyFrees) and
+   * returns the one it uses: a wrapper that records grants taken and freed (the demo's
+   * timeline). It must pass every call through.
+   */
+  readonly wrapBackend?: (backend: GrantBackend) => GrantBackend;
+  /** Likewise for the relay's observer factory (e.g. to also learn window titles). */
+  readonly wrapObservers?: (factory: ObserverFactory) => ObserverFactory;
 }
 
 /** What became of grant extents so far, for reports and tests. */
@@ -142,7 +151,11 @@ export function assembleBridge(options: AssemblyOptions): AssembledBridge {
     inner !== undefined && options.verifyFrees !== undefined && options.verifyFrees !== false
       ? new VerifyingBackend(inner, options.verifyFrees === true ? {} : options.verifyFrees)
       : undefined;
-  const backend = verifier ?? inner;
+  const unwrapped = verifier ?? inner;
+  const backend =
+    unwrapped === undefined || options.wrapBackend === undefined
+      ? unwrapped
+      : options.wrapBackend(unwrapped);
   const cached = { ever: 0, freed: 0 };
   const listener = options.schedulerListener;
   const reclaimer =
@@ -192,7 +205,7 @@ export function assembleBridge(options: AssemblyOptions): AssembledBridge {
       registry: options.registry ?? new ProtocolRegistry(),
       log,
       trace: options.trace,
-      observe: lifecycle.factory,
+      observe: options.wrapObservers?.(lifecycle.factory) ?? lifecycle.factory,
       limits: options.limits,
     });
   } catch (err) {

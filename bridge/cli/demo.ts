@@ -3,7 +3,7 @@
 
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { runDemo, type DemoResult } from '../../harness/index.js';
+import { demoSummaryRows, runDemo, type DemoResult } from '../../harness/index.js';
 import { createLogger } from '../log.js';
 import { policyFromFlags } from './common.js';
 import { logLevels, validateOptions } from './options.js';
@@ -11,6 +11,8 @@ import { logLevels, validateOptions } from './options.js';
 const demoOptionsSchema = z.object({
   frames: z.coerce.number().int().min(10).max(10_000).default(180),
   png: z.string().min(1).default('grantway-demo.png'),
+  /** Default: the PNG's path with .html in place of .png. */
+  html: z.string().min(1).optional(),
   json: z.boolean().default(false),
   'log-level': z.enum(logLevels).default('warn'),
   policy: z.string().optional(),
@@ -38,6 +40,7 @@ export async function demoCommand(flags: Record<string, unknown>): Promise<numbe
   }
   const result = await runDemo({
     pngPath: resolve(options.png),
+    htmlPath: resolve(options.html ?? options.png.replace(/(\.png)?$/i, '.html')),
     frames: options.frames,
     log,
     policy: options.policy,
@@ -50,37 +53,12 @@ export async function demoCommand(flags: Record<string, unknown>): Promise<numbe
 }
 
 export function formatDemo(r: DemoResult): string {
-  const t = r.trace;
-  const ms = (x: number): string => `${x.toFixed(2)} ms`;
   const rows: [string, string][] = [
-    ['clients', `${t.clients} (one SIGKILLed mid-frame)`],
-    ['frames composited', String(r.compositorFrames)],
-    ['pools / buffers', `${t.pools} / ${t.buffers} (${(t.poolBytes / 1048576).toFixed(2)} MiB)`],
-    [
-      'commits copied',
-      `${r.copies.commits} (${r.copies.fullCopies} full, ${(r.copies.bytes / 1048576).toFixed(2)} MiB)`,
-    ],
-    ['reclaim policy', r.reclaim.policy ?? 'none'],
-    ['grants allocated', String(r.grantsAllocated)],
-    ['grants reclaimed', String(r.grantsReclaimed)],
-    ['end-of-access attempts', `${r.reclaim.attempts} (${r.reclaim.failed} refused: still mapped)`],
-    ['deferred peak', `${r.reclaim.deferredPeak} refs (pages retired, not yet freed)`],
-    [
-      'evidence reached',
-      `E0 ${t.evidenceReached.E0}, E1 ${t.evidenceReached.E1}, E2 ${t.evidenceReached.E2}, E3 ${t.evidenceReached.E3}`,
-    ],
-    [
-      'let go → E3 (unmapped)',
-      t.destroyToE3Ms.count === 0
-        ? 'none'
-        : `p50 ${ms(t.destroyToE3Ms.p50)}, p99 ${ms(t.destroyToE3Ms.p99)}, max ${ms(t.destroyToE3Ms.max)}`,
-    ],
-    [
-      'unsafe reclaims',
-      `${r.unsafeReclaims}${r.unsafeReclaims === 0 ? '' : '  ← a grant was freed while mapped'}`,
-    ],
-    ['leaked grants', `${r.leakedGrants}${r.leakedGrants === 0 ? '' : '  ← left allocated'}`],
-    ['last frame', r.pngPath],
+    ...demoSummaryRows(r),
+    ['windows (PNG)', r.picture.pngPath],
+    ...(r.picture.htmlPath === undefined
+      ? []
+      : ([['timeline (HTML)', r.picture.htmlPath]] as [string, string][])),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   const line = `+${'-'.repeat(width + 2)}+${'-'.repeat(60)}+`;

@@ -23,10 +23,12 @@ import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 
 const USAGE = `usage:
-  grantway demo [--frames N] [--png FILE] [--json] [--policy NAME [--policy-opt K=V]...]
+  grantway demo [--frames N] [--png FILE] [--html FILE] [--json] [--policy NAME [--policy-opt K=V]...]
       The whole idea, nothing to install: the embedded compositor, a bridge in grant
       mode and scripted clients (one killed mid-frame); ends with a summary table (the
-      reclaim policy's attempts and deferred queue too) and a PNG of the last frame.
+      reclaim policy's attempts and deferred queue too), a PNG of every client's window
+      (default grantway-demo.png) and an HTML page with those windows and a timeline of
+      grants and evidence (default: the PNG's name with .html).
   grantway proxy --listen NAME --upstream NAME [--trace] [--protocol-dir DIR]...
       Serve Wayland clients on NAME, relaying each to the compositor at --upstream.
   grantway run [--upstream NAME] [--listen NAME] [--trace] [--protocol-dir DIR]... -- CMD [ARGS...]

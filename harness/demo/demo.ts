@@ -6,9 +6,12 @@
 // granted, what evidence each pool reached, what the scheduler did (its policy, its
 // end-of-access attempts, its deferred queue), how fast extents came back, that no
 // extent was reclaimed while any process still mapped or held it, and that none is
-// left — plus a PNG of the last frame.
+// left — plus a picture of every client's window and a timeline of the grants
+// (picture.ts, from timeline-record.ts).
 
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -18,10 +21,16 @@ import { type TraceSummary, summarizeTrace } from '../../bridge/shm/index.js';
 import { ScriptedWindow } from '../client/scripted-client.js';
 import type { WaylandProxy } from '../client/wayland-client.js';
 import { startEmbeddedCompositor } from '../embedded.js';
+import * as colours from './colours.js';
+import { type DemoPicture, writeDemoPicture } from './picture.js';
+import { demoSummaryRows } from './summary.js';
+import { DemoRecorder } from './timeline-record.js';
 
 export interface DemoOptions {
-  /** Where the PNG of the last frame goes. */
+  /** Where the PNG of every client's window goes. */
   readonly pngPath: string;
+  /** Where the HTML page (windows, timeline, summary) goes; undefined: none. */
+  readonly htmlPath?: string | undefined;
   /** Frames the main painter draws (the others scale with it). */
   readonly frames: number;
   readonly log: Logger;
@@ -45,17 +54,36 @@ export interface DemoResult {
   readonly copies: { commits: number; fullCopies: number; bytes: number };
   readonly compositorFrames: number;
   readonly pngPath: string;
+  readonly picture: DemoPicture;
 }
+
+/** How each demo client draws, by window title (the picture's labels and order). */
+const ROLES: readonly (readonly [string, string])[] = [
+  ['painter', 'double-buffered, partial damage'],
+  ['resizer', 'new size and pool every frame'],
+  ['victim', 'own process, frames back to back'],
+  ['short-lived', '3 frames, leaves without cleanup'],
+];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 /** How long the end waits for evidence and reclaims: linux-deferred retries once a second. */
 const SETTLE_MS = 15_000;
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
-  const compositor = await startEmbeddedCompositor({ socketName: 'grantway-demo-compositor' });
+  // The compositor writes each window's last image here as the window goes.
+  const windowDir = mkdtempSync(join(tmpdir(), 'grantway-demo-windows-'));
+  const compositor = await startEmbeddedCompositor({
+    socketName: 'grantway-demo-compositor',
+    pngDir: windowDir,
+  }).catch((err: unknown) => {
+    rmSync(windowDir, { recursive: true, force: true });
+    throw err;
+  });
   const events: LifecycleEvent[] = [];
+  const recorder = new DemoRecorder('grant');
   // The bridge's oracle and policy decide; every free is judged independently of them,
-  // against every process on the machine (verifyFrees).
+  // against every process on the machine (verifyFrees). The recorder sees grants taken
+  // and freed, and each window's title, for the timeline.
   const assembled = assembleBridge({
     listenPath: join(compositor.runtimeDir, 'grantway-demo'),
     upstreamPath: compositor.socketPath,
@@ -63,7 +91,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     policy: options.policy,
     policyOptions: options.policyOptions,
     verifyFrees: true,
-    sinks: [(e) => events.push(e)],
+    sinks: [(e) => events.push(e), recorder.sink],
+    wrapBackend: (backend) => recorder.backend(backend),
+    wrapObservers: (factory) => recorder.observe(factory),
   });
   const bridge = assembled.bridge;
   const verifier = assembled.verifier!;
@@ -74,10 +104,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const tick = (what: string): void => options.onProgress?.(++done, total, what);
   try {
     // All clients at once; allSettled so that one failing does not leave the others'
-    // rejections unobserved, then the first failure is rethrown. The painter takes its
-    // picture once the others have gone, so the last frame shows it alone.
+    // rejections unobserved, then the first failure is rethrown. The painter leaves
+    // last, once the others have gone.
     const others = Promise.allSettled([
-      runVictim(bridge.listenPath, plan.victim, () => tick('victim')),
+      runVictim(
+        bridge.listenPath,
+        plan.victim,
+        () => tick('victim'),
+        (pid) => recorder.killed(pid),
+      ),
       runResizer(bridge.listenPath, plan.resizer, () => tick('resizer')),
       runChurn(bridge.listenPath, plan.churn, () => tick('short-lived client')),
     ]);
@@ -87,10 +122,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       () => tick('painter'),
       async () => {
         await others;
-        // The others have hung up, but their windows go only once the compositor has
-        // seen them leave (through the bridge, after its upstream goodbye): wait for it.
-        await waitUntil(async () => (await compositor.control.state()).clients.length === 1);
-        await compositor.control.writePng(options.pngPath);
       },
     );
     const outcomes = [...(await others), ...(await Promise.allSettled([painter]))];
@@ -98,6 +129,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await bridge.whenIdle();
     // Evidence, then the scheduler's reclaims (a policy may retry on a period of its own).
     await assembled.settle(SETTLE_MS);
+    // Clients have hung up, but their windows (and window PNGs) go only once the
+    // compositor has seen them leave (through the bridge, after its upstream goodbye).
+    await waitUntil(async () => (await compositor.control.state()).clients.length === 0);
     const state = await compositor.control.state();
     const trace = summarizeTrace({
       header: {
@@ -111,7 +145,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     const stats = assembled.lifecycle.backing!.stats;
     const reclaim = assembled.figures();
-    return {
+    const summary = {
       trace,
       reclaim,
       grantsAllocated: reclaim.allocated,
@@ -123,9 +157,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       compositorFrames: state.frames,
       pngPath: options.pngPath,
     };
+    const picture = writeDemoPicture({
+      timeline: recorder.finish(),
+      windowDir,
+      roles: ROLES,
+      heading: [
+        'grantway demo',
+        `${trace.clients} clients through the bridge in grant mode: ${summary.grantsAllocated} grants, ` +
+          `${summary.grantsReclaimed} back, ${summary.unsafeReclaims} unsafe, ${summary.leakedGrants} leaked`,
+        "each window as the compositor showed it last, read from the grant pages, not the client's memory",
+      ],
+      summary: demoSummaryRows(summary),
+      pngPath: options.pngPath,
+      htmlPath: options.htmlPath,
+    });
+    return { ...summary, picture };
   } finally {
     assembled.close();
     await compositor.stop();
+    rmSync(windowDir, { recursive: true, force: true });
   }
 }
 
@@ -149,10 +199,10 @@ async function runPainter(
     );
     const paint = (b: number, frame: number): void => {
       const base = (b * W * H) >>> 0;
-      pixels.fill(0xff203040, base, base + W * H);
+      pixels.fill(colours.PAINTER_FIELD, base, base + W * H);
       const x0 = (frame * 4) % (W - 40);
       for (let y = 80; y < 120; y++)
-        pixels.fill(0xffe0a020, base + y * W + x0, base + y * W + x0 + 40);
+        pixels.fill(colours.PAINTER_SQUARE, base + y * W + x0, base + y * W + x0 + 40);
     };
     for (let frame = 0; frame < frames; frame++) {
       const b = frame % 2;
@@ -184,7 +234,7 @@ async function runResizer(socket: string, frames: number, onFrame: () => void): 
       const h = 48 + ((frame * 23) % 150);
       const pool = window.createPool(w * h * 4);
       const buffer = window.createBuffer(pool, w, h);
-      buffer.fill(0xff000000 | ((frame * 2654435761) % 0xffffff));
+      buffer.fill(colours.resizerColour(frame));
       await window.commit(buffer);
       buffer.destroy();
       pool.destroy();
@@ -202,7 +252,7 @@ async function runChurn(socket: string, clients: number, onClient: () => void): 
     const pool = window.createPool(96 * 64 * 4);
     const buffer = window.createBuffer(pool, 96, 64);
     for (let frame = 0; frame < 3; frame++) {
-      buffer.fill(0xff405060 + frame);
+      buffer.fill(colours.shortLivedColour(i, frame));
       await window.commit(buffer);
     }
     window.close(); // without destroying anything: the compositor cleans up
@@ -211,7 +261,12 @@ async function runChurn(socket: string, clients: number, onClient: () => void): 
 }
 
 /** A client in its own process, SIGKILLed mid-frame once it has drawn `frames`. */
-async function runVictim(socket: string, frames: number, onFrame: () => void): Promise<void> {
+async function runVictim(
+  socket: string,
+  frames: number,
+  onFrame: () => void,
+  onKill: (pid: number) => void,
+): Promise<void> {
   // Built (.js) or, under vitest, source (.ts, run through tsx).
   const fromSource = import.meta.url.endsWith('.ts');
   const script = fileURLToPath(
@@ -231,7 +286,10 @@ async function runVictim(socket: string, frames: number, onFrame: () => void): P
         onFrame();
         if (seen === frames) {
           // Mid-frame: its next commit is on the wire or about to be.
-          setTimeout(() => child.kill('SIGKILL'), 3);
+          setTimeout(() => {
+            onKill(child.pid ?? 0);
+            child.kill('SIGKILL');
+          }, 3);
         }
       }
     });

@@ -4,6 +4,7 @@
 // Usage: node victim.js SOCKET_PATH
 
 import { ScriptedWindow } from '../client/scripted-client.js';
+import { victimColour } from './colours.js';
 
 async function main(socketPath: string): Promise<void> {
   const window = await ScriptedWindow.open(socketPath, { title: 'victim' });
@@ -11,7 +12,7 @@ async function main(socketPath: string): Promise<void> {
   const buffers = [0, 160 * 120 * 4].map((offset) => window.createBuffer(pool, 160, 120, offset));
   for (let frame = 0; ; frame++) {
     const buffer = buffers[frame % 2]!;
-    buffer.fill(0xff000000 | (((frame * 40) & 0xff) << 16));
+    buffer.fill(victimColour(frame));
     await window.commit(buffer);
     process.stdout.write(`frame ${frame}\n`);
   }

@@ -15,7 +15,7 @@ const PAD = { left: 56, right: 12, top: 10, bottom: 28 };
 const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** 1, 2, 5 × 10^k steps giving about `n` ticks up to `max`. */
-function ticks(max: number, n: number): number[] {
+export function ticks(max: number, n: number): number[] {
   if (max <= 0) return [0];
   const raw = max / n;
   const mag = 10 ** Math.floor(Math.log10(raw));

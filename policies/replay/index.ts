@@ -21,4 +21,4 @@ export {
   type BenchTrace,
 } from './bench.js';
 export { formatMarkdown, formatTable } from './table.js';
-export { renderHtmlReport, type HtmlReportOptions } from './html.js';
+export { renderHtmlReport, ticks, type HtmlReportOptions } from './html.js';
