@@ -1,7 +1,7 @@
 // The demo's timeline as hand-written SVG, drawn from its own record (timeline-record.ts):
 // on top, grants in use over time, stacked by client with the total as a line (steps:
 // +1 when a pool is granted, −1 when its grant is freed); below, one lane per pool coloured by the
-// evidence level it is at (E0…E3, DESIGN §2) until its grant is freed; a red line where
+// evidence level it is at (E0…E3, ARCHITECTURE.md §2) until its grant is freed; a red line where
 // the demo SIGKILLed a client. Every series and lane carries its data as attributes
 // (data-steps, data-levels), so a test reads the plot's data from the rendered page.
 
