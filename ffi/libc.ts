@@ -63,6 +63,13 @@ const raw = {
     'intptr_t pread(int fd, void *buf, size_t count, int64_t off)',
   ),
   memcpy: fn<[Ptr, Ptr, number], unknown>('void *memcpy(void *dst, const void *src, size_t n)'),
+  memcpyAt: fn<[number, number, number], unknown>(
+    'uintptr_t memcpy(uintptr_t dst, uintptr_t src, size_t n)',
+  ),
+  gettid: fn<[], number>('int gettid(void)'),
+  setpriority: fn<[number, number, number], number>(
+    'int setpriority(int which, int who, int prio)',
+  ),
   poll: fn<[Buffer, number, number], number>(
     'int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)',
   ),
@@ -417,8 +424,26 @@ export function preadInto(fd: number, dst: NativePointer, length: number, offset
   return check(Number(raw.pread(fd, dst, length, offset)), 'pread');
 }
 
+const PRIO_PROCESS = 0;
+
+/**
+ * Gives the calling thread (not the whole process: Linux keeps a nice value per
+ * thread) the nice value `nice`: background work that must yield to the event loop.
+ */
+export function setThreadNice(nice: number): void {
+  check(raw.setpriority(PRIO_PROCESS, raw.gettid(), nice), 'setpriority');
+}
+
 export function memcpy(dst: NativePointer, src: NativePointer, length: number): void {
   raw.memcpy(dst, src, length);
+}
+
+/**
+ * memcpy between addresses given as numbers (user-space addresses fit in 47 bits):
+ * no BigInt per call, for copies made row by row.
+ */
+export function memcpyAt(dst: number, src: number, length: number): void {
+  raw.memcpyAt(dst, src, length);
 }
 
 /** Native heap memory, for structures the kernel reads and writes (msghdr, cmsg). */

@@ -168,11 +168,23 @@ export class UnixChannel {
    * the part that was sent; on 'again' nothing (neither bytes nor fds) was sent.
    */
   send(offset: number, length: number, fds: readonly number[] = NO_FDS): SendResult {
+    return this.sendAt(this.txBase + offset, length, fds);
+  }
+
+  /**
+   * Sends source.rx[offset, offset+length), no fds: bytes relayed unchanged go out from
+   * where they were received, without a copy into tx. Same results as send().
+   */
+  sendFromRx(source: UnixChannel, offset: number, length: number): SendResult {
+    return this.sendAt(source.rxBase + offset, length, NO_FDS);
+  }
+
+  private sendAt(address: number, length: number, fds: readonly number[]): SendResult {
     if (fds.length > MAX_FDS_PER_SENDMSG) {
       throw new RangeError(`at most ${MAX_FDS_PER_SENDMSG} fds per sendmsg, got ${fds.length}`);
     }
     const hdr = this.txHdr;
-    setWord64(hdr, MSGHDR_SIZE, this.txBase + offset);
+    setWord64(hdr, MSGHDR_SIZE, address);
     hdr.setUint32(MSGHDR_SIZE + 8, length, true);
     if (fds.length > 0) {
       const ctlLen = 16 + 4 * fds.length;

@@ -22,6 +22,7 @@ import { Bridge } from '../relay/bridge.js';
 import type { ClientLimits } from '../relay/limits.js';
 import type { ObserverFactory } from '../relay/observer.js';
 import type { TraceSink } from '../relay/session.js';
+import type { CopyThreads } from '../shm/copy-threads.js';
 import type { LifecycleSink } from '../shm/events.js';
 import { Lifecycle } from '../shm/lifecycle.js';
 import { LiveReclaimer, createPolicy, DEFAULT_POLICY } from '../../policies/index.js';
@@ -74,6 +75,11 @@ export interface AssemblyOptions {
   readonly source?: string;
   /** More receivers of every lifecycle event. */
   readonly sinks?: readonly LifecycleSink[];
+  /**
+   * Threads that copy big commits off the event loop: how many (a shared pool), a pool
+   * of the caller's, or 0 for none. Default: defaultCopyThreads() (bridge/shm).
+   */
+  readonly copyThreads?: number | CopyThreads;
   /** Decode damage in passthrough mode too (grant mode always does). */
   readonly trackDamage?: boolean;
   /** Observer of what the scheduler does (metrics, tests). */
@@ -190,7 +196,10 @@ export function assembleBridge(options: AssemblyOptions): AssembledBridge {
       pollBackoff: policy?.recheck,
       sinks: options.sinks,
       trackDamage: options.trackDamage,
-      grants: backend === undefined || reclaimer === undefined ? undefined : { backend, reclaimer },
+      grants:
+        backend === undefined || reclaimer === undefined
+          ? undefined
+          : { backend, reclaimer, copyThreads: options.copyThreads },
     });
   } catch (err) {
     reclaimer?.close();

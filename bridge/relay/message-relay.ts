@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { releaseFd } from '../../ffi/fd-release.js';
 import { HiddenGlobalReporter } from '../protocol/hidden-globals.js';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
-import { decodeArgs, decodeFixedArgs } from '../wire/decode.js';
+import { decodeArgs, decodeFixedArgsInto } from '../wire/decode.js';
 import { encodeMessage } from '../wire/encode.js';
 import { WireError } from '../wire/errors.js';
 import { formatMessage } from '../wire/format.js';
@@ -25,7 +25,7 @@ import {
   type MessageTables,
 } from './message-table.js';
 import { ObjectMap, type WaylandObject } from './object-map.js';
-import type { SessionObserver } from './observer.js';
+import type { ObservedMessage, SessionObserver } from './observer.js';
 import type { Pipe } from './pipe.js';
 import { RegistryFilter } from './registry-filter.js';
 import {
@@ -58,17 +58,42 @@ export class MessageRelay {
   errorRelayed = false;
   private readonly registry: RegistryFilter;
   private readonly hiddenGlobalReporter: HiddenGlobalReporter;
+  /** The time observers are told for the batch being handled (-1: not read yet). */
+  private batchTime = -1;
+  /** Reused for every fixed-size message shown to the observer. */
+  private readonly fixedMessage: MutableObservedMessage = {
+    fromClient: false,
+    object: DETACHED,
+    name: '',
+    args: [],
+    time: 0,
+  };
+  private readonly fixedArgs: ArgValue[] = [];
+  /** A hold the observer asked for on the fixed-size message just handled. */
+  private ready: Promise<void> | undefined;
 
-  constructor(private readonly options: MessageRelayOptions) {
+  /**
+   * onHold: output from a message on waits for `ready`; the session releases hold `id`
+   * of `pipe` when it settles (session.ts).
+   */
+  constructor(
+    private readonly options: MessageRelayOptions,
+    private readonly onHold: (pipe: Pipe, id: number, ready: Promise<void>) => void = noHolds,
+  ) {
     this.objects = new ObjectMap(options.tables.display());
     this.registry = new RegistryFilter((name) => options.tables.get(name));
     this.hiddenGlobalReporter = new HiddenGlobalReporter(options.log, options.id);
   }
 
   /**
-   * Walks the complete messages in pipe's input. Plain messages are forwarded as one
-   * run of bytes; a message that needs decoding ends the run, is handled, and starts
-   * the next. Stops at a partial message, or at one whose fds have not arrived yet.
+   * Walks the complete messages in pipe's input. Messages forwarded unchanged (plain
+   * ones, and those the relay or an observer only reads) make one run of bytes; a
+   * message that is rewritten, dropped or carries fds ends the run, is handled, and
+   * starts the next. Stops at a partial message, or at one whose fds have not arrived
+   * yet. An observer that asks for a hold (MessageRewrite.ready) holds the output from
+   * that message on until its work is done (onHold): the walk stops after that message,
+   * and the session walks the rest once the hold is released. So nothing after a held
+   * message changes any state before the observer's work is done.
    */
   handleInput(pipe: Pipe, fromClient: boolean): void {
     const rx = pipe.rx;
@@ -77,6 +102,7 @@ export class MessageRelay {
     let runStart = pos;
     let messages = 0;
     const end = pipe.inputEnd;
+    this.batchTime = -1;
     try {
       while (end - pos >= 8) {
         const size = readSize(rx, pos);
@@ -97,13 +123,30 @@ export class MessageRelay {
           continue;
         }
         if (meta.fdCount > pipe.inFds.length) throw missingFds(fromClient, obj, meta);
+        if (this.handleFixedMessage(fromClient, obj, meta, rx, pos, size)) {
+          const ready = this.ready;
+          if (ready !== undefined) {
+            this.ready = undefined;
+            // The output before this message goes out; from it on, output waits.
+            pipe.forward(runStart, pos);
+            runStart = pos;
+            this.onHold(pipe, pipe.hold(), ready);
+            pos += size;
+            messages++;
+            break;
+          }
+          pos += size; // forwarded unchanged: part of the run
+          messages++;
+          continue;
+        }
         pipe.forward(runStart, pos);
         // The run is out: if this message is rejected, the finally must not send it again.
         runStart = pos;
-        this.handleMessage(pipe, fromClient, obj, meta, pos, size);
+        const held = this.handleMessage(pipe, fromClient, obj, meta, pos, size);
         pos += size;
         runStart = pos;
         messages++;
+        if (held) break;
       }
     } finally {
       // Everything before the failing (or partial) message was valid: pass it on.
@@ -112,6 +155,13 @@ export class MessageRelay {
     }
   }
 
+  /** performance.now() once per batch of input: what observers are told as the time. */
+  private now(): number {
+    if (this.batchTime < 0) this.batchTime = performance.now();
+    return this.batchTime;
+  }
+
+  /** Handles a message that needs decoding; true when it is held (the walk stops). */
   private handleMessage(
     pipe: Pipe,
     fromClient: boolean,
@@ -119,9 +169,8 @@ export class MessageRelay {
     meta: MessageMeta,
     pos: number,
     size: number,
-  ): void {
+  ): boolean {
     const rx = pipe.rx;
-    if (this.handleFixedMessage(pipe, fromClient, obj, meta, pos, size)) return;
     let args: ArgValue[];
     try {
       args = decodeArgs(meta.spec, rx, pos, size, pipe.inFds);
@@ -134,6 +183,7 @@ export class MessageRelay {
     }
     let fds = meta.fdCount > 0 ? collectFds(meta, args) : NO_FDS;
     let replacement: Uint8Array | 'drop' | undefined;
+    let ready: Promise<void> | undefined;
     // Until attachFds hands them to the pipe, the message's fds are ours: a rejected
     // message must not leak them.
     try {
@@ -149,7 +199,7 @@ export class MessageRelay {
       }
       if (replacement === 'drop') {
         for (const fd of fds) releaseFd(fd);
-        return;
+        return false;
       }
       if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
         const rewrite = this.options.observer.onMessage({
@@ -157,19 +207,22 @@ export class MessageRelay {
           object: obj,
           name: meta.spec.name,
           args,
-          time: performance.now(),
+          time: this.now(),
         });
         // The observer now owns the original fds; the replacements are ours to send.
         if (rewrite?.fds !== undefined) fds = rewrite.fds;
+        ready = rewrite?.ready;
       }
     } catch (err) {
       for (const fd of fds) releaseFd(fd);
       throw err;
     }
     if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
+    if (ready !== undefined) this.onHold(pipe, pipe.hold(), ready);
     pipe.attachFds(fds);
     if (replacement !== undefined) pipe.write(replacement);
     else pipe.forward(pos, pos + size);
+    return ready !== undefined;
   }
 
   /** One WAYLAND_DEBUG-like line; says so when the bridge dropped or rewrote the message. */
@@ -201,43 +254,44 @@ export class MessageRelay {
    * would be without the bridge. Returns false to take the decoding path.
    */
   private handleFixedMessage(
-    pipe: Pipe,
     fromClient: boolean,
     obj: WaylandObject,
     meta: MessageMeta,
+    rx: Uint8Array,
     pos: number,
     size: number,
   ): boolean {
     if (meta.fixedSize !== size || meta.fdCount > 0 || this.options.trace !== undefined) {
       return false;
     }
-    const rx = pipe.rx;
     if ((meta.flags & MessageFlags.Special) !== 0) {
       if (fromClient || obj.id !== 1 || meta.spec.name !== 'delete_id') return false;
       this.retire(readU32(rx, pos + 8));
-    } else {
-      const offsets = meta.newIdOffsets;
-      for (let i = 0; i < offsets.length; i++) {
-        const table = this.options.tables.get(meta.newIdInterfaces[i]!);
-        if (table === undefined) return false; // let the decoding path report it
-        const id = readU32(rx, pos + offsets[i]!);
-        if (fromClient) this.createClientObject(id, table, obj.version);
-        else this.objects.createFromServer(id, table, obj.version);
-      }
-      // Observed fixed-size messages (attach, damage, commit, release…) are the bulk of
-      // a frame's traffic: their words are read as they are, without the general decoder.
-      if ((meta.flags & MessageFlags.Observed) !== 0 && this.options.observer !== undefined) {
-        this.options.observer.onMessage({
-          fromClient,
-          object: obj,
-          name: meta.spec.name,
-          args: decodeFixedArgs(meta.spec, rx, pos),
-          time: performance.now(),
-        });
-      }
-      if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
+      return true;
     }
-    pipe.forward(pos, pos + size);
+    const offsets = meta.newIdOffsets;
+    for (let i = 0; i < offsets.length; i++) {
+      const table = this.options.tables.get(meta.newIdInterfaces[i]!);
+      if (table === undefined) return false; // let the decoding path report it
+      const id = readU32(rx, pos + offsets[i]!);
+      if (fromClient) this.createClientObject(id, table, obj.version);
+      else this.objects.createFromServer(id, table, obj.version);
+    }
+    // Observed fixed-size messages (attach, damage, commit, release…) are the bulk of
+    // a frame's traffic: their words are read as they are, without the general decoder,
+    // into one message object and one array reused for every message (observer.ts).
+    const observer = this.options.observer;
+    if ((meta.flags & MessageFlags.Observed) !== 0 && observer !== undefined) {
+      const m = this.fixedMessage;
+      m.fromClient = fromClient;
+      m.object = obj;
+      m.name = meta.spec.name;
+      m.args = decodeFixedArgsInto(meta.spec, rx, pos, this.fixedArgs);
+      m.time = this.now();
+      const rewrite = observer.onMessage(m);
+      if (rewrite?.ready !== undefined) this.ready = rewrite.ready;
+    }
+    if ((meta.flags & MessageFlags.Destructor) !== 0) this.objects.markDestroyed(obj);
     return true;
   }
 
@@ -327,6 +381,25 @@ export class MessageRelay {
 }
 
 const NO_FDS: readonly number[] = [];
+
+type MutableObservedMessage = { -readonly [K in keyof ObservedMessage]: ObservedMessage[K] };
+
+/** What the reused message points at between messages: no object of any session. */
+const DETACHED: WaylandObject = {
+  id: 0,
+  table: {
+    spec: { name: '', version: 0, requests: [], events: [], enums: [] },
+    name: '',
+    requests: [],
+    events: [],
+  },
+  version: 0,
+  alive: false,
+};
+
+function noHolds(): never {
+  throw new Error('this relay cannot hold output (no onHold given)');
+}
 
 function collectFds(meta: MessageMeta, args: ArgValue[]): number[] {
   const fds: number[] = [];

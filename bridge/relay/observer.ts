@@ -9,6 +9,11 @@ import type { WaylandObject } from './object-map.js';
 /** Message names an observer wants decoded, by interface. */
 export type MessageInterest = Readonly<Record<string, readonly string[]>>;
 
+/**
+ * A message shown to an observer. Valid only during onMessage: the relay reuses the
+ * object and its args array for the next fixed-size message (no allocation per message
+ * on the fast path), so an observer copies what it keeps.
+ */
 export interface ObservedMessage {
   readonly fromClient: boolean;
   /** The sender object (requests) or the receiving object (events). */
@@ -26,6 +31,13 @@ export interface MessageRewrite {
    * fds (it must close them when done); the relay sends and then closes the new ones.
    */
   readonly fds?: readonly number[];
+  /**
+   * Work the message must wait for (grant mode's copy of a committed buffer): the relay
+   * holds this message, and everything after it in the same direction, until the promise
+   * settles; other sessions go on meanwhile. A rejection ends the session like an error
+   * thrown from onMessage.
+   */
+  readonly ready?: Promise<void>;
 }
 
 export interface SessionObserver {

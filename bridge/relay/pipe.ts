@@ -5,6 +5,14 @@
 // rules: at most 28 fds per sendmsg, and a message's fds go with or before its first
 // byte. The session sees the input through inputStart/inputEnd and says how far it got
 // with consumed(); it never moves these positions itself.
+//
+// The fast path copies nothing: while no output is queued, what the relay forwards
+// unchanged is remembered as one run of src.rx, and flush() sends it from there with
+// one sendmsg. Only what the destination does not take at once (or anything that must
+// go out with fds, after bytes the bridge wrote, or behind a hold) is copied into
+// dst.tx. A hold keeps the output from a point on back until it is released (grant
+// mode's copy of a committed buffer, done off the event loop): reading goes on, and
+// what follows waits behind it in order.
 
 import { releaseFd } from '../../ffi/fd-release.js';
 import type { UnixChannel } from '../../ffi/unix-channel.js';
@@ -12,7 +20,8 @@ import { MAX_FDS_PER_SENDMSG } from '../../ffi/unix-channel.js';
 import { MAX_MESSAGE_SIZE } from '../wire/constants.js';
 import { FdQueue } from '../wire/fd-queue.js';
 
-export type FlushResult = 'done' | 'blocked';
+/** 'held': everything before the first hold went out; the rest waits for its release. */
+export type FlushResult = 'done' | 'blocked' | 'held';
 
 /**
  * What one receive() did: 'more' and 'drained' brought new input ('drained': less than
@@ -26,6 +35,13 @@ export class Pipe {
   /** Unhandled input is src.rx[rxStart, rxEnd): at most one partial message, or messages waiting for fds. */
   private rxStart = 0;
   private rxEnd = 0;
+  /**
+   * Handled input forwarded unchanged and not yet sent: src.rx[runStart, runEnd).
+   * Invariant: non-empty only while nothing is queued in dst.tx, no fds wait and no
+   * hold is set, and always before rxStart (flush or materialize ends it before rx moves).
+   */
+  private runStart = 0;
+  private runEnd = 0;
   /** Fds received from src and not yet claimed by a message. Owned by the queue. */
   readonly inFds = new FdQueue();
   /** Output waiting for dst is dst.tx[txStart, txEnd). */
@@ -38,6 +54,14 @@ export class Pipe {
    */
   private outFds: number[] = [];
   private outFdPos: number[] = [];
+  /**
+   * Holds, oldest first: holdPos[i] is the tx offset from which output waits for hold
+   * holdIds[i]; holdDone[i] once released (it stays until the holds before it are).
+   */
+  private holdPos: number[] = [];
+  private holdIds: number[] = [];
+  private holdDone: boolean[] = [];
+  private nextHoldId = 1;
   /** Source reading is paused because dst cannot take more; a flush that empties the output resumes it. */
   private isPaused = false;
   /** Messages handled, bytes sent to dst, fds received from src (counters). */
@@ -45,6 +69,7 @@ export class Pipe {
   private byteCount = 0;
   private fdCount = 0;
   private readonly scratchFds: number[] = [];
+  private readonly receivedFds: number[] = [];
 
   constructor(
     readonly src: UnixChannel,
@@ -95,6 +120,7 @@ export class Pipe {
    * caller throws).
    */
   receive(): ReceiveResult {
+    this.materialize();
     this.compactRx();
     const pending = this.rxEnd - this.rxStart;
     const room = this.txRoomCompacting(pending + MAX_MESSAGE_SIZE) - pending;
@@ -103,7 +129,7 @@ export class Pipe {
       this.isPaused = true;
       return 'full';
     }
-    const fds: number[] = [];
+    const fds = this.receivedFds;
     let got;
     try {
       got = this.src.recv(this.rxEnd, want, fds);
@@ -111,6 +137,7 @@ export class Pipe {
       if (fds.length > 0) {
         this.inFds.push(fds);
         this.fdCount += fds.length;
+        fds.length = 0;
       }
     }
     if (got === 'again' || got === 'eof') return got;
@@ -143,15 +170,45 @@ export class Pipe {
     return room;
   }
 
-  /** Appends src.rx[from, to) to the output. receive() made sure it fits. */
+  /** Queues src.rx[from, to), relayed unchanged. receive() made sure it fits. */
   forward(from: number, to: number): void {
     if (to <= from) return;
+    if (this.runEnd === from && this.runEnd > this.runStart) {
+      this.runEnd = to; // the run goes on
+      return;
+    }
+    if (this.runEnd === this.runStart && this.canRunDirect()) {
+      this.runStart = from;
+      this.runEnd = to;
+      return;
+    }
+    this.materialize();
+    this.copyToTx(from, to);
+  }
+
+  /** Whether output may leave straight from rx: nothing is queued ahead of it. */
+  private canRunDirect(): boolean {
+    return this.txEnd === this.txStart && this.outFds.length === 0 && this.holdPos.length === 0;
+  }
+
+  private copyToTx(from: number, to: number): void {
     this.dst.tx.set(this.src.rx.subarray(from, to), this.txEnd);
     this.txEnd += to - from;
   }
 
+  /** Moves the unsent run into tx, where everything after it will queue. */
+  private materialize(): void {
+    if (this.runEnd === this.runStart) return;
+    const from = this.runStart;
+    const to = this.runEnd;
+    this.runStart = this.runEnd = 0;
+    if (this.txStart === this.txEnd) this.txStart = this.txEnd = 0;
+    this.copyToTx(from, to);
+  }
+
   /** Appends bytes made by the bridge itself (an error, a rewritten message). */
   write(bytes: Uint8Array): boolean {
+    this.materialize();
     if (this.txRoom() < bytes.length) this.compactTx();
     if (this.dst.tx.length - this.txEnd < bytes.length) return false;
     this.dst.tx.set(bytes, this.txEnd);
@@ -161,14 +218,57 @@ export class Pipe {
 
   /** Queues fds to go with the message that starts at the current end of the output. */
   attachFds(fds: readonly number[]): void {
+    if (fds.length === 0) return;
+    this.materialize();
     for (const fd of fds) {
       this.outFds.push(fd);
       this.outFdPos.push(this.txEnd);
     }
   }
 
+  /**
+   * Holds back the output from here on (what is queued already still goes out) until
+   * release(id) is called with the id returned. Holds release in the order they were
+   * set: output waits for every hold before it.
+   */
+  hold(): number {
+    this.materialize();
+    const id = this.nextHoldId++;
+    this.holdPos.push(this.txEnd);
+    this.holdIds.push(id);
+    this.holdDone.push(false);
+    return id;
+  }
+
+  /** Ends a hold; true when output waiting for it may now go out (flush to send it). */
+  release(id: number): boolean {
+    const i = this.holdIds.indexOf(id);
+    if (i < 0) return false;
+    this.holdDone[i] = true;
+    if (i !== 0) return false;
+    let n = 0;
+    while (n < this.holdDone.length && this.holdDone[n] === true) n++;
+    this.holdPos.splice(0, n);
+    this.holdIds.splice(0, n);
+    this.holdDone.splice(0, n);
+    return true;
+  }
+
+  /** Holds set and not yet released (or waiting behind one that is not). */
+  get holds(): number {
+    return this.holdPos.length;
+  }
+
+  /** Whether output is queued (sendable now or behind a hold). */
   get pendingOutput(): boolean {
-    return this.txEnd > this.txStart || this.outFds.length > 0;
+    return this.runEnd > this.runStart || this.txEnd > this.txStart || this.outFds.length > 0;
+  }
+
+  /** Whether output can be sent now: waiting for dst to be writable makes sense. */
+  get sendable(): boolean {
+    if (this.runEnd > this.runStart) return true;
+    const limit = this.holdPos.length > 0 ? (this.holdPos[0] as number) : this.txEnd;
+    return limit > this.txStart || (this.outFds.length > 0 && (this.outFdPos[0] as number) < limit);
   }
 
   /** Fds this pipe owns: received and unclaimed, or claimed and not yet sent. */
@@ -181,14 +281,29 @@ export class Pipe {
    * src.rx.length + dst.tx.length, which channelCapacities (limits.ts) sizes.
    */
   get bufferedBytes(): number {
-    return this.rxEnd - this.rxStart + (this.txEnd - this.txStart);
+    return this.rxEnd - this.rxStart + (this.txEnd - this.txStart) + (this.runEnd - this.runStart);
   }
 
   /** Sends as much output as dst takes now; once all is sent, reading resumes. */
   flush(): FlushResult {
-    while (this.txEnd > this.txStart) {
-      let end = this.txEnd;
-      let fdCount = this.outFds.length;
+    if (this.runEnd > this.runStart) {
+      const length = this.runEnd - this.runStart;
+      const sent = this.dst.sendFromRx(this.src, this.runStart, length);
+      const n = sent === 'again' ? 0 : sent;
+      this.byteCount += n;
+      this.runStart += n;
+      if (n < length) {
+        this.materialize(); // the rest waits in tx: rx moves on
+        return 'blocked';
+      }
+      this.runStart = this.runEnd = 0;
+    }
+    for (;;) {
+      const limit = this.holdPos.length > 0 ? (this.holdPos[0] as number) : this.txEnd;
+      if (limit <= this.txStart) break;
+      let end = limit;
+      let fdCount = 0;
+      while (fdCount < this.outFds.length && (this.outFdPos[fdCount] as number) < limit) fdCount++;
       if (fdCount > MAX_FDS_PER_SENDMSG) {
         // Stop before the message whose fds do not fit in this sendmsg.
         fdCount = MAX_FDS_PER_SENDMSG;
@@ -210,6 +325,7 @@ export class Pipe {
       this.byteCount += sent;
       if (sent < length) return 'blocked';
     }
+    if (this.holdPos.length > 0) return 'held';
     this.resetTx();
     // Input may be waiting in the socket: the level-triggered watch will report it.
     this.isPaused = false;
@@ -217,8 +333,9 @@ export class Pipe {
   }
 
   private resetTx(): void {
-    if (this.outFds.length > 0) {
+    if (this.outFds.length > 0 || this.holdPos.length > 0) {
       // Fds of messages whose bytes are all sent cannot remain: flush sends them first.
+      // A hold at the end of the output keeps its place.
       return;
     }
     this.txStart = 0;
@@ -234,16 +351,23 @@ export class Pipe {
     for (let i = 0; i < this.outFdPos.length; i++) {
       this.outFdPos[i] = Math.max(0, (this.outFdPos[i] as number) - shift);
     }
+    for (let i = 0; i < this.holdPos.length; i++) {
+      this.holdPos[i] = Math.max(0, (this.holdPos[i] as number) - shift);
+    }
   }
 
   /**
    * Forgets every byte and fd not yet handled or sent (the destination will never take
-   * them), closing the fds. Counters stay.
+   * them), closing the fds, and every hold. Counters stay.
    */
   discard(): void {
     this.closeFds();
     this.rxStart = this.rxEnd = 0;
+    this.runStart = this.runEnd = 0;
     this.txStart = this.txEnd = 0;
+    this.holdPos = [];
+    this.holdIds = [];
+    this.holdDone = [];
   }
 
   /** Frees every fd this pipe still owns (teardown). */

@@ -18,7 +18,7 @@
 //   and the session closes once the client has taken what is queued for it.
 // Each of these waits at most LINGER_MS for a peer that does not do its part.
 
-import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
+import { type FdReadiness, type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { isPeerGone, type UnixChannel } from '../../ffi/unix-channel.js';
 import { ClientLimitError } from './errors.js';
 import { MessageRelay, type MessageRelayOptions } from './message-relay.js';
@@ -80,17 +80,53 @@ export class Session {
     private readonly options: SessionOptions,
   ) {
     this.id = options.id;
-    this.relay = new MessageRelay(options);
+    this.relay = new MessageRelay(options, (pipe, id, ready) => this.onHold(pipe, id, ready));
     this.requests = new Pipe(client, upstream);
     this.events = new Pipe(upstream, client);
-    this.clientWatch = watchFd(client.fd, (ready) => {
-      if (ready.writable) this.guard(() => this.flush(this.events));
-      if (ready.readable || ready.hangup) this.guard(() => this.pump(this.requests, true));
-    });
-    this.upstreamWatch = watchFd(upstream.fd, (ready) => {
-      if (ready.writable) this.guard(() => this.flush(this.requests));
-      if (ready.readable || ready.hangup) this.guard(() => this.pump(this.events, false));
-    });
+    this.clientWatch = watchFd(client.fd, (ready) => this.onReady(ready, true));
+    this.upstreamWatch = watchFd(upstream.fd, (ready) => this.onReady(ready, false));
+  }
+
+  /**
+   * A socket is ready: the output waiting for it goes out, what it has is read. Every
+   * callback from the event loop ends up here or in guard(): nothing escapes a session.
+   */
+  private onReady(ready: FdReadiness, client: boolean): void {
+    if (this.closed) return;
+    try {
+      if (ready.writable) this.flush(client ? this.events : this.requests);
+      if (this.closed) return;
+      if (ready.readable || ready.hangup) {
+        if (client) this.pump(this.requests, true);
+        else this.pump(this.events, false);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /**
+   * The observer holds a message and what follows it (grant mode copying a commit's
+   * buffer): that direction neither reads nor handles more until the work is done.
+   * Then the held output goes out, the input read meanwhile is handled (it may hold
+   * again), and reading resumes (updateInterest). Other sessions go on meanwhile.
+   */
+  private onHold(pipe: Pipe, id: number, ready: Promise<void>): void {
+    ready.then(
+      () => {
+        if (this.closed || !pipe.release(id)) return;
+        this.guard(() => {
+          if (pipe.inputEnd > pipe.inputStart) this.relay.handleInput(pipe, pipe === this.requests);
+          if (this.closed) return;
+          this.flush(pipe);
+          if (this.relay.errorRelayed) this.finish('wl_display.error delivered');
+        });
+      },
+      (err: unknown) =>
+        this.guard(() => {
+          throw err;
+        }),
+    );
   }
 
   get isClosed(): boolean {
@@ -133,7 +169,7 @@ export class Session {
     this.options.onClosed(this);
   }
 
-  /** Every callback from the event loop goes through here: nothing escapes a session. */
+  /** Timers and holds run their work through here: nothing escapes a session. */
   private guard(work: () => void): void {
     if (this.closed) return;
     try {
@@ -183,7 +219,7 @@ export class Session {
 
   /** Reads and relays what the source has, until it has no more or the destination is full. */
   private pump(pipe: Pipe, fromClient: boolean): void {
-    if (!this.reads(fromClient)) return;
+    if (!this.reads(fromClient) || pipe.holds > 0) return;
     for (let i = 0; i < MAX_READS_PER_WAKE && !this.closed; i++) {
       const fdsBefore = pipe.fdsReceived;
       const got = pipe.receive();
@@ -201,7 +237,7 @@ export class Session {
       }
       this.relay.handleInput(pipe, fromClient);
       if (this.closed) return;
-      if (this.flush(pipe) === 'blocked' || !this.reads(fromClient)) break;
+      if (this.flush(pipe) !== 'done' || !this.reads(fromClient)) break;
       if (got === 'drained') break;
     }
     if (this.relay.errorRelayed) this.finish('wl_display.error delivered');
@@ -348,13 +384,14 @@ export class Session {
 
   private updateInterest(): void {
     if (this.closed) return;
+    // A held pipe reads nothing until its hold is released (onHold).
     this.clientWatch.setInterest(
-      this.reads(true) && !this.requests.paused,
-      this.events.pendingOutput,
+      this.reads(true) && !this.requests.paused && this.requests.holds === 0,
+      this.events.sendable,
     );
     this.upstreamWatch.setInterest(
-      this.reads(false) && !this.events.paused,
-      this.requests.pendingOutput && this.phase !== Phase.upstreamFinished,
+      this.reads(false) && !this.events.paused && this.events.holds === 0,
+      this.requests.sendable && this.phase !== Phase.upstreamFinished,
     );
   }
 }

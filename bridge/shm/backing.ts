@@ -29,8 +29,16 @@ export interface PoolBacking extends ChargeModel {
   ): { fd: number; mappedFile: FileIdentity | undefined };
   /** The pool grew (already validated against the client's file); throws as created. */
   resized(pool: PoolState, request: PoolRequest): void;
-  /** The compositor will read `buffer` for this commit: bring its pages up to date. */
-  committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void;
+  /**
+   * The compositor will read `buffer` for this commit: bring its pages up to date.
+   * Returns a promise when the copy runs off the event loop: the commit must not reach
+   * the compositor before it settles (a rejection ends the session).
+   */
+  committed(
+    surfaceId: number,
+    buffer: BufferState,
+    damage: Rect[] | null,
+  ): Promise<void> | undefined;
   /** The client destroyed the buffer: nothing of it will be committed again. */
   bufferDestroyed(buffer: BufferState): void;
   surfaceDestroyed(surfaceId: number): void;

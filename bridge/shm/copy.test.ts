@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { damageSpans, mergeContiguous, spanBytes } from './copy.js';
+import { type Span, damageSpans, mergeContiguous, spanBytes, splitSpans } from './copy.js';
 
 const layout = { offset: 1000, width: 100, height: 50, stride: 400, bpp: 4 };
 
@@ -55,5 +56,80 @@ describe('damageSpans', () => {
       { start: 0, length: 10, rows: 1, stride: 0 },
     ];
     expect(mergeContiguous(runs).map((r) => r.start)).toEqual([0, 50]);
+  });
+});
+
+/** The byte ranges spans cover, row by row, in order: [start, length] pairs. */
+function rows(spans: readonly Span[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const s of spans) {
+    for (let r = 0; r < s.rows; r++) {
+      const start = s.start + r * s.stride;
+      const last = out.at(-1);
+      // A contiguous run cut in two reads as one: compare coverage, not the cut.
+      if (last !== undefined && last[0] + last[1] === start) last[1] += s.length;
+      else out.push([start, s.length]);
+    }
+  }
+  return out;
+}
+
+describe('splitSpans', () => {
+  const span = fc.oneof(
+    fc.record({
+      start: fc.nat(1 << 20),
+      length: fc.integer({ min: 1, max: 1 << 16 }),
+      rows: fc.constant(1),
+      stride: fc.constant(0),
+    }),
+    fc
+      .record({
+        start: fc.nat(1 << 20),
+        length: fc.integer({ min: 1, max: 4096 }),
+        rows: fc.integer({ min: 2, max: 64 }),
+        gap: fc.integer({ min: 1, max: 4096 }),
+      })
+      .map(({ start, length, rows, gap }) => ({ start, length, rows, stride: length + gap })),
+  );
+
+  it('shares out every byte once, in order, in groups of about total/parts', () => {
+    fc.assert(
+      fc.property(
+        fc.array(span, { maxLength: 8 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.nat(1 << 16),
+        (spans, parts, minBytes) => {
+          const groups = splitSpans(spans, parts, minBytes);
+          expect(rows(groups.flat())).toEqual(rows(spans));
+          const share = Math.max(minBytes, Math.ceil(spanBytes(spans) / parts), 1);
+          const widest = Math.max(0, ...spans.map((s) => s.length));
+          expect(groups.length).toBeLessThanOrEqual(parts);
+          for (const g of groups) {
+            expect(g.length).toBeGreaterThan(0);
+            // A row is never cut: a group exceeds its share by less than one row.
+            expect(spanBytes(g)).toBeLessThan(share + widest);
+          }
+        },
+      ),
+    );
+  });
+
+  it('cuts a full frame into one share per thread', () => {
+    const frame: Span[] = [{ start: 0, length: 8 << 20, rows: 1, stride: 0 }];
+    expect(splitSpans(frame, 4, 1 << 20).map(spanBytes)).toEqual([
+      2 << 20,
+      2 << 20,
+      2 << 20,
+      2 << 20,
+    ]);
+    // Too small to be worth a hand-off each: fewer, bigger shares.
+    expect(splitSpans(frame, 4, 4 << 20)).toHaveLength(2);
+  });
+
+  it('cuts a strided rectangle between rows', () => {
+    const rect: Span[] = [{ start: 40, length: 1000, rows: 10, stride: 4096 }];
+    const groups = splitSpans(rect, 3);
+    expect(groups.flat().every((s) => s.length === 1000 && s.stride === 4096)).toBe(true);
+    expect(groups.map(spanBytes)).toEqual([4000, 4000, 2000]);
   });
 });

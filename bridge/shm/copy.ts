@@ -1,15 +1,18 @@
 // Grant mode's copy of a committed buffer from the client's pool into the grant pages.
 // Damage rectangles become byte spans of the pool (pure, tested on its own); the spans
-// are then copied within one view that covers the client's pool (read-only) and the
-// extent side by side, or with pread when the pool may shrink under us.
+// are then copied with libc memcpy within one mapping that holds the client's pool
+// (read-only) and the extent side by side, or with pread when the pool may shrink
+// under us.
 //
-// Why one joint view: a narrow damage rectangle is a span per row, and per-row copies
-// between two views cost an allocated subarray each (~0.2 µs: a 10 % rectangle of a
-// 1080p frame took 0.26× a full frame); copyWithin inside one view allocates nothing.
-// pread costs a syscall per span (one full frame ≈ 0.7 ms, a pread per row ≈ 1.5 ms
-// here), hence few, large spans on that path.
+// Why no view of that mapping: V8 counts a view of native memory as external memory,
+// and a bridge that held one per pool (16 MiB for a 1080p pool) ran major collections
+// of tens of ms every commit burst on the event loop, delaying every client. A memcpy
+// per row costs a koffi call instead of a copyWithin (about as cheap with addresses
+// as numbers), and copies of many rows run on the copy threads anyway. pread costs a
+// syscall per span (one full frame ≈ 0.7 ms, a pread per row ≈ 1.5 ms here), hence
+// few, large spans on that path.
 
-import { type NativePointer, preadInto } from '../../ffi/libc.js';
+import { type NativePointer, memcpyAt, preadInto } from '../../ffi/libc.js';
 import type { Rect } from './state.js';
 
 /**
@@ -89,6 +92,48 @@ export function mergeContiguous(spans: Span[]): Span[] {
   return out;
 }
 
+/**
+ * Splits spans into at most `parts` groups of about total/parts bytes each (at least
+ * minBytes), each copyable on its own, in order: a large frame shared between copy
+ * threads. Contiguous runs are cut anywhere, strided ones between rows (a group then
+ * takes its share rounded up to a whole row).
+ */
+export function splitSpans(spans: readonly Span[], parts: number, minBytes = 0): Span[][] {
+  const share = Math.max(minBytes, Math.ceil(spanBytes(spans) / Math.max(1, parts)), 1);
+  const groups: Span[][] = [];
+  let group: Span[] = [];
+  let room = share;
+  const close = (): void => {
+    groups.push(group);
+    group = [];
+    room = share;
+  };
+  for (const span of spans) {
+    let start = span.start;
+    if (span.rows === 1) {
+      for (let left = span.length; left > 0;) {
+        const take = Math.min(left, room);
+        group.push({ start, length: take, rows: 1, stride: 0 });
+        start += take;
+        left -= take;
+        room -= take;
+        if (room === 0) close();
+      }
+      continue;
+    }
+    for (let rows = span.rows; rows > 0;) {
+      const fit = span.length === 0 ? rows : Math.min(rows, Math.ceil(room / span.length));
+      group.push({ start, length: span.length, rows: fit, stride: span.stride });
+      start += fit * span.stride;
+      rows -= fit;
+      room -= fit * span.length;
+      if (room <= 0) close();
+    }
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
 /** Bytes the spans cover. */
 export function spanBytes(spans: readonly Span[]): number {
   return spans.reduce((n, s) => n + s.length * s.rows, 0);
@@ -99,9 +144,10 @@ export type PoolSource =
   /**
    * One mapping of the client's pool (read-only, only for pools sealed against
    * shrinking: no SIGBUS possible) followed by one of the extent (read-write) at
-   * `extentAt`: pool offset p is view[p], extent offset p is view[extentAt + p].
+   * `extentAt`: pool offset p is at base + p, extent offset p at base + extentAt + p
+   * (base: the mapping's address as a number).
    */
-  | { readonly kind: 'joint'; readonly view: Uint8Array; readonly extentAt: number }
+  | { readonly kind: 'joint'; readonly base: number; readonly extentAt: number }
   /** pread from the client's fd: a truncated file gives a short read, never a signal. */
   | { readonly kind: 'pread'; readonly fd: number };
 
@@ -119,7 +165,7 @@ export function copySpans(
   for (const { start, length, rows, stride } of spans) {
     for (let row = 0, at = start; row < rows; row++, at += stride) {
       if (source.kind === 'joint') {
-        source.view.copyWithin(source.extentAt + at, at, at + length);
+        memcpyAt(source.base + source.extentAt + at, source.base + at, length);
         copied += length;
       } else {
         copied += preadInto(source.fd, extentPtr + BigInt(at), length, at);

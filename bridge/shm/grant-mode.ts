@@ -14,6 +14,13 @@
 // reading makes resident (a sparse client pool is filled by the first full copy). So a
 // sealed pool costs twice its size, an unsealed one (read with pread) once.
 //
+// Where to copy. A copy of INLINE_COPY_BYTES or more runs on the copy threads
+// (copy-threads.ts) when the bridge has them: committed() returns its promise, and the
+// relay holds the commit, and that client's later requests, until it settles (other
+// clients go on meanwhile). Everything a copy reads and writes — the joint mapping, the
+// extent, a dup of the client's fd for pread — stays valid until it is done: a pool
+// retired meanwhile is handed over when its last copy ends, a mapping is unmapped then.
+//
 // What to copy. A client draws a frame into a buffer and commits it with the damage
 // relative to the frame before (which may have come from another buffer). The extent
 // holds what the buffer held when it was last copied, so every damage committed on the
@@ -23,6 +30,8 @@
 
 import { SyscallError } from '../../ffi/errors.js';
 import {
+  close as closeFd,
+  dupCloexec,
   ERRNO,
   mmapAt,
   munmap,
@@ -36,7 +45,8 @@ import type { FileIdentity } from '../oracle/types.js';
 import { ClientProtocolError } from '../relay/errors.js';
 import type { PoolCharge } from './accounting.js';
 import type { PoolBacking, PoolRequest } from './backing.js';
-import { type PoolSource, copySpans, damageSpans, spanBytes } from './copy.js';
+import { type PoolSource, type Span, copySpans, damageSpans, spanBytes } from './copy.js';
+import type { CopyTarget, CopyThreads } from './copy-threads.js';
 import { ShmError } from './errors.js';
 import type { ExtentReclaimer, UnmapFacts } from './reclaimer.js';
 import {
@@ -48,15 +58,28 @@ import {
 } from './state.js';
 const pageBytes = (size: number): number => Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
 
+/** Below this many bytes a copy runs inline: a thread hand-off would cost more. */
+export const INLINE_COPY_BYTES = 256 * 1024;
+
+/** The joint mapping; unmapped once closed and no copy uses it (see module comment). */
+interface Mapping {
+  readonly ptr: bigint;
+  readonly length: number;
+  users: number;
+  closed: boolean;
+}
+
 interface Backed {
   /** The extent the compositor maps. Replaced when the pool grows. */
   extent: GrantExtent;
-  /** Zero-copy view of the extent through the bridge's own mapping. */
-  view: Uint8Array;
   /** How the client's bytes are read: the joint mapping when sealed, else pread. */
   source: PoolSource;
   /** The joint mapping behind `source`, to undo on resize and reclaim. */
-  mapping: { ptr: bigint; length: number } | undefined;
+  mapping: Mapping | undefined;
+  /** Copies on the copy threads not yet done. */
+  inFlight: number;
+  /** Set once the pool is retired with copies in flight: handed over after the last. */
+  retireWith: PoolState | undefined;
 }
 
 /** What grant mode keeps per live buffer to know what a commit must copy. */
@@ -102,10 +125,16 @@ export class GrantBacking implements PoolBacking {
     extentsRetired: 0,
   };
 
+  /** Copies on the copy threads not yet done, all pools together. */
+  private copying = 0;
+  private idleWaiters: (() => void)[] = [];
+
   constructor(
     private readonly backend: GrantBackend,
     /** Where extents come from and go back to; its policy decides when they are freed. */
     private readonly reclaimer: ExtentReclaimer,
+    /** Where big copies run; undefined: every copy runs inline, on the event loop. */
+    private readonly threads?: CopyThreads,
   ) {}
 
   charge(size: number, sealedAgainstShrink: boolean): PoolCharge {
@@ -132,16 +161,15 @@ export class GrantBacking implements PoolBacking {
       if (extent.fd === undefined || extent.ptr === undefined) {
         throw new Error(`the ${this.backend.name} backend has no pages to give a compositor`);
       }
-      const view = nativeView(extent.ptr, extent.pages * PAGE_SIZE);
       opened = this.openSource(pool, extent, request);
       // The extent's fd stays the backend's; the relay sends and closes this one (a fresh
       // open file description for memfd, so the E3 oracle can tell the two holds apart).
       const fd = this.backend.shareFd(extent);
-      this.backed.set(pool, { extent, view, ...opened });
+      this.backed.set(pool, { extent, ...opened, inFlight: 0, retireWith: undefined });
       this.stats.extentsAllocated++;
       return { fd, mappedFile: extent.file };
     } catch (err) {
-      if (opened?.mapping !== undefined) munmap(opened.mapping.ptr, opened.mapping.length);
+      if (opened?.mapping !== undefined) this.unmap(opened.mapping);
       this.giveBack(extent);
       throw err;
     }
@@ -150,18 +178,24 @@ export class GrantBacking implements PoolBacking {
   resized(pool: PoolState, request: PoolRequest): void {
     const b = this.backed.get(pool);
     if (b === undefined) return;
+    // The relay reads nothing more from a client while its commit is copied, so a
+    // resize cannot race a copy; were it to, growing would move the extent under it.
+    if (b.inFlight > 0) throw new Error('wl_shm_pool.resize while a copy of the pool runs');
     const pages = Math.ceil(pool.size / PAGE_SIZE);
     b.extent = this.reclaimer.grow(b.extent, pages);
-    b.view = nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE);
     this.closeSource(b);
     // Until the new mapping exists, read with pread: never through a stale mapping.
     b.source = { kind: 'pread', fd: pool.clientFd };
     Object.assign(b, this.openSource(pool, b.extent, request));
   }
 
-  committed(surfaceId: number, buffer: BufferState, damage: Rect[] | null): void {
+  committed(
+    surfaceId: number,
+    buffer: BufferState,
+    damage: Rect[] | null,
+  ): Promise<void> | undefined {
     const b = this.backed.get(buffer.pool);
-    if (b === undefined) return;
+    if (b === undefined) return undefined;
     // Everything this surface has shown missed this damage too (see module comment).
     let shown = this.shownOn.get(surfaceId);
     if (shown === undefined) this.shownOn.set(surfaceId, (shown = new Set()));
@@ -183,11 +217,85 @@ export class GrantBacking implements PoolBacking {
     };
     const spans = damageSpans(layout, rects, b.source.kind === 'pread');
     const wanted = spanBytes(spans);
-    const copied = copySpans(spans, b.source, b.extent.ptr!);
     this.stats.commits++;
     if (rects === null) this.stats.fullCopies++;
+    if (this.threads === undefined || wanted < INLINE_COPY_BYTES) {
+      this.counted(wanted, copySpans(spans, b.source, b.extent.ptr!));
+      return undefined;
+    }
+    return this.copyOnThreads(this.threads, b, buffer.pool, spans, wanted);
+  }
+
+  /** Copies running on the copy threads. */
+  get copiesInFlight(): number {
+    return this.copying;
+  }
+
+  /** Resolves once no copy runs on the copy threads (shutdown waits for it). */
+  whenIdle(): Promise<void> {
+    if (this.copying === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private counted(wanted: number, copied: number): void {
     this.stats.bytesCopied += copied;
     this.stats.bytesMissing += wanted - copied;
+  }
+
+  /**
+   * Runs a copy on the copy threads, keeping what it touches valid until it is done:
+   * the joint mapping (a user more), or a dup of the client's fd for pread (the
+   * tracker's may close meanwhile) and the extent (its reclaim waits: retireWith).
+   */
+  private copyOnThreads(
+    threads: CopyThreads,
+    b: Backed,
+    pool: PoolState,
+    spans: Span[],
+    wanted: number,
+  ): Promise<void> {
+    let target: CopyTarget;
+    let release: () => void;
+    const mapping = b.mapping;
+    if (b.source.kind === 'joint' && mapping !== undefined) {
+      mapping.users++;
+      target = {
+        kind: 'joint',
+        ptr: Number(mapping.ptr),
+        length: mapping.length,
+        extentAt: b.source.extentAt,
+      };
+      release = () => {
+        mapping.users--;
+        if (mapping.closed && mapping.users === 0) munmap(mapping.ptr, mapping.length);
+      };
+    } else {
+      const fd = dupCloexec(b.source.kind === 'pread' ? b.source.fd : pool.clientFd);
+      target = { kind: 'pread', fd, extentPtr: Number(b.extent.ptr!) };
+      release = () => closeFd(fd);
+    }
+    b.inFlight++;
+    this.copying++;
+    const finish = (): void => {
+      release();
+      b.inFlight--;
+      this.copying--;
+      if (b.inFlight === 0 && b.retireWith !== undefined) {
+        this.closeSource(b);
+        this.handOver(b.retireWith, b.extent);
+      }
+      if (this.copying === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    };
+    return threads.copy(spans, target).then(
+      (copied) => {
+        finish();
+        this.counted(wanted, copied);
+      },
+      (err: unknown) => {
+        finish();
+        throw err;
+      },
+    );
   }
 
   bufferDestroyed(buffer: BufferState): void {
@@ -215,13 +323,12 @@ export class GrantBacking implements PoolBacking {
     for (const buffer of [...this.copies.keys()]) {
       if (buffer.pool === pool) this.bufferDestroyed(buffer);
     }
+    if (b.inFlight > 0) {
+      b.retireWith = pool; // copyOnThreads hands the extent over after its last copy
+      return;
+    }
     this.closeSource(b);
-    this.retiredExtents.set(pool, b.extent);
-    this.stats.extentsRetired++;
-    this.reclaimer.retire(b.extent, factsOf(pool), () => {
-      pool.mappedFileGone = true;
-      this.retiredExtents.delete(pool);
-    });
+    this.handOver(pool, b.extent);
   }
 
   learned(pool: PoolState): void {
@@ -235,10 +342,14 @@ export class GrantBacking implements PoolBacking {
     this.retiredExtents.delete(pool);
   }
 
-  /** What backs a pool now: its extent and the bridge's view of it (tests, tools). */
+  /**
+   * What backs a pool now: its extent and a view of it, made for the caller (tests,
+   * tools; the bridge keeps none: see copy.ts). It dangles once the extent is freed.
+   */
   inspect(pool: PoolState): { extent: GrantExtent; view: Uint8Array } | undefined {
     const b = this.backed.get(pool);
-    return b === undefined ? undefined : { extent: b.extent, view: b.view };
+    if (b === undefined) return undefined;
+    return { extent: b.extent, view: nativeView(b.extent.ptr!, b.extent.pages * PAGE_SIZE) };
   }
 
   /** Pools currently backed by an extent. */
@@ -249,6 +360,19 @@ export class GrantBacking implements PoolBacking {
   /** Buffers whose copy state is kept (live buffers committed at least once). */
   get buffersFollowed(): number {
     return this.copies.size;
+  }
+
+  /**
+   * The pool is retired: its extent goes to the reclaimer, with what is known now; later
+   * news follows it (learned), until the reclaimer frees it (the file is then gone).
+   */
+  private handOver(pool: PoolState, extent: GrantExtent): void {
+    this.retiredExtents.set(pool, extent);
+    this.stats.extentsRetired++;
+    this.reclaimer.retire(extent, factsOf(pool), () => {
+      pool.mappedFileGone = true;
+      this.retiredExtents.delete(pool);
+    });
   }
 
   /** An extent never shown to the compositor goes back: it is certainly unmapped. */
@@ -313,17 +437,28 @@ export class GrantBacking implements PoolBacking {
       throw err;
     }
     return {
-      source: { kind: 'joint', view: nativeView(ptr, length), extentAt: poolBytes },
-      mapping: { ptr, length },
+      source: { kind: 'joint', base: Number(ptr), extentAt: poolBytes },
+      mapping: { ptr, length, users: 0, closed: false },
     };
   }
 
   private closeSource(b: Backed): void {
-    if (b.mapping !== undefined) munmap(b.mapping.ptr, b.mapping.length);
+    if (b.mapping !== undefined) this.unmap(b.mapping);
     b.mapping = undefined;
   }
 
-  /** Retires every extent left, and stops the reclaimer's timers (bridge shutdown). */
+  /** Unmaps now, or once the copies that use the mapping are done. */
+  private unmap(mapping: Mapping): void {
+    if (mapping.closed) return;
+    mapping.closed = true;
+    if (mapping.users === 0) munmap(mapping.ptr, mapping.length);
+  }
+
+  /**
+   * Retires every extent left, and stops the reclaimer's timers (bridge shutdown).
+   * Extents with copies in flight are handed over when those end: call whenIdle() first
+   * to have them all back before the scheduler stops.
+   */
   close(): void {
     for (const pool of [...this.backed.keys()]) this.forgotten(pool);
     this.retiredExtents.clear();

@@ -5,11 +5,13 @@
 // everything it needs; this module knows nothing of policies.
 
 import type { Logger } from 'pino';
+import { silentLogger } from '../log.js';
 import type { BackoffOptions } from '../oracle/backoff.js';
 import type { GrantBackend } from '../grants/types.js';
 import type { ObserverFactory } from '../relay/observer.js';
 import type { MappingOracle } from '../oracle/types.js';
 import type { LifecycleEvent, LifecycleSink } from './events.js';
+import { CopyThreads, defaultCopyThreads, sharedCopyThreads } from './copy-threads.js';
 import { GrantBacking } from './grant-mode.js';
 import { MappingWatcher } from './mapping-watcher.js';
 import type { ExtentReclaimer } from './reclaimer.js';
@@ -44,6 +46,12 @@ export interface LifecycleOptions {
   readonly grants?: {
     readonly backend: GrantBackend;
     readonly reclaimer: ExtentReclaimer;
+    /**
+     * Threads that copy big commits off the event loop (copy-threads.ts): how many (the
+     * process's shared pool of that size), or a pool of the caller's; 0: every copy
+     * runs on the event loop. Default: defaultCopyThreads().
+     */
+    readonly copyThreads?: number | CopyThreads;
   };
 }
 
@@ -77,10 +85,20 @@ export class Lifecycle {
         ? undefined
         : new MappingWatcher(options.oracle, options.pollBackoff);
     this.backend = options.grants?.backend;
+    const grants = options.grants;
+    const threads = grants?.copyThreads ?? defaultCopyThreads();
     this.backing =
-      options.grants === undefined
+      grants === undefined
         ? undefined
-        : new GrantBacking(options.grants.backend, options.grants.reclaimer);
+        : new GrantBacking(
+            grants.backend,
+            grants.reclaimer,
+            threads instanceof CopyThreads
+              ? threads
+              : threads > 0
+                ? sharedCopyThreads(threads, options.log ?? silentLogger)
+                : undefined,
+          );
     const sinks = [...(options.sinks ?? [])];
     if (this.recorder !== undefined) sinks.push(this.recorder.record);
     const watcher = this.watcher;
@@ -114,6 +132,14 @@ export class Lifecycle {
    */
   async settle(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
+    if (this.backing !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.backing.whenIdle(),
+        new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
     while ((this.watcher?.pending ?? 0) > 0 && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -132,8 +158,14 @@ export class Lifecycle {
     this.watcher?.close();
     for (const tracker of this.trackers) tracker.dispose();
     this.trackers.clear();
-    this.backing?.close();
-    this.backend?.close();
+    // Copies still in flight use extents and mappings: the backing and the backend
+    // close once they are done (at once when none runs).
+    const closeGrants = (): void => {
+      this.backing?.close();
+      this.backend?.close();
+    };
+    if (this.backing === undefined || this.backing.copiesInFlight === 0) closeGrants();
+    else void this.backing.whenIdle().then(closeGrants);
     if (options.discardRecord === true) this.recorder?.discard();
     else this.recorder?.close();
   }

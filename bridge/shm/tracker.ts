@@ -145,7 +145,7 @@ export class ShmTracker implements SessionObserver {
     const a = m.args;
     if (iface === 'wl_surface') {
       // Most of a frame's traffic: kept to one switch on the name.
-      this.onSurfaceRequest(m.object.id, m.name, a, m.time);
+      return this.onSurfaceRequest(m.object.id, m.name, a, m.time);
     } else if (m.fromClient) {
       switch (`${iface}.${m.name}`) {
         case 'wl_shm.create_pool':
@@ -179,11 +179,18 @@ export class ShmTracker implements SessionObserver {
     return undefined;
   }
 
-  private onSurfaceRequest(id: number, name: string, a: readonly ArgValue[], time: number): void {
+  private onSurfaceRequest(
+    id: number,
+    name: string,
+    a: readonly ArgValue[],
+    time: number,
+  ): MessageRewrite | undefined {
     switch (name) {
-      case 'commit':
-        this.commit(id, time);
-        break;
+      case 'commit': {
+        // Grant mode copying off the event loop: the commit waits for its copy.
+        const ready = this.commit(id, time);
+        return ready === undefined ? undefined : { ready };
+      }
       case 'destroy':
         this.surfaces.delete(id);
         this.options.backing?.surfaceDestroyed(id);
@@ -191,6 +198,7 @@ export class ShmTracker implements SessionObserver {
       default:
         this.surfaces.pending(id, name, a, (buffer) => this.buffers.get(buffer));
     }
+    return undefined;
   }
 
   onDeleted(object: WaylandObject, time: number): void {
@@ -384,13 +392,15 @@ export class ShmTracker implements SessionObserver {
     });
   }
 
-  private commit(surfaceId: number, time: number): void {
+  /** Returns the backing's copy when it runs off the event loop (see PoolBacking). */
+  private commit(surfaceId: number, time: number): Promise<void> | undefined {
     const { buffer, attached, damage } = this.surfaces.commit(surfaceId);
-    if (buffer === null || buffer.destroyed) return;
+    if (buffer === null || buffer.destroyed) return undefined;
     const newContent = attached || damage === null || damage.length > 0;
+    let ready: Promise<void> | undefined;
     if (newContent) {
       this.checkNotTruncated(buffer);
-      this.options.backing?.committed(surfaceId, buffer, damage);
+      ready = this.options.backing?.committed(surfaceId, buffer, damage);
     }
     if (attached) {
       buffer.busy = true;
@@ -402,6 +412,7 @@ export class ShmTracker implements SessionObserver {
       });
       this.updateEvidence(buffer.pool, time);
     }
+    return ready;
   }
 
   /**

@@ -207,7 +207,17 @@ function unknownType(type: never): never {
  * size against the spec (MessageMeta.fixedSize); use decodeArgs for anything else.
  */
 export function decodeFixedArgs(spec: MessageSpec, buf: Uint8Array, offset: number): ArgValue[] {
-  const args: ArgValue[] = new Array<ArgValue>(spec.args.length);
+  return decodeFixedArgsInto(spec, buf, offset, new Array<ArgValue>(spec.args.length));
+}
+
+/** decodeFixedArgs into `args` (its length set to the spec's), for a caller that reuses it. */
+export function decodeFixedArgsInto(
+  spec: MessageSpec,
+  buf: Uint8Array,
+  offset: number,
+  args: ArgValue[],
+): ArgValue[] {
+  args.length = spec.args.length;
   let pos = offset + HEADER_SIZE;
   for (let i = 0; i < spec.args.length; i++) {
     const type = spec.args[i]!.type;

@@ -40,20 +40,22 @@ export class BlockingClient {
     return { opcode, spec: all[opcode]! };
   }
 
-  /** Writes bytes, blocking while the socket is full. */
-  write(bytes: Uint8Array): void {
+  /** Writes bytes, blocking while the socket is full; `fds` go with the first byte. */
+  write(bytes: Uint8Array, fds: readonly number[] = []): void {
     let off = 0;
+    let pendingFds = fds;
     while (off < bytes.length) {
       const n = Math.min(bytes.length - off, this.channel.tx.length);
       this.channel.tx.set(bytes.subarray(off, off + n), 0);
       let sentNow = 0;
       while (sentNow < n) {
-        const sent = this.channel.send(sentNow, n - sentNow);
+        const sent = this.channel.send(sentNow, n - sentNow, pendingFds);
         if (sent === 'again') {
           this.readAvailable(); // keep the compositor's replies from blocking it
           waitFd(this.channel.fd, false, true, 10_000);
           continue;
         }
+        pendingFds = [];
         sentNow += sent;
       }
       off += n;
@@ -65,9 +67,30 @@ export class BlockingClient {
     iface: string,
     name: string,
     args: Parameters<typeof encodeMessage>[3],
+    fds: readonly number[] = [],
   ): void {
+    this.write(this.encode(objectId, iface, name, args), fds);
+  }
+
+  /** One request's bytes (fd arguments take no bytes: pass the fds to write()). */
+  encode(
+    objectId: number,
+    iface: string,
+    name: string,
+    args: Parameters<typeof encodeMessage>[3],
+  ): Uint8Array {
     const { opcode, spec } = this.message(iface, name, 'requests');
-    this.write(encodeMessage(objectId, opcode, spec, args).bytes);
+    return encodeMessage(objectId, opcode, spec, args).bytes;
+  }
+
+  /** Takes what has arrived without blocking; true once a message matching `match` came. */
+  poll(match: (f: Frame) => boolean): boolean {
+    if (waitFd(this.channel.fd, true, false, 0)) this.readAvailable();
+    let found = false;
+    for (let f = this.reader.next(); f !== undefined; f = this.reader.next()) {
+      if (match(f)) found = true;
+    }
+    return found;
   }
 
   private readAvailable(): void {
