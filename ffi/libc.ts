@@ -62,6 +62,12 @@ const raw = {
   pread: fn<[number, NativePointer, number, number], number | bigint>(
     'intptr_t pread(int fd, void *buf, size_t count, int64_t off)',
   ),
+  fallocate: fn<[number, number, number, number], number>(
+    'int fallocate(int fd, int mode, int64_t off, int64_t len)',
+  ),
+  lseek: fn<[number, number, number], number | bigint>(
+    'int64_t lseek(int fd, int64_t off, int whence)',
+  ),
   memcpy: fn<[Ptr, Ptr, number], unknown>('void *memcpy(void *dst, const void *src, size_t n)'),
   memcpyAt: fn<[number, number, number], unknown>(
     'uintptr_t memcpy(uintptr_t dst, uintptr_t src, size_t n)',
@@ -353,13 +359,15 @@ export interface FileStat {
   readonly ino: bigint;
   readonly mode: number;
   readonly size: number;
+  /** Bytes of storage the file holds (st_blocks × 512): a sparse file's data pages. */
+  readonly allocated: number;
 }
 
 const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
 export const S_IFSOCK = 0o140000;
 
-/** fstat, x86_64 struct stat layout (dev@0, ino@8, mode@24, size@48). */
+/** fstat, x86_64 struct stat layout (dev@0, ino@8, mode@24, size@48, blocks@64). */
 export function fstat(fd: number): FileStat {
   const buf = Buffer.alloc(144);
   check(raw.fstat(fd, buf), 'fstat');
@@ -368,6 +376,7 @@ export function fstat(fd: number): FileStat {
     ino: buf.readBigUInt64LE(8),
     mode: buf.readUInt32LE(24),
     size: Number(buf.readBigInt64LE(48)),
+    allocated: Number(buf.readBigInt64LE(64)) * 512,
   };
 }
 
@@ -432,6 +441,37 @@ const PRIO_PROCESS = 0;
  */
 export function setThreadNice(nice: number): void {
   check(raw.setpriority(PRIO_PROCESS, raw.gettid(), nice), 'setpriority');
+}
+
+const FALLOC_FL_KEEP_SIZE = 0x01;
+const FALLOC_FL_PUNCH_HOLE = 0x02;
+
+/**
+ * Deallocates [offset, offset + length) of a file without changing its size
+ * (fallocate PUNCH_HOLE | KEEP_SIZE): reads of the range then give zeros, and a shmem
+ * file gives its pages back. Whole pages go; the partial pages at either end are zeroed.
+ * Allowed on a memfd sealed F_SEAL_SHRINK (only F_SEAL_WRITE forbids it).
+ */
+export function punchHole(fd: number, offset: number, length: number): void {
+  if (length <= 0) return;
+  check(raw.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length), 'fallocate');
+}
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+
+/**
+ * lseek(SEEK_DATA) / lseek(SEEK_HOLE): the first byte at or after `offset` that is data
+ * (resp. in a hole; the end of the file counts as a hole); undefined for SEEK_DATA when
+ * only holes follow (ENXIO). Moves the file offset of the open file description: use it
+ * only on a description nobody else shares. Filesystems without hole tracking
+ * (hugetlbfs) answer that the whole file is data.
+ */
+export function seekData(fd: number, offset: number, whence: 'data' | 'hole'): number | undefined {
+  const at = Number(raw.lseek(fd, offset, whence === 'data' ? SEEK_DATA : SEEK_HOLE));
+  if (at >= 0) return at;
+  if (koffi.errno() === ERRNO.ENXIO) return undefined;
+  fail(whence === 'data' ? 'lseek(SEEK_DATA)' : 'lseek(SEEK_HOLE)');
 }
 
 export function memcpy(dst: NativePointer, src: NativePointer, length: number): void {
@@ -526,4 +566,5 @@ export const ERRNO = {
   EPERM: koffi.os.errno.EPERM ?? 1,
   EPROTO: koffi.os.errno.EPROTO ?? 71,
   ECONNABORTED: koffi.os.errno.ECONNABORTED ?? 103,
+  ENXIO: koffi.os.errno.ENXIO ?? 6,
 } as const;

@@ -4,7 +4,7 @@
 // loop for the scheduler's next due time. Everything that decides lives in the scheduler
 // and its policy, which stay clock-free (so replays are deterministic).
 
-import type { GrantExtent } from '../bridge/grants/index.js';
+import type { GrantExtent, PageRange } from '../bridge/grants/index.js';
 import type { ExtentReclaimer } from '../bridge/shm/index.js';
 import { type GrantFacts, ReclaimScheduler, type ReclaimSchedulerOptions } from './scheduler.js';
 
@@ -43,9 +43,25 @@ export class LiveReclaimer implements ExtentReclaimer {
     this.clock = options.clock ?? (() => performance.now());
   }
 
-  allocate(pages: number): GrantExtent {
+  allocate(pages: number, options?: { readonly sparse?: boolean }): GrantExtent {
     try {
-      return this.scheduler.acquire(pages, this.clock());
+      return this.scheduler.acquire(pages, this.clock(), options);
+    } finally {
+      this.arm();
+    }
+  }
+
+  cover(extent: GrantExtent, range: PageRange): number {
+    try {
+      return this.scheduler.cover(extent, range, this.clock());
+    } finally {
+      this.arm();
+    }
+  }
+
+  uncover(extent: GrantExtent, range: PageRange): number {
+    try {
+      return this.scheduler.uncover(extent, range, this.clock());
     } finally {
       this.arm();
     }

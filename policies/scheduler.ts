@@ -10,12 +10,21 @@
 // of its inputs. Time never runs backwards here: an earlier `now` counts as the latest
 // one seen. Before an entry point acts at `now`, every timer due at or before `now`
 // fires, each at its own time, in time order.
+//
+// Sparse extents (grant mode's pools, bridge/grants/types.ts) hold refs page by page:
+// cover() grants the pages a new buffer needs (with the policy's 'pressure' turn when
+// the table is full, as for an allocation), uncover() gives back those no live buffer
+// covers. A page the remote side still maps cannot be given back (sim, as Xen); it is
+// kept aside and tried again at the extent's next uncover, unless a buffer covers it
+// again first; whatever is left goes when the whole extent is reclaimed. refsInUse
+// counts granted refs, so a 512 MiB pool with two 4 MiB buffers counts ~2 048.
 
-import { GrantTableFullError } from '../bridge/grants/index.js';
+import { GrantTableFullError, PageSet } from '../bridge/grants/index.js';
 import type {
   EndAccessResult,
   GrantBackend,
   GrantExtent,
+  PageRange,
   RemoteMappingSource,
 } from '../bridge/grants/index.js';
 import type { MappingVerdict } from '../bridge/oracle/index.js';
@@ -61,8 +70,16 @@ export interface SchedulerStats {
   readonly allocations: number;
   /** Cached extents handed to a new pool instead. */
   readonly reuses: number;
-  /** Allocations that failed for lack of refs even after the policy's pressure turn. */
+  /**
+   * Allocations (and page grants of sparse extents) that failed for lack of refs even
+   * after the policy's pressure turn.
+   */
   readonly allocationFailures: number;
+  /** Pages of sparse extents granted, and given back, while their pools lived. */
+  readonly pagesGranted: number;
+  readonly pagesReleased: number;
+  /** Page releases refused because the remote side still mapped the page. */
+  readonly pageReleaseFailures: number;
   readonly retired: number;
   /** Retired extents whose refs went back to the table. */
   readonly freed: number;
@@ -85,6 +102,11 @@ interface GrantRecord {
   extent: GrantExtent;
   /** What policies see; mutated only here. */
   readonly info: MutableInfo;
+  /**
+   * Sparse: pages no buffer covers that the backend could not give back (still mapped
+   * remotely), tried again at the next uncover. Invariant: granted, and not covered.
+   */
+  readonly stranded: PageSet | undefined;
 }
 
 type MutableInfo = { -readonly [K in keyof GrantInfo]: GrantInfo[K] };
@@ -115,6 +137,9 @@ export class ReclaimScheduler {
     allocations: 0,
     reuses: 0,
     allocationFailures: 0,
+    pagesGranted: 0,
+    pagesReleased: 0,
+    pageReleaseFailures: 0,
     retired: 0,
     freed: 0,
     endAccessAttempts: 0,
@@ -145,44 +170,91 @@ export class ReclaimScheduler {
   }
 
   /**
-   * Grants `pages` pages to a new pool: a cached extent the policy offers, or fresh refs
-   * from the backend. When the table is full the policy gets one 'pressure' turn, then
-   * the allocation is tried once more; GrantTableFullError if it still fails.
+   * An extent of `pages` pages for a new pool: a cached extent the policy offers, or
+   * fresh refs from the backend — or, with `sparse`, an extent with no page granted yet
+   * (cover grants them). When the table is full the policy gets one 'pressure' turn,
+   * then the allocation is tried once more; GrantTableFullError if it still fails.
    */
-  acquire(pages: number, now: number): GrantExtent {
+  acquire(pages: number, now: number, options: { readonly sparse?: boolean } = {}): GrantExtent {
     this.advance(now);
-    for (let turn = 0; ; turn++) {
-      const reused = this.policy.reuse?.(pages, this.ctx);
+    const sparse = options.sparse === true;
+    return this.underPressure(pages, () => {
+      const reused = sparse ? undefined : this.policy.reuse?.(pages, this.ctx);
       if (reused !== undefined) return this.reuse(reused, pages);
-      try {
-        const extent = this.backend.allocate(pages);
-        this.counters.allocations++;
-        const rec: GrantRecord = {
-          extent,
-          info: {
-            id: extent.id,
-            pages: extent.pages,
-            phase: 'in-use',
-            evidence: 'E0',
-            oracle: undefined,
-            allocatedAt: this.time,
-            retiredAt: undefined,
-            attempts: 0,
-          },
-        };
-        this.records.set(extent.id, rec);
-        this.addRefs(extent.pages, 0);
-        this.policy.handle({ type: 'allocated', grant: rec.info }, this.ctx);
-        return extent;
-      } catch (err) {
-        if (!(err instanceof GrantTableFullError)) throw err;
-        if (turn > 0) {
-          this.counters.allocationFailures++;
-          throw err;
-        }
-        this.policy.handle({ type: 'pressure', pages }, this.ctx);
+      const extent = this.backend.allocate(pages, { sparse });
+      this.counters.allocations++;
+      const granted = this.backend.grantedPages(extent);
+      const rec: GrantRecord = {
+        extent,
+        info: {
+          id: extent.id,
+          pages: granted,
+          span: extent.pages,
+          sparse: extent.sparse,
+          phase: 'in-use',
+          evidence: 'E0',
+          oracle: undefined,
+          allocatedAt: this.time,
+          retiredAt: undefined,
+          attempts: 0,
+        },
+        stranded: extent.sparse ? new PageSet() : undefined,
+      };
+      this.records.set(extent.id, rec);
+      this.addRefs(granted, 0);
+      this.policy.handle({ type: 'allocated', grant: rec.info }, this.ctx);
+      return extent;
+    });
+  }
+
+  /**
+   * A buffer of the pool now covers `range` of its sparse extent: grants the pages not
+   * granted yet (pressure turn as in acquire; GrantTableFullError, nothing granted, if
+   * the table stays full). Returns the pages newly granted; 0 for a whole extent.
+   */
+  cover(extent: GrantExtent, range: PageRange, now: number): number {
+    this.advance(now);
+    const rec = this.recordOf(extent, 'cover', ['in-use']);
+    // Covered again: no longer a page to give back.
+    rec.stranded?.remove(range);
+    const granted = this.underPressure(range.end - range.first, () =>
+      this.backend.grantPages(rec.extent, range),
+    );
+    if (granted > 0) {
+      rec.info.pages += granted;
+      this.counters.pagesGranted += granted;
+      this.addRefs(granted, 0);
+    }
+    return granted;
+  }
+
+  /**
+   * No live buffer covers `range` of the sparse extent any more: gives its pages back,
+   * with any left from earlier tries. Pages the remote side still maps stay granted and
+   * are tried again next time. Returns the pages given back now.
+   */
+  uncover(extent: GrantExtent, range: PageRange, now: number): number {
+    this.advance(now);
+    const rec = this.recordOf(extent, 'uncover', ['in-use']);
+    const stranded = rec.stranded;
+    if (stranded === undefined) return 0;
+    const tries = [range, ...stranded.ranges()];
+    stranded.clear();
+    let released = 0;
+    for (const r of tries) {
+      const result = this.backend.releasePages(rec.extent, r);
+      released += result.released;
+      if (result.stillMapped > 0) {
+        stranded.add(r);
+        this.counters.pageReleaseFailures += result.stillMapped;
       }
     }
+    if (released > 0) {
+      rec.info.pages -= released;
+      this.counters.pagesReleased += released;
+      this.addRefs(-released, 0);
+    }
+    return released;
   }
 
   /** wl_shm_pool.resize: grows an in-use extent through the backend; returns the new one. */
@@ -190,9 +262,11 @@ export class ReclaimScheduler {
     this.advance(now);
     const rec = this.recordOf(extent, 'grow', ['in-use']);
     const grown = this.backend.grow(rec.extent, pages);
-    const more = grown.pages - rec.extent.pages;
+    const granted = this.backend.grantedPages(grown);
+    const more = granted - rec.info.pages;
     rec.extent = grown;
-    rec.info.pages = grown.pages;
+    rec.info.pages = granted;
+    rec.info.span = grown.pages;
     this.addRefs(more, 0);
     return grown;
   }
@@ -366,6 +440,7 @@ export class ReclaimScheduler {
     const rec = this.live(id, 'cache');
     const info = rec.info;
     if (info.phase !== 'retired') throw new SchedulerStateError('cache', id, info.phase);
+    if (info.sparse) return false; // see PolicyContext.cache
     if (this.probe(rec) !== 'unmapped') return false;
     info.phase = 'cached';
     this.retiredOrder.delete(id);
@@ -394,6 +469,25 @@ export class ReclaimScheduler {
     this.counters.reuses++;
     this.policy.handle({ type: 'allocated', grant: info }, this.ctx);
     return rec.extent;
+  }
+
+  /**
+   * Runs `attempt`; when the table is full the policy gets one 'pressure' turn for
+   * `pages` and the attempt is made once more (counted as a failure if it fails again).
+   */
+  private underPressure<T>(pages: number, attempt: () => T): T {
+    for (let turn = 0; ; turn++) {
+      try {
+        return attempt();
+      } catch (err) {
+        if (!(err instanceof GrantTableFullError)) throw err;
+        if (turn > 0) {
+          this.counters.allocationFailures++;
+          throw err;
+        }
+        this.policy.handle({ type: 'pressure', pages }, this.ctx);
+      }
+    }
   }
 
   private live(id: GrantId, operation: string): GrantRecord {

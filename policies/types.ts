@@ -30,8 +30,12 @@ export type GrantPhase = 'in-use' | 'retired' | 'cached' | 'ended' | 'freed';
 /** What a policy may know about a grant. A live view: the scheduler keeps it current. */
 export interface GrantInfo {
   readonly id: GrantId;
-  /** Pages = grant refs. */
+  /** Grant refs held now: every page of a whole extent, the granted pages of a sparse one. */
   readonly pages: number;
+  /** Pages the extent spans (a pool's declared size); = pages for a whole extent. */
+  readonly span: number;
+  /** Granted page by page as buffers cover them (never cached for reuse). */
+  readonly sparse: boolean;
   readonly phase: GrantPhase;
   /** Highest evidence of unmapping seen so far (ARCHITECTURE.md §2); E0 while in use. */
   readonly evidence: EvidenceLevel;
@@ -95,6 +99,8 @@ export interface PolicyContext {
    * Keeps a retired grant granted for reuse, provided the oracle says now that it is
    * unmapped (the scheduler checks; false and nothing changes otherwise). Invariant
    * enforced here, not trusted to policies: a cached grant was unmapped when cached.
+   * A sparse grant is never cached (false): its pages come and go with its buffers, and
+   * a new pool starts with none.
    */
   cache(id: GrantId): boolean;
   /** Asks for a 'timer' event at time `at` (≥ now; earlier times are clamped). */

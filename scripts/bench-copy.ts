@@ -11,7 +11,6 @@ import {
   PROT_READ,
   addSeals,
   close as closeFd,
-  dupCloexec,
   fstat,
   ftruncate,
   memcpy,
@@ -23,7 +22,9 @@ import {
 } from '../ffi/libc.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { LiveReclaimer, createPolicy } from '../policies/index.js';
+import { bufferPages, PageCoverage } from '../bridge/shm/coverage.js';
 import { GrantBacking } from '../bridge/shm/grant-mode.js';
+import { ownFdOf } from '../bridge/shm/pool-fd.js';
 import type { BufferState, PoolState, Rect } from '../bridge/shm/state.js';
 
 const { values } = parseArgs({
@@ -55,15 +56,19 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
   for (let i = 0; i < SIZE; i += 4096) view[i] = i & 0xff;
   munmap(fill, SIZE);
   const st = fstat(fd);
+  // As the tracker opens it: the bridge's own description, so copies look for holes.
+  const own = ownFdOf(fd);
   const pool: PoolState = {
     id: 1,
     key: 1,
     size: SIZE,
     file: { dev: st.dev, ino: st.ino },
     mappedFile: undefined,
-    clientFd: dupCloexec(fd),
+    clientFd: own.fd,
+    ownDescription: own.ownDescription,
     sealedAgainstShrink: sealed,
     buffers: new Set(),
+    coverage: new PageCoverage(),
     destroyed: false,
     letGo: false,
     acked: false,
@@ -81,6 +86,9 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
     busy: false,
     destroyed: false,
     acked: false,
+    readable: false,
+    pages: bufferPages(0, STRIDE, H),
+    covering: true,
   };
   pool.buffers.add(buffer);
   return { pool, buffer, fd };
@@ -96,6 +104,7 @@ function measureCommits(sealed: boolean, damage: Rect[] | null): number {
   try {
     const { fd: upstreamFd } = backing.created(pool, { what: 'bench', objectId: 1 });
     closeFd(upstreamFd);
+    backing.covered(pool, buffer.pages);
     void backing.committed(7, buffer, null); // first commit: full copy, pages faulted in
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < FRAMES; i++) void backing.committed(7, buffer, damage);

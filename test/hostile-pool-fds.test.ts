@@ -5,7 +5,8 @@
 // the bridge itself is out of fds or memory) — never "internal error", and whatever the
 // bridge took for the pool (its dup, a grant extent, mappings) is given back. And what a
 // client makes the bridge hold is what the limits count: in grant mode each pool costs
-// the bridge two fds and, for a sealed pool read through a mapping, twice its bytes.
+// the bridge two fds and, for a sealed pool read through a mapping, twice the bytes its
+// buffers cover; the client's holes it holds nothing for.
 //
 // The bridge runs in this process (its fds, address space and memory are this
 // process's), in front of the embedded compositor and weston headless.
@@ -26,10 +27,16 @@ import {
   F_SEAL_SHRINK,
   MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
+  PROT_READ,
+  PROT_WRITE,
   addSeals,
   close as closeFd,
+  fstat,
   ftruncate,
   memfdCreate,
+  mmap,
+  munmap,
+  nativeView,
 } from '../ffi/libc.js';
 import { COMPOSITORS, type RunningCompositor, startCompositor } from './support/compositors.js';
 import { RawClient } from './support/raw-client.js';
@@ -356,18 +363,22 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
     ['unsealed', false, 4],
   ] as const)(
     'grant mode, %s pools: maxShmTotal counts what the bridge makes resident (%s pools of 16 MiB in 64 MiB)',
-    async (_name, sealed, fit) => {
+    async (name, sealed, fit) => {
       f.start('grant', { maxPoolSize: 16 * MiB, maxShmTotal: 64 * MiB });
       const c = await f.client();
       const before = rssShmem();
       let held = 0;
       let pools = 0;
       for (let i = 0; i < 6 && !c.peer.eof; i++) {
-        // A sparse client pool, all of it shown: the bridge reads every byte.
+        // A client pool drawn all over, all of it shown: the bridge copies every byte.
+        const fd = f.memfd(16 * MiB, sealed);
+        const ptr = mmap(fd, 16 * MiB, PROT_READ | PROT_WRITE);
+        nativeView(ptr, 16 * MiB).fill(0x40 + i);
+        munmap(ptr, 16 * MiB);
         const pool = c.newId();
         const buffer = c.newId();
         const surface = c.newId();
-        c.send(c.shm, createPool, [pool, f.memfd(16 * MiB, sealed), 16 * MiB]);
+        c.send(c.shm, createPool, [pool, fd, 16 * MiB]);
         c.send(pool, createBuffer, [buffer, 0, 2048, 2048, 8192, 0]);
         c.send(c.compositor, createSurface, [surface]);
         c.send(surface, attach, [buffer, 0, 0]);
@@ -378,12 +389,54 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
         held = Math.max(held, rssShmem() - before);
       }
       report(
-        `grant ${sealed ? 'sealed' : 'unsealed'}: ${pools} pools of 16 MiB accepted, ` +
+        `grant ${name}: ${pools} pools of 16 MiB accepted, ` +
           `bridge shmem +${(held / MiB).toFixed(1)} MiB; ${c.error()?.message}`,
       );
       expect(pools).toBe(fit);
       expect(c.error()?.message).toMatch(/over the per-client limit maxShmTotal = 67108864 bytes/);
       expect(held).toBeLessThanOrEqual(64 * MiB + 4 * MiB);
+      expect(held).toBeGreaterThanOrEqual(48 * MiB); // what the limit counts was held
+    },
+  );
+
+  it.each([
+    ['sealed', true],
+    ['unsealed', false],
+  ] as const)(
+    'grant mode, %s sparse pools shown whole: the bridge holds nothing for the holes',
+    async (name, sealed) => {
+      f.start('grant');
+      const c = await f.client();
+      const before = rssShmem();
+      const fds: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        // 16 MiB of which the client drew only its first and last MiB.
+        const fd = f.memfd(16 * MiB, sealed);
+        const ptr = mmap(fd, 16 * MiB, PROT_READ | PROT_WRITE);
+        nativeView(ptr, 16 * MiB).fill(0x7f, 0, MiB);
+        nativeView(ptr, 16 * MiB).fill(0x7f, 15 * MiB, 16 * MiB);
+        munmap(ptr, 16 * MiB);
+        fds.push(fd);
+        const pool = c.newId();
+        const buffer = c.newId();
+        const surface = c.newId();
+        c.send(c.shm, createPool, [pool, fd, 16 * MiB]);
+        c.send(pool, createBuffer, [buffer, 0, 2048, 2048, 8192, 0]);
+        c.send(c.compositor, createSurface, [surface]);
+        c.send(surface, attach, [buffer, 0, 0]);
+        c.send(surface, commit, []);
+      }
+      await c.roundtrip(20_000);
+      const held = rssShmem() - before;
+      const clientPages = fds.reduce((n, fd) => n + fstat(fd).allocated, 0);
+      report(
+        `grant ${name}: 4 sparse pools of 16 MiB (2 MiB drawn each) shown whole: bridge ` +
+          `shmem +${(held / MiB).toFixed(1)} MiB, client files ${(clientPages / MiB).toFixed(1)} MiB`,
+      );
+      // The extents hold the 8 MiB drawn; the bridge read no hole into the client's files.
+      expect(clientPages).toBe(8 * MiB);
+      expect(held).toBeLessThanOrEqual((sealed ? 16 : 8) * MiB + 2 * MiB);
+      expect(f.lifecycle!.backing!.stats.bytesDiscarded).toBe(4 * 14 * MiB);
     },
   );
 });

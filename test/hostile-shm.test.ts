@@ -1,6 +1,6 @@
 // Hostile clients against real compositors, through the bridge (SECURITY.md): a client
-// that truncates its pool file, passes an fd that is not a file, declares a 2 GiB pool,
-// makes 10 000 buffers, resizes in a loop, floods fds, or never reads its socket. The
+// that truncates its pool file, passes an fd that is not a file, declares a 2 GiB pool
+// and covers too much of it, makes 10 000 buffers, resizes in a loop, floods fds, or never reads its socket. The
 // same suite runs against the embedded compositor and weston headless (describe.each),
 // each in its own process; the bridge and the raw-bytes clients run in this process.
 // After every case: the compositor is alive and serves a fresh client, the bridge said
@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startEmbeddedCompositor } from '../harness/embedded.js';
 import { startWeston, westonAvailable } from '../harness/real/weston.js';
 import { type AssembledBridge, assembleBridge } from '../bridge/assembly/assemble.js';
+import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import type { Bridge } from '../bridge/relay/bridge.js';
 import type { ClientLimits } from '../bridge/relay/limits.js';
 import type { Lifecycle } from '../bridge/shm/lifecycle.js';
@@ -61,6 +62,7 @@ describe.each(KINDS.filter((k) => k.available))(
     let assembled: AssembledBridge | undefined;
     let bridge: Bridge | undefined;
     let lifecycle: Lifecycle | undefined;
+    let backend: MemfdGrantBackend | undefined;
     let logs: {
       level: number;
       msg: string;
@@ -108,6 +110,7 @@ describe.each(KINDS.filter((k) => k.available))(
 
     /** A bridge in front of the compositor with these limits; logs are kept in `logs`. */
     function start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}): Bridge {
+      backend = undefined;
       const log = pino(
         { level: 'debug' },
         { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) },
@@ -116,6 +119,10 @@ describe.each(KINDS.filter((k) => k.available))(
         listenPath: join(compositor.runtimeDir, `gw-hostile-${mode}`),
         upstreamPath: compositor.socketPath,
         registry,
+        backend: {
+          kind: 'custom',
+          create: (remote) => (backend = new MemfdGrantBackend({ remote })),
+        },
         log,
         mode,
         limits,
@@ -234,24 +241,53 @@ describe.each(KINDS.filter((k) => k.available))(
       });
     });
 
-    it('a 2 GiB pool, and pools beyond maxShmTotal, are refused before anything is allocated', async () => {
+    it('a pool costs what its buffers cover: past maxPoolSize, maxShmTotal or maxShmDeclared it is refused before anything is granted', async () => {
       start('grant');
       const c = await client();
       const other = await client();
-      c.send(c.shm, createPool, [c.newId(), memfd(0x7fff_ffff), 0x7fff_ffff]); // sparse file
+      // A 2 GiB sparse pool is only address space: accepted, nothing granted.
+      const big = c.newId();
+      c.send(c.shm, createPool, [big, memfd(0x7fff_ffff), 0x7fff_ffff]);
+      // A 64 MiB buffer 1 GiB into it: 64 MiB granted.
+      c.send(big, createBuffer, [c.newId(), 1 << 30, 4096, 4096, 16384, 0]);
+      await c.roundtrip();
+      expect(backend!.stats()).toMatchObject({ refsInUse: (64 * MiB) / 4096 });
+      // 200 MiB more would make the pool's buffers cover 264 MiB.
+      c.send(big, createBuffer, [c.newId(), 0, 4096, 12800, 16384, 0]);
       await c.disconnected();
       expect(c.error()).toMatchObject({ objectId: 1, code: 2 }); // wl_display.no_memory
-      expect(c.error()?.message).toMatch(/over the per-client limit maxPoolSize = 268435456 bytes/);
+      expect(c.error()?.message).toMatch(
+        /^wl_shm_pool.create_buffer 4096x12800 at offset 0, its buffers would cover 276824064 bytes: over the per-client limit maxPoolSize = 268435456 bytes$/,
+      );
       expect(limitHit()).toMatchObject({ limit: 'maxPoolSize', value: 256 * MiB });
-      expect(lifecycle!.backing!.stats.extentsAllocated).toBe(0);
+      expect(backend!.stats().pagesGranted).toBe((64 * MiB) / 4096);
 
-      // Four 256 MiB pools are within the 1 GiB total; a fifth is not.
+      // Four pools whose buffers cover 256 MiB each are within the 1 GiB total; a fifth is not.
       const d = await client();
       const fd = memfd(256 * MiB);
-      for (let i = 0; i < 5; i++) d.send(d.shm, createPool, [d.newId(), fd, 256 * MiB]);
+      for (let i = 0; i < 5; i++) {
+        const pool = d.newId();
+        d.send(d.shm, createPool, [pool, fd, 256 * MiB]);
+        d.send(pool, createBuffer, [d.newId(), 0, 4096, 16384, 16384, 0]);
+      }
       await d.disconnected();
-      expect(d.error()?.message).toMatch(/maxShmTotal = 1073741824 bytes/);
+      expect(d.error()?.message).toMatch(/create_buffer .*maxShmTotal = 1073741824 bytes/);
+      expect(backend!.stats().pagesGranted).toBe((64 * MiB + 4 * 256 * MiB) / 4096);
+      await other.roundtrip();
+    });
+
+    it('declared sizes are bounded by maxShmDeclared, whatever the buffers cover', async () => {
+      start('grant', { maxShmDeclared: 1024 * MiB });
+      const c = await client();
+      const other = await client();
+      const fd = memfd(256 * MiB);
+      for (let i = 0; i < 5; i++) c.send(c.shm, createPool, [c.newId(), fd, 256 * MiB]);
+      await c.disconnected();
+      expect(c.error()?.message).toMatch(
+        /^wl_shm.create_pool of 268435456 bytes, with 1073741824 bytes declared by 4 pools \(this one would add 268435456\): over the per-client limit maxShmDeclared = 1073741824 bytes$/,
+      );
       expect(lifecycle!.backing!.stats.extentsAllocated).toBe(4);
+      expect(backend!.stats().refsInUse).toBe(0);
       await other.roundtrip();
     });
 
@@ -296,8 +332,8 @@ describe.each(KINDS.filter((k) => k.available))(
       await other.roundtrip();
     });
 
-    it('a resize loop costs nothing when the size does not change, and stops at maxPoolSize', async () => {
-      start('grant');
+    it('a resize loop costs nothing when the size does not change, and stops at maxShmDeclared', async () => {
+      start('grant', { maxShmDeclared: 256 * MiB });
       const c = await client();
       const other = await client();
       const pool = c.newId();
@@ -315,7 +351,7 @@ describe.each(KINDS.filter((k) => k.available))(
       c.send(pool, resize, [512 * MiB]);
       await c.disconnected();
       expect(c.error()?.message).toMatch(
-        /wl_shm_pool.resize to 536870912 bytes: over the per-client limit maxPoolSize/,
+        /wl_shm_pool.resize to 536870912 bytes, with 268435456 bytes declared .*: over the per-client limit maxShmDeclared/,
       );
       await other.roundtrip();
     });

@@ -7,13 +7,9 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DelegatingBackend } from '../bridge/grants/delegating.js';
 import { SimGrantBackend } from '../bridge/grants/sim.js';
-import type {
-  EndAccessResult,
-  GrantBackend,
-  GrantBackendStats,
-  GrantExtent,
-} from '../bridge/grants/types.js';
+import type { EndAccessResult, GrantExtent } from '../bridge/grants/types.js';
 import { evidenceLevels } from '../bridge/shm/events.js';
 import { createPolicy } from '../policies/registry.js';
 import { ReclaimScheduler } from '../policies/scheduler.js';
@@ -78,18 +74,16 @@ const policyArb = fc.oneof(
  * Wraps the sim: `permissive` ends access even while mapped (a backend that cannot
  * tell, like memfd without an oracle); every reclaim of a mapped grant is counted.
  */
-class Judge implements GrantBackend {
-  readonly name = 'sim' as const;
+class Judge extends DelegatingBackend {
   unsafe = 0;
   readonly mapped = new Map<number, boolean>();
   constructor(
     readonly sim: SimGrantBackend,
     private readonly permissive: boolean,
-  ) {}
-  allocate(pages: number): GrantExtent {
-    return this.sim.allocate(pages);
+  ) {
+    super(sim);
   }
-  endForeignAccess(extent: GrantExtent): EndAccessResult {
+  override endForeignAccess(extent: GrantExtent): EndAccessResult {
     if (this.permissive && this.mapped.get(extent.id) === true) {
       this.unsafe++;
       this.sim.simulateRemoteUnmap(extent); // let the sim end it too
@@ -99,21 +93,9 @@ class Judge implements GrantBackend {
     if (result === 'ok' && this.mapped.get(extent.id) === true) this.unsafe++;
     return result;
   }
-  grow(extent: GrantExtent, pages: number): GrantExtent {
-    return this.sim.grow(extent, pages);
-  }
-  shareFd(extent: GrantExtent): number {
-    return this.sim.shareFd(extent);
-  }
-  free(extent: GrantExtent): void {
+  override free(extent: GrantExtent): void {
     if (this.mapped.get(extent.id) === true) this.unsafe++;
     this.sim.free(extent);
-  }
-  stats(): GrantBackendStats {
-    return this.sim.stats();
-  }
-  close(): void {
-    this.sim.close();
   }
 }
 

@@ -3,6 +3,7 @@
 // that the scheduler's bookkeeping (phases, timers, refs, errors) holds.
 
 import { describe, expect, it, vi } from 'vitest';
+import { GrantTableFullError } from '../bridge/grants/errors.js';
 import { SimGrantBackend } from '../bridge/grants/sim.js';
 import type { GrantExtent } from '../bridge/grants/types.js';
 import { policyFromFlags } from '../bridge/cli/common.js';
@@ -299,6 +300,16 @@ describe('recycle', () => {
     expect(z.id).not.toBe(x.id);
   });
 
+  it('never caches a sparse extent: its pages come and go with buffers; it is reclaimed', () => {
+    const { scheduler, freed } = setup(createPolicy('recycle'));
+    const x = scheduler.acquire(5, 0, { sparse: true });
+    scheduler.cover(x, { first: 0, end: 2 }, 0);
+    scheduler.retire(x, { evidence: 'E2' }, 1);
+    expect(freed(x)).toBe(true);
+    expect(scheduler.acquire(5, 2, { sparse: true }).id).not.toBe(x.id);
+    expect(scheduler.stats()).toMatchObject({ reuses: 0, refsInUse: 0 });
+  });
+
   it('never caches a grant that is still mapped, and expires the cache after maxCacheMs', () => {
     const { sim, scheduler, pool, freed } = setup(
       composePolicy(evidencePolicy(), recycleInterceptor({ maxCachedRefs: 100, maxCacheMs: 500 })),
@@ -377,6 +388,57 @@ describe('the scheduler', () => {
       deferredRefs: 6,
       maxDeferredRefs: 6,
     });
+  });
+
+  it('sparse extents: refs follow cover and uncover; a page the remote maps is kept and retried', () => {
+    const { sim, scheduler } = setup(evidencePolicy());
+    const x = scheduler.acquire(131072, 0, { sparse: true }); // a 512 MiB pool
+    expect(scheduler.grant(x.id)).toMatchObject({ pages: 0, span: 131072, sparse: true });
+    expect(scheduler.cover(x, { first: 0, end: 8 }, 1)).toBe(8);
+    expect(scheduler.cover(x, { first: 4, end: 12 }, 2)).toBe(4);
+    sim.simulateRemoteMap(x, { first: 4, end: 12 }); // the compositor reads the second buffer
+    // The first buffer is done: pages 0–3 go; 4–7 are still mapped and stay.
+    expect(scheduler.uncover(x, { first: 0, end: 8 }, 3)).toBe(4);
+    expect(scheduler.stats()).toMatchObject({ refsInUse: 8, pageReleaseFailures: 4 });
+    sim.simulateRemoteUnmap(x, { first: 4, end: 12 });
+    // Tried again with the next uncover, together with what it gives back itself.
+    expect(scheduler.uncover(x, { first: 8, end: 12 }, 4)).toBe(8);
+    expect(scheduler.stats()).toMatchObject({
+      refsInUse: 0,
+      peakRefsInUse: 12,
+      pagesGranted: 12,
+      pagesReleased: 12,
+    });
+    expect(scheduler.grant(x.id)?.pages).toBe(0);
+  });
+
+  it('sparse extents: a page covered again is not given back by a later retry', () => {
+    const { sim, scheduler } = setup(evidencePolicy());
+    const x = scheduler.acquire(64, 0, { sparse: true });
+    scheduler.cover(x, { first: 0, end: 4 }, 1);
+    sim.simulateRemoteMap(x, { first: 0, end: 4 });
+    scheduler.uncover(x, { first: 0, end: 4 }, 2); // refused: kept aside
+    scheduler.cover(x, { first: 0, end: 4 }, 3); // a new buffer there
+    sim.simulateRemoteUnmap(x, { first: 0, end: 4 });
+    scheduler.cover(x, { first: 10, end: 12 }, 4);
+    expect(scheduler.uncover(x, { first: 10, end: 12 }, 5)).toBe(2);
+    expect(sim.grantedPages(x)).toBe(4);
+  });
+
+  it('sparse extents: a full table gets the policy a pressure turn, then all or nothing', () => {
+    const seen: string[] = [];
+    const policy: ReclaimPolicy = {
+      name: 'watch',
+      handle(event: PolicyEvent) {
+        seen.push(event.type);
+      },
+    };
+    const { scheduler } = setup(policy, 1); // 504 refs
+    const x = scheduler.acquire(1000, 0, { sparse: true });
+    scheduler.cover(x, { first: 0, end: 500 }, 1);
+    expect(() => scheduler.cover(x, { first: 500, end: 510 }, 2)).toThrow(GrantTableFullError);
+    expect(seen).toEqual(['allocated', 'pressure']);
+    expect(scheduler.stats()).toMatchObject({ refsInUse: 500, allocationFailures: 1 });
   });
 
   it('composes interceptors in order, undici style', () => {

@@ -80,6 +80,11 @@ export interface AssemblyOptions {
    * of the caller's, or 0 for none. Default: defaultCopyThreads() (bridge/shm).
    */
   readonly copyThreads?: number | CopyThreads;
+  /**
+   * Grant pools whole, as before sparse extents (a benchmark's baseline). Default:
+   * sparse wherever the backend can.
+   */
+  readonly whole?: boolean;
   /** Decode damage in passthrough mode too (grant mode always does). */
   readonly trackDamage?: boolean;
   /** Observer of what the scheduler does (metrics, tests). */
@@ -199,7 +204,7 @@ export function assembleBridge(options: AssemblyOptions): AssembledBridge {
       grants:
         backend === undefined || reclaimer === undefined
           ? undefined
-          : { backend, reclaimer, copyThreads: options.copyThreads },
+          : { backend, reclaimer, copyThreads: options.copyThreads, whole: options.whole },
     });
   } catch (err) {
     reclaimer?.close();

@@ -42,6 +42,7 @@ export function limitsFromFlags(options: LimitFlags): Partial<ClientLimits> {
   return {
     maxPoolSize: options['max-pool-size'],
     maxShmTotal: options['max-shm-total'],
+    maxShmDeclared: options['max-shm-declared'],
     maxObjects: options['max-objects'],
     maxFds: options['max-fds'],
     maxBufferedBytes: options['max-buffered'],

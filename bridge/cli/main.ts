@@ -64,8 +64,10 @@ Common options:
   --policy-opt K=V      an option of the policy, e.g. level=E2 (repeatable)
 Per-client limits (proxy, run; see SECURITY.md) — a client over one is disconnected alone,
 told which limit it hit; SIZE is bytes or 64K, 256M, 1G:
-  --max-pool-size SIZE      largest wl_shm pool (default 256M)
-  --max-shm-total SIZE      all of a client's pools not yet unmapped (default 1G)
+  --max-pool-size SIZE      bytes one wl_shm pool's buffers may cover (default 256M)
+  --max-shm-total SIZE      bytes all of a client's pools not yet unmapped may cover
+                            (grant mode, sealed pools: twice that; default 1G)
+  --max-shm-declared SIZE   declared sizes of those pools, address space (default 64G)
   --max-objects N           object ids in use at once (default 32768)
   --max-fds N               fds the bridge holds for a client (default 1024)
   --max-buffered SIZE       bytes buffered for a client, both directions (default 640K)
@@ -89,6 +91,7 @@ const flagSpec = {
   'policy-opt': { type: 'string', multiple: true },
   'max-pool-size': { type: 'string' },
   'max-shm-total': { type: 'string' },
+  'max-shm-declared': { type: 'string' },
   'max-objects': { type: 'string' },
   'max-fds': { type: 'string' },
   'max-buffered': { type: 'string' },

@@ -26,6 +26,7 @@ const byteCount = z
 const limitFlags = {
   'max-pool-size': byteCount.pipe(clientLimitFields.maxPoolSize.unwrap()).optional(),
   'max-shm-total': byteCount.pipe(clientLimitFields.maxShmTotal.unwrap()).optional(),
+  'max-shm-declared': byteCount.pipe(clientLimitFields.maxShmDeclared.unwrap()).optional(),
   'max-objects': z.coerce.number().pipe(clientLimitFields.maxObjects.unwrap()).optional(),
   'max-fds': z.coerce.number().pipe(clientLimitFields.maxFds.unwrap()).optional(),
   'max-buffered': byteCount.pipe(clientLimitFields.maxBufferedBytes.unwrap()).optional(),

@@ -14,9 +14,13 @@ export class GrantTableFullError extends Error {
     readonly requested: number,
     /** Refs that were free (as far as the backend knows). */
     readonly available: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; hint?: string },
   ) {
-    super(`${backend} grant table full: ${requested} refs requested, ${available} free`, options);
+    const hint = options?.hint === undefined ? '' : ` (${options.hint})`;
+    super(
+      `${backend} grant table full: ${requested} refs requested, ${available} free${hint}`,
+      options,
+    );
   }
 }
 
@@ -49,7 +53,9 @@ export type ExtentState =
   /** Not issued by this backend instance. */
   | 'foreign'
   /** (sim) the remote side does not map it: an unmap without a map. */
-  | 'not-mapped';
+  | 'not-mapped'
+  /** (sim) a page of a sparse extent that has no ref: the remote side cannot map it. */
+  | 'not-granted';
 
 /**
  * An operation was asked of an extent in a state that forbids it: free before foreign

@@ -11,7 +11,7 @@ import {
   type DeallocGrefRequest,
   type GntallocDevice,
 } from '../../ffi/gntalloc.js';
-import { nativeAlloc, nativeFree, type NativePointer } from '../../ffi/libc.js';
+import { nativeAlloc, nativeFree, nativeView, type NativePointer } from '../../ffi/libc.js';
 import {
   ExtentStateError,
   GntallocUnavailableError,
@@ -227,5 +227,40 @@ describe('gntalloc grant backend logic (fake device)', () => {
     expect(() => new GntallocGrantBackend({ domid: 70000, openDevice: () => fake.device })).toThrow(
       RangeError,
     );
+  });
+
+  it('grants pools whole: no sparse extents, and a pool beyond the limit is refused naming why', () => {
+    const fake = fakeDevice();
+    const backend = backendWith(fake, { limit: 1024 });
+    try {
+      expect(backend.grantsSparsely).toBe(false);
+      expect(() => backend.allocate(4, { sparse: true })).toThrow(TypeError);
+      // foot's 512 MiB pool would need 131 072 refs.
+      const error = (() => {
+        try {
+          backend.allocate(131072);
+        } catch (err) {
+          return err;
+        }
+      })();
+      expect(error).toBeInstanceOf(GrantTableFullError);
+      expect((error as Error).message).toMatch(
+        /131072 refs requested, 1024 free \(gntalloc grants a pool whole, at its declared size: it cannot map a sparse range\)/,
+      );
+      expect(fake.calls).toEqual([]);
+      const e = backend.allocate(2);
+      expect(backend.grantPages(e, { first: 0, end: 2 })).toBe(0);
+      expect(backend.releasePages(e, { first: 0, end: 2 })).toEqual({
+        released: 0,
+        stillMapped: 0,
+      });
+      expect(backend.grantedPages(e)).toBe(2);
+      const view = nativeView(e.ptr!, 8192);
+      view.fill(9);
+      backend.discard(e, 10, 4096);
+      expect([view[9], view[10], view[4105], view[4106]]).toEqual([9, 0, 0, 9]);
+    } finally {
+      backend.close();
+    }
   });
 });

@@ -18,6 +18,16 @@
 //
 // Refs still count against the module's `limit` while deferred, so the backend's own
 // limit check is optimistic; the kernel's ENOSPC becomes GrantTableFullError too.
+//
+// Whole extents only. The compositor maps a pool as one range of the device file, and
+// gntalloc lays grants out in that file in allocation order (each ALLOC_GREF takes the
+// next `count` pages of offsets; the mmap offset is that index), so there is no way to
+// grant page 40 000 of a pool without granting the 39 999 before it, nor to put a page
+// back into the middle of a range once it was given back (DEALLOC_GREF of part of a
+// range leaves a gap that mmap refuses). So a pool is granted whole at its declared
+// size: foot's 512 MiB pools would need 131 072 refs each, and are refused with
+// GrantTableFullError (no_memory for the client) when the limit is lower, which it is
+// by default (1024). Grant mode charges such a pool its declared size (SECURITY.md).
 
 import { readFileSync } from 'node:fs';
 import { SyscallError } from '../../ffi/errors.js';
@@ -30,14 +40,26 @@ import {
   type GntallocDevice,
   openGntalloc,
 } from '../../ffi/gntalloc.js';
-import { dupCloexec, type NativePointer } from '../../ffi/libc.js';
+import { dupCloexec, type NativePointer, nativeView } from '../../ffi/libc.js';
 import {
   ExtentGrowUnsupportedError,
   GntallocUnavailableError,
   GrantTableFullError,
 } from './errors.js';
 import { type BackendStats, type CommonGrantOptions, ExtentLedger } from './ledger.js';
-import type { EndAccessResult, GrantBackend, GrantExtent, RemoteMappingSource } from './types.js';
+import {
+  type EndAccessResult,
+  type GrantBackend,
+  type GrantExtent,
+  type GrantRef,
+  PAGE_SIZE,
+  type PageRange,
+  type PageRelease,
+  type RemoteMappingSource,
+} from './types.js';
+
+const WHOLE_ONLY =
+  'gntalloc grants a pool whole, at its declared size: it cannot map a sparse range';
 
 export interface GntallocGrantOptions extends CommonGrantOptions {
   /** The domain the pages are granted to (the compositor's domain). Required. */
@@ -77,6 +99,7 @@ export function readGntallocLimit(path = GNTALLOC_LIMIT_PATH): number | undefine
 
 export class GntallocGrantBackend implements GrantBackend {
   readonly name = 'gntalloc' as const;
+  readonly grantsSparsely = false;
   readonly domid: number;
   readonly limit: number;
   private readonly ledger = new ExtentLedger<GntallocPrivate>('gntalloc');
@@ -109,12 +132,13 @@ export class GntallocGrantBackend implements GrantBackend {
   }
 
   /** One ALLOC_GREF of `pages` writable grants, then the bridge's mapping of them. */
-  allocate(pages: number): GrantExtent {
+  allocate(pages: number, options: { readonly sparse?: boolean } = {}): GrantExtent {
     this.ledger.assertOpen('allocate');
+    if (options.sparse === true) throw new TypeError(WHOLE_ONLY);
     this.ledger.checkPages(pages);
     const inUse = this.ledger.refsLive;
     if (inUse + pages > this.limit) {
-      throw new GrantTableFullError('gntalloc', pages, this.limit - inUse);
+      throw new GrantTableFullError('gntalloc', pages, this.limit - inUse, { hint: WHOLE_ONLY });
     }
     let allocation: GntallocAllocation;
     try {
@@ -125,7 +149,10 @@ export class GntallocGrantBackend implements GrantBackend {
       });
     } catch (error) {
       if (error instanceof SyscallError && error.errnoName === 'ENOSPC') {
-        throw new GrantTableFullError('gntalloc', pages, this.limit - inUse, { cause: error });
+        throw new GrantTableFullError('gntalloc', pages, this.limit - inUse, {
+          cause: error,
+          hint: WHOLE_ONLY,
+        });
       }
       throw error;
     }
@@ -147,6 +174,37 @@ export class GntallocGrantBackend implements GrantBackend {
       },
       { index: allocation.index, ptr, deallocated: false },
     );
+  }
+
+  /** Every page of a gntalloc extent is granted from allocation to free. */
+  grantPages(extent: GrantExtent, _range?: PageRange): number {
+    this.ledger.entry(extent, 'grantPages');
+    return 0;
+  }
+
+  /** Nothing can be given back before the whole extent goes (module comment). */
+  releasePages(extent: GrantExtent, _range?: PageRange): PageRelease {
+    this.ledger.entry(extent, 'releasePages');
+    return { released: 0, stillMapped: 0 };
+  }
+
+  grantedPages(extent: GrantExtent): number {
+    return this.ledger.entry(extent, 'grantedPages').granted;
+  }
+
+  refsOf(extent: GrantExtent): readonly GrantRef[] {
+    this.ledger.entry(extent, 'refsOf');
+    return extent.refs;
+  }
+
+  /** Grant pages cannot be punched: the bytes are written with zeros. */
+  discard(extent: GrantExtent, offset: number, length: number): void {
+    this.ledger.assertOpen('discard');
+    const { priv } = this.ledger.entry(extent, 'discard');
+    if (offset < 0 || length < 0 || offset + length > extent.pages * PAGE_SIZE) {
+      throw new RangeError(`gntalloc: discard ${offset}+${length} beyond extent ${extent.id}`);
+    }
+    if (length > 0) nativeView(priv.ptr + BigInt(offset), length).fill(0);
   }
 
   /** The device fd (the remote side maps the extent at fdOffset in it). */

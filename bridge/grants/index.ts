@@ -21,3 +21,5 @@ export {
 export { MEMFD_SEALS, MemfdGrantBackend, type MemfdGrantOptions } from './memfd.js';
 export { GntallocGrantBackend, readGntallocLimit, type GntallocGrantOptions } from './gntalloc.js';
 export { oracleMappingSource } from './oracle-source.js';
+export { DelegatingBackend } from './delegating.js';
+export { PageSet, pagesIn } from './page-set.js';

@@ -10,6 +10,7 @@ import type {
   GrantBackendStats,
   GrantExtent,
   GrantRef,
+  PageRange,
 } from './types.js';
 
 /** Backend stats with what every backend here also counts (a superset of the interface). */
@@ -21,6 +22,11 @@ export interface BackendStats extends GrantBackendStats {
   readonly endAccessUnverified: number;
   /** Extents that close() found still mapped remotely (and reported). */
   readonly stillMappedAtClose: number;
+  /** Pages of sparse extents granted, and given back, since the backend opened. */
+  readonly pagesGranted: number;
+  readonly pagesReleased: number;
+  /** Pages releasePages had to leave granted because the remote side mapped them. */
+  readonly pageReleaseFailures: number;
 }
 
 /** Options every backend accepts. */
@@ -39,6 +45,8 @@ export interface LedgerEntry<P> {
   extent: GrantExtent;
   /** granted → ended (endForeignAccess 'ok') → removed (free). Never goes back. */
   phase: ExtentPhase;
+  /** Pages granted now (all of a whole extent). */
+  granted: number;
   /** The backend's private state for the extent (e.g. mapping length). */
   priv: P;
 }
@@ -57,6 +65,9 @@ export class ExtentLedger<P> {
   private endAccessFailures = 0;
   private endAccessUnverified = 0;
   private stillMappedAtClose = 0;
+  private pagesGranted = 0;
+  private pagesReleased = 0;
+  private pageReleaseFailures = 0;
 
   constructor(readonly backend: GrantBackendName) {}
 
@@ -71,16 +82,34 @@ export class ExtentLedger<P> {
     }
   }
 
+  /** Validates a page range of `extent` for grantPages/releasePages/discard. */
+  checkRange(extent: GrantExtent, range: PageRange, operation: string): void {
+    const { first, end } = range;
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(end) || first < 0 || end < first) {
+      throw new RangeError(`${this.backend}: ${operation}: bad page range ${first}..${end}`);
+    }
+    if (end > extent.pages) {
+      throw new RangeError(
+        `${this.backend}: ${operation}: pages ${first}..${end} beyond extent ${extent.id} (${extent.pages} pages)`,
+      );
+    }
+  }
+
   /** Ids are never reused, even after free (GrantExtent.id's contract). */
   takeId(): number {
     return this.nextId++;
   }
 
-  /** Records a freshly allocated extent (frozen, so nobody can alter its refs or fd). */
+  /**
+   * Records a freshly allocated extent (frozen, so nobody can alter its refs or fd): a
+   * whole one (`refs`, one per page, all granted) or, with `sparse` pages, a sparse one
+   * with nothing granted yet.
+   */
   add(
     fields: {
       id: number;
       refs: readonly GrantRef[];
+      sparse?: number;
       fd: number | undefined;
       fdOffset: number;
       ptr: GrantExtent['ptr'];
@@ -88,29 +117,52 @@ export class ExtentLedger<P> {
     },
     priv: P,
   ): GrantExtent {
+    const sparse = fields.sparse !== undefined;
     const extent: GrantExtent = Object.freeze({
       id: fields.id,
-      pages: fields.refs.length,
-      refs: Object.freeze([...fields.refs]),
+      pages: fields.sparse ?? fields.refs.length,
+      sparse,
+      refs: Object.freeze(sparse ? [] : [...fields.refs]),
       fd: fields.fd,
       fdOffset: fields.fdOffset,
       ptr: fields.ptr,
       file: fields.file === undefined ? undefined : Object.freeze({ ...fields.file }),
     });
-    this.live.set(extent.id, { extent, phase: 'granted', priv });
+    const granted = sparse ? 0 : extent.pages;
+    this.live.set(extent.id, { extent, phase: 'granted', granted, priv });
     this.issued.add(extent);
-    this.refsInUse += extent.pages;
+    this.refsInUse += granted;
     this.allocations++;
     return extent;
   }
 
+  /** A sparse extent's granted pages changed by `delta` (grantPages / releasePages). */
+  pagesChanged(entry: LedgerEntry<P>, delta: number, stillMapped = 0): void {
+    entry.granted += delta;
+    this.refsInUse += delta;
+    if (delta > 0) this.pagesGranted += delta;
+    else this.pagesReleased -= delta;
+    this.pageReleaseFailures += stillMapped;
+  }
+
+  /** The live, granted (not ended) entry of a sparse extent, for grantPages/releasePages. */
+  sparseEntry(extent: GrantExtent, operation: string): LedgerEntry<P> | undefined {
+    const entry = this.entry(extent, operation);
+    if (!extent.sparse) return undefined;
+    if (entry.phase !== 'granted') {
+      throw new ExtentStateError(this.backend, operation, extent.id, entry.phase);
+    }
+    return entry;
+  }
+
   /**
-   * Swaps a granted extent for its grown successor (same id, more refs). The old object
-   * becomes 'freed' for every later call, so stale references fail loudly.
+   * Swaps a granted extent for its grown successor (same id, more pages: refs for a whole
+   * one, span only for a sparse one). The old object becomes 'freed' for every later
+   * call, so stale references fail loudly.
    */
   replace(
     extent: GrantExtent,
-    fields: { refs: readonly GrantRef[]; ptr: GrantExtent['ptr'] },
+    fields: { pages: number; refs: readonly GrantRef[]; ptr: GrantExtent['ptr'] },
     priv: P,
   ): GrantExtent {
     const entry = this.entry(extent, 'grow');
@@ -119,11 +171,14 @@ export class ExtentLedger<P> {
     }
     const grown: GrantExtent = Object.freeze({
       ...extent,
-      pages: fields.refs.length,
-      refs: Object.freeze([...fields.refs]),
+      pages: fields.pages,
+      refs: Object.freeze(extent.sparse ? [] : [...fields.refs]),
       ptr: fields.ptr,
     });
-    this.refsInUse += grown.pages - extent.pages;
+    if (!extent.sparse) {
+      this.refsInUse += grown.pages - extent.pages;
+      entry.granted = grown.pages;
+    }
     entry.extent = grown;
     entry.priv = priv;
     this.issued.add(grown);
@@ -169,7 +224,7 @@ export class ExtentLedger<P> {
       throw new ExtentStateError(this.backend, 'free', extent.id, entry.phase);
     }
     this.live.delete(extent.id);
-    this.refsInUse -= extent.pages;
+    this.refsInUse -= entry.granted;
     this.frees++;
     return entry;
   }
@@ -211,6 +266,9 @@ export class ExtentLedger<P> {
       endAccessFailures: this.endAccessFailures,
       endAccessUnverified: this.endAccessUnverified,
       stillMappedAtClose: this.stillMappedAtClose,
+      pagesGranted: this.pagesGranted,
+      pagesReleased: this.pagesReleased,
+      pageReleaseFailures: this.pageReleaseFailures,
     };
   }
 }

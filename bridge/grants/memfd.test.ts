@@ -189,3 +189,75 @@ describe('memfd grant backend', () => {
     expect(backend.stats()).toMatchObject({ extentsInUse: 0, stillMappedAtClose: 2 });
   });
 });
+
+describe('memfd grant backend, sparse extents', () => {
+  const MiB = 1024 * 1024;
+
+  it('a 512 MiB extent holds only what is written, and gives pages back by punching them', () => {
+    const backend = new MemfdGrantBackend();
+    const e = backend.allocate((512 * MiB) / 4096, { sparse: true });
+    try {
+      const fd = e.fd as number;
+      expect(fstat(fd)).toMatchObject({ size: 512 * MiB, allocated: 0 });
+      // Two 4 MiB buffers, far apart; the bridge copies into them.
+      const a = { first: 32768, end: 32768 + 1024 };
+      const b = { first: 100_000, end: 101_024 };
+      expect(backend.grantPages(e, a)).toBe(1024);
+      expect(backend.grantPages(e, b)).toBe(1024);
+      expect(backend.stats().refsInUse).toBe(2048);
+      const view = nativeView(e.ptr as bigint, 512 * MiB);
+      view.fill(0x5a, a.first * 4096, a.end * 4096);
+      view.fill(0xa5, b.first * 4096, b.end * 4096);
+      expect(fstat(fd).allocated).toBe(8 * MiB);
+      expect(backend.refsOf(e)).toHaveLength(2048);
+      // Buffer a goes: its pages leave the file, which keeps its size (no SIGBUS for a
+      // mapping of it), and read as zeros.
+      expect(backend.releasePages(e, a)).toEqual({ released: 1024, stillMapped: 0 });
+      expect(fstat(fd)).toMatchObject({ size: 512 * MiB, allocated: 4 * MiB });
+      expect(view[a.first * 4096 + 5]).toBe(0);
+      expect(view[b.first * 4096 + 5]).toBe(0xa5);
+      expect(backend.stats()).toMatchObject({ refsInUse: 1024, pagesReleased: 1024 });
+      // The seals allow punching (only F_SEAL_WRITE forbids it) and still hold.
+      expect(getSeals(fd) & MEMFD_SEALS).toBe(MEMFD_SEALS);
+      expect(() => ftruncate(fd, 4096)).toThrow(SyscallError);
+    } finally {
+      backend.close();
+    }
+  });
+
+  it('discard punches bytes out, zeroing partial pages', () => {
+    const backend = new MemfdGrantBackend();
+    const e = backend.allocate(4, { sparse: true });
+    try {
+      backend.grantPages(e, { first: 0, end: 4 });
+      const view = nativeView(e.ptr as bigint, 4 * 4096);
+      view.fill(7);
+      backend.discard(e, 100, 2 * 4096);
+      // Page 1 went whole. (Checked first: reading a hole through a shared mapping makes
+      // the page again.)
+      expect(fstat(e.fd as number).allocated).toBe(3 * 4096);
+      const at = [99, 100, 4096, 100 + 2 * 4096 - 1, 100 + 2 * 4096];
+      expect(at.map((i) => view[i])).toEqual([7, 0, 0, 0, 7]);
+      expect(() => backend.discard(e, 3 * 4096, 8192)).toThrow(RangeError);
+    } finally {
+      backend.close();
+    }
+  });
+
+  it('counts granted pages against maxRefs, all or nothing', () => {
+    const backend = new MemfdGrantBackend({ maxRefs: 10 });
+    try {
+      const e = backend.allocate(100, { sparse: true });
+      expect(backend.grantPages(e, { first: 0, end: 8 })).toBe(8);
+      expect(() => backend.grantPages(e, { first: 4, end: 16 })).toThrow(GrantTableFullError);
+      expect(backend.grantedPages(e)).toBe(8);
+      expect(backend.grantPages(e, { first: 4, end: 10 })).toBe(2);
+      const grown = backend.grow(e, 200); // spans more, grants nothing
+      expect(grown).toMatchObject({ pages: 200, sparse: true });
+      expect(backend.stats().refsInUse).toBe(10);
+      expect(fstat(grown.fd as number).size).toBe(200 * 4096);
+    } finally {
+      backend.close();
+    }
+  });
+});

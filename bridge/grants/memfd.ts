@@ -22,6 +22,18 @@
 // bridge's own file leaves the bridge; where /proc/self/fd cannot be opened the extent
 // has no `file.ownFd` and the oracle falls back to looking in /proc.
 //
+// Sparse extents (grant mode's default): the file has the pool's declared size and
+// stays sparse — memfd_create's files are VM_NORESERVE, so a 512 MiB file costs nothing
+// until written, and a page comes into being when the bridge copies a buffer into it.
+// grantPages only counts pages as granted (refs, the maxRefs limit); releasePages
+// punches them out of the file (fallocate PUNCH_HOLE | KEEP_SIZE, allowed under
+// F_SEAL_SHRINK: only F_SEAL_WRITE forbids it), which gives their memory back while
+// the size, and so every mapping of the file, stays valid: a read of a punched page
+// gives zeros, never SIGBUS. Refs are synthetic here too: page p of a sparse extent is
+// ref `refBase + p`, each extent reserving a block as large as any pool can be.
+// releasePages always succeeds: there is no per-page mapping to ask about, and the
+// caller releases only pages no live buffer covers, which the compositor no longer reads.
+//
 // End of foreign access without evidence: when the source says 'unknown' (or there is
 // none), endForeignAccess answers 'ok'. That is safe here, unlike with Xen grants:
 // free() only unmaps the bridge's mapping and closes the bridge's fd; the kernel keeps
@@ -46,19 +58,26 @@ import {
   type NativePointer,
   PROT_READ,
   PROT_WRITE,
+  punchHole,
   SIGURG,
   setLeaseBreakSignal,
 } from '../../ffi/libc.js';
 import { GrantTableFullError } from './errors.js';
 import { type BackendStats, type CommonGrantOptions, ExtentLedger } from './ledger.js';
+import { PageSet, pagesIn } from './page-set.js';
 import {
   type EndAccessResult,
   type GrantBackend,
   type GrantExtent,
   type GrantRef,
   PAGE_SIZE,
+  type PageRange,
+  type PageRelease,
   type RemoteMappingSource,
 } from './types.js';
+
+/** Pages of the largest pool wl_shm can declare (int32 bytes): a sparse extent's ref block. */
+const MAX_EXTENT_PAGES = 2 ** 31 / PAGE_SIZE;
 
 export const MEMFD_SEALS = F_SEAL_SHRINK | F_SEAL_SEAL;
 
@@ -78,10 +97,15 @@ interface MemfdPrivate {
   /** Owned: the bridge's mapping, unmapped by free/close. Same as extent.ptr. */
   readonly ptr: NativePointer;
   readonly length: number;
+  /** A sparse extent's granted pages (undefined: a whole extent). */
+  readonly granted: PageSet | undefined;
+  /** A sparse extent's page p has synthetic ref refBase + p. */
+  readonly refBase: number;
 }
 
 export class MemfdGrantBackend implements GrantBackend {
   readonly name = 'memfd' as const;
+  readonly grantsSparsely = true;
   private readonly ledger = new ExtentLedger<MemfdPrivate>('memfd');
   private readonly remote: RemoteMappingSource | undefined;
   private readonly maxRefs: number;
@@ -96,14 +120,16 @@ export class MemfdGrantBackend implements GrantBackend {
   }
 
   /**
-   * A fresh zero-filled memfd of pages × 4096 bytes, sealed, mapped read-write. On any
-   * failure nothing is left behind (fd closed, mapping undone).
+   * A fresh zero-filled memfd of pages × 4096 bytes, sealed, mapped read-write (sparse:
+   * nothing granted, nothing resident). On any failure nothing is left behind (fd
+   * closed, mapping undone).
    */
-  allocate(pages: number): GrantExtent {
+  allocate(pages: number, options: { readonly sparse?: boolean } = {}): GrantExtent {
     this.ledger.assertOpen('allocate');
     this.ledger.checkPages(pages);
+    const sparse = options.sparse === true;
     const inUse = this.ledger.refsLive;
-    if (inUse + pages > this.maxRefs) {
+    if (!sparse && inUse + pages > this.maxRefs) {
       throw new GrantTableFullError('memfd', pages, this.maxRefs - inUse);
     }
     const id = this.ledger.takeId();
@@ -125,11 +151,15 @@ export class MemfdGrantBackend implements GrantBackend {
       const { dev, ino } = fstat(fd);
       ptr = mmap(fd, length, PROT_READ | PROT_WRITE);
       const refs: GrantRef[] = [];
-      for (let i = 0; i < pages; i++) refs.push(this.nextRef++);
+      let refBase = 0;
+      if (sparse) {
+        refBase = this.nextRef;
+        this.nextRef += MAX_EXTENT_PAGES;
+      } else for (let i = 0; i < pages; i++) refs.push(this.nextRef++);
       const file = reopened ? { dev, ino, ownFd: fd } : { dev, ino };
       return this.ledger.add(
-        { id, refs, fd, fdOffset: 0, ptr, file },
-        { fd, reopened, ptr, length },
+        { id, refs, sparse: sparse ? pages : undefined, fd, fdOffset: 0, ptr, file },
+        { fd, reopened, ptr, length, granted: sparse ? new PageSet() : undefined, refBase },
       );
     } catch (error) {
       if (ptr !== undefined) munmap(ptr, length);
@@ -151,6 +181,58 @@ export class MemfdGrantBackend implements GrantBackend {
     return this.ledger.recordEnd(entry, 'ok', mapped === false);
   }
 
+  /** Counts the pages of `range` not granted yet as granted (they are holes until written). */
+  grantPages(extent: GrantExtent, range: PageRange): number {
+    this.ledger.assertOpen('grantPages');
+    const entry = this.ledger.sparseEntry(extent, 'grantPages');
+    if (entry === undefined) return 0;
+    this.ledger.checkRange(extent, range, 'grantPages');
+    const granted = entry.priv.granted!;
+    const fresh = range.end - range.first - pagesIn(granted.present(range));
+    const inUse = this.ledger.refsLive;
+    if (inUse + fresh > this.maxRefs) {
+      throw new GrantTableFullError('memfd', fresh, this.maxRefs - inUse);
+    }
+    this.ledger.pagesChanged(entry, granted.add(range));
+    return fresh;
+  }
+
+  /** Punches the pages of `range` out of the file; the granted ones count as released. */
+  releasePages(extent: GrantExtent, range: PageRange): PageRelease {
+    this.ledger.assertOpen('releasePages');
+    const entry = this.ledger.sparseEntry(extent, 'releasePages');
+    if (entry === undefined) return { released: 0, stillMapped: 0 };
+    this.ledger.checkRange(extent, range, 'releasePages');
+    const released = entry.priv.granted!.remove(range);
+    this.ledger.pagesChanged(entry, -released);
+    punchHole(entry.priv.fd, range.first * PAGE_SIZE, (range.end - range.first) * PAGE_SIZE);
+    return { released, stillMapped: 0 };
+  }
+
+  grantedPages(extent: GrantExtent): number {
+    return this.ledger.entry(extent, 'grantedPages').granted;
+  }
+
+  refsOf(extent: GrantExtent): readonly GrantRef[] {
+    const { priv } = this.ledger.entry(extent, 'refsOf');
+    if (priv.granted === undefined) return extent.refs;
+    const refs: GrantRef[] = [];
+    for (const r of priv.granted.ranges()) {
+      for (let p = r.first; p < r.end; p++) refs.push(priv.refBase + p);
+    }
+    return refs;
+  }
+
+  /** Punches the bytes out of the file (partial pages at either end are zeroed). */
+  discard(extent: GrantExtent, offset: number, length: number): void {
+    this.ledger.assertOpen('discard');
+    const { priv } = this.ledger.entry(extent, 'discard');
+    if (offset < 0 || length < 0 || offset + length > priv.length) {
+      throw new RangeError(`memfd: discard ${offset}+${length} beyond extent ${extent.id}`);
+    }
+    punchHole(priv.fd, offset, length);
+  }
+
   /** A fresh open file description of the extent (see the module comment). */
   shareFd(extent: GrantExtent): number {
     this.ledger.assertOpen('shareFd');
@@ -165,6 +247,7 @@ export class MemfdGrantBackend implements GrantBackend {
   /**
    * Grows the file to `pages` pages and maps it again at the new size (the old mapping
    * is undone only once the new one exists, so a failure leaves the extent as it was).
+   * A sparse extent grants nothing more.
    */
   grow(extent: GrantExtent, pages: number): GrantExtent {
     this.ledger.assertOpen('grow');
@@ -172,7 +255,7 @@ export class MemfdGrantBackend implements GrantBackend {
     if (pages <= extent.pages) return extent;
     this.ledger.checkPages(pages);
     const more = pages - extent.pages;
-    if (this.ledger.refsLive + more > this.maxRefs) {
+    if (!extent.sparse && this.ledger.refsLive + more > this.maxRefs) {
       throw new GrantTableFullError('memfd', more, this.maxRefs - this.ledger.refsLive);
     }
     const length = pages * PAGE_SIZE;
@@ -180,8 +263,8 @@ export class MemfdGrantBackend implements GrantBackend {
     const ptr = mmap(entry.priv.fd, length, PROT_READ | PROT_WRITE);
     munmap(entry.priv.ptr, entry.priv.length);
     const refs = [...extent.refs];
-    for (let i = 0; i < more; i++) refs.push(this.nextRef++);
-    return this.ledger.replace(extent, { refs, ptr }, { ...entry.priv, ptr, length });
+    if (!extent.sparse) for (let i = 0; i < more; i++) refs.push(this.nextRef++);
+    return this.ledger.replace(extent, { pages, refs, ptr }, { ...entry.priv, ptr, length });
   }
 
   /** Unmaps the bridge's mapping and closes the bridge's fd. */

@@ -35,6 +35,9 @@ describe('sim grant table', () => {
       endAccessFailures: 0,
       endAccessUnverified: 0,
       stillMappedAtClose: 0,
+      pagesGranted: 0,
+      pagesReleased: 0,
+      pageReleaseFailures: 0,
     });
     const all = sim.allocate(32760);
     expect(all.refs[0]).toBe(8);
@@ -194,5 +197,81 @@ describe('sim grant table', () => {
     expect((error as GrantBackendClosedError).code).toBe('ERR_GRANT_BACKEND_CLOSED');
     expect(() => sim.endForeignAccess(idle)).toThrow(GrantBackendClosedError);
     sim.close(); // idempotent
+  });
+});
+
+describe('sim grant table, sparse extents', () => {
+  it('grants a page its ref on first use, and only once', () => {
+    const sim = new SimGrantBackend();
+    const pool = sim.allocate(131072, { sparse: true }); // foot's 512 MiB pool
+    expect(pool).toMatchObject({ pages: 131072, sparse: true, refs: [] });
+    expect(sim.stats().refsInUse).toBe(0);
+    const whole = sim.allocate(2); // refs 8, 9
+    expect(sim.grantPages(pool, { first: 32768, end: 32772 })).toBe(4);
+    expect(sim.grantPages(pool, { first: 32770, end: 32774 })).toBe(2);
+    expect(sim.refsOf(pool)).toEqual([10, 11, 12, 13, 14, 15]);
+    expect(sim.grantedPages(pool)).toBe(6);
+    expect(sim.stats()).toMatchObject({ refsInUse: 8, pagesGranted: 6 });
+    expect(sim.grantedPages(whole)).toBe(2);
+  });
+
+  it('two 4 MiB buffers in a 512 MiB pool hold 2 048 refs, not 131 072', () => {
+    const sim = new SimGrantBackend();
+    const pool = sim.allocate(131072, { sparse: true });
+    sim.grantPages(pool, { first: 0, end: 1024 });
+    sim.grantPages(pool, { first: 100_000, end: 101_024 });
+    expect(sim.stats().refsInUse).toBe(2048);
+  });
+
+  it('ends access ref by ref: a page the remote side maps keeps its ref, the others go', () => {
+    const sim = new SimGrantBackend();
+    const pool = sim.allocate(64, { sparse: true });
+    sim.grantPages(pool, { first: 0, end: 8 });
+    sim.simulateRemoteMap(pool, { first: 2, end: 4 }); // the remote reads a buffer there
+    expect(sim.releasePages(pool, { first: 0, end: 8 })).toEqual({ released: 6, stillMapped: 2 });
+    expect(sim.refsOf(pool)).toEqual([10, 11]);
+    expect(sim.stats()).toMatchObject({ refsInUse: 2, pagesReleased: 6, pageReleaseFailures: 2 });
+    sim.simulateRemoteUnmap(pool, { first: 2, end: 4 });
+    expect(sim.releasePages(pool, { first: 2, end: 4 })).toEqual({ released: 2, stillMapped: 0 });
+    expect(sim.stats().refsInUse).toBe(0);
+    // The freed refs are the lowest again.
+    sim.grantPages(pool, { first: 40, end: 41 });
+    expect(sim.refsOf(pool)).toEqual([8]);
+  });
+
+  it('cannot map a page that has no ref (Xen: GNTST_bad_gntref)', () => {
+    const sim = new SimGrantBackend();
+    const pool = sim.allocate(16, { sparse: true });
+    sim.grantPages(pool, { first: 0, end: 2 });
+    const error = catchError(() => sim.simulateRemoteMap(pool, { first: 1, end: 3 }));
+    expect(error).toBeInstanceOf(ExtentStateError);
+    expect((error as ExtentStateError).state).toBe('not-granted');
+    expect(sim.remoteMapCount(8)).toBe(0); // nothing mapped: all or nothing
+  });
+
+  it('grants all or nothing when the table runs out, and ends the whole extent at once', () => {
+    const sim = new SimGrantBackend({ frames: 1 }); // 504 refs
+    const pool = sim.allocate(1000, { sparse: true });
+    expect(sim.grantPages(pool, { first: 0, end: 500 })).toBe(500);
+    expect(() => sim.grantPages(pool, { first: 500, end: 505 })).toThrow(GrantTableFullError);
+    expect(sim.grantedPages(pool)).toBe(500);
+    sim.simulateRemoteMap(pool, { first: 10, end: 11 });
+    expect(sim.isMapped(pool)).toBe(true);
+    expect(sim.endForeignAccess(pool)).toBe('still-mapped');
+    sim.simulateRemoteUnmap(pool, { first: 10, end: 11 });
+    expect(sim.endForeignAccess(pool)).toBe('ok');
+    sim.free(pool);
+    expect(sim.stats()).toMatchObject({ refsInUse: 0, extentsInUse: 0 });
+  });
+
+  it('grows a sparse extent without granting, and refuses pages beyond it', () => {
+    const sim = new SimGrantBackend();
+    const pool = sim.allocate(4, { sparse: true });
+    expect(() => sim.grantPages(pool, { first: 3, end: 5 })).toThrow(RangeError);
+    const grown = sim.grow(pool, 8);
+    expect(grown).toMatchObject({ pages: 8, sparse: true });
+    expect(sim.stats().refsInUse).toBe(0);
+    expect(sim.grantPages(grown, { first: 3, end: 5 })).toBe(2);
+    expect(() => sim.grantPages(pool, { first: 0, end: 1 })).toThrow(ExtentStateError);
   });
 });

@@ -1,6 +1,14 @@
 // What the bridge needs from a grant table, whatever backs it: Xen's (gntalloc), a
 // faithful model of it (sim), or plain shared memory on any Linux (memfd). The shm
 // tracker and the reclaim scheduler speak only this interface.
+//
+// An extent spans a pool (the compositor maps it at the pool's declared size) but need
+// not grant every page of it. A *whole* extent grants all its pages at allocation (the
+// only kind gntalloc can make: one IOCTL_GNTALLOC_ALLOC_GREF per extent, mapped at one
+// device offset). A *sparse* extent grants none at first: grant mode grants a page when
+// a live buffer of the pool first covers it and gives it back (ends foreign access to
+// its ref, drops the memory) when no live buffer covers it any more — so a 512 MiB pool
+// holding two 4 MiB buffers costs ~8 MiB of pages, ~2 048 refs (bridge/shm/coverage.ts).
 
 import type { NativePointer } from '../../ffi/libc.js';
 
@@ -22,14 +30,34 @@ export const FDS_PER_EXTENT: Readonly<Record<GrantBackendName, number>> = {
   sim: 0,
 };
 
+/** Pages [first, end) of an extent (page 0 is the pool's first page). */
+export interface PageRange {
+  readonly first: number;
+  readonly end: number;
+}
+
+/** What releasePages did. */
+export interface PageRelease {
+  /** Pages whose access ended and whose refs went back to the table. */
+  readonly released: number;
+  /** Pages the remote side still maps: they stay granted (sim, as Xen refuses to end them). */
+  readonly stillMapped: number;
+}
+
 /**
- * Pages granted together, backing one client pool. Invariants: `refs.length === pages`;
- * once `free` has returned, nothing of the extent (fd, mapping, refs) may be used.
+ * Pages backing one client pool. Invariants: a whole extent has `refs.length === pages`
+ * and every page granted; a sparse one has `refs` empty and grants pages one by one
+ * (grantPages / releasePages, refs through refsOf); once `free` has returned, nothing
+ * of the extent (fd, mapping, refs) may be used.
  */
 export interface GrantExtent {
   /** Unique per backend instance, never reused. */
   readonly id: number;
+  /** Pages the extent spans: its fd and the bridge's mapping are this long. */
   readonly pages: number;
+  /** Granted page by page (see the module comment) rather than whole at allocation. */
+  readonly sparse: boolean;
+  /** A whole extent's refs, one per page in order; empty for a sparse one. */
   readonly refs: readonly GrantRef[];
   /**
    * The fd the compositor receives in place of the client's pool fd (memfd: the
@@ -55,6 +83,7 @@ export type EndAccessResult = 'ok' | 'still-mapped';
 
 export interface GrantBackendStats {
   readonly refsTotal: number;
+  /** Refs granted now: every page of a whole extent, the granted pages of a sparse one. */
   readonly refsInUse: number;
   readonly extentsInUse: number;
   readonly allocations: number;
@@ -67,18 +96,48 @@ export interface GrantBackendStats {
 
 export interface GrantBackend {
   readonly name: GrantBackendName;
-  /** Grants `pages` fresh pages. Throws GrantTableFullError when refs run out. */
-  allocate(pages: number): GrantExtent;
+  /** Whether allocate can make sparse extents (memfd, sim; not gntalloc). */
+  readonly grantsSparsely: boolean;
   /**
-   * Ends foreign access to every ref of the extent, as gnttab_try_end_foreign_access
-   * does: fails (and changes nothing) while the remote side still maps any page.
+   * An extent spanning `pages` pages: whole (every page granted; throws
+   * GrantTableFullError when refs run out), or, with `sparse`, none granted yet (throws
+   * a TypeError on a backend that cannot grant sparsely).
+   */
+  allocate(pages: number, options?: { readonly sparse?: boolean }): GrantExtent;
+  /**
+   * Grants the pages of `range` of a sparse extent that are not granted yet (fresh refs,
+   * zero-filled pages); returns how many. All or nothing: throws GrantTableFullError,
+   * granting none, when refs run out. A no-op (0) on a whole extent.
+   */
+  grantPages(extent: GrantExtent, range: PageRange): number;
+  /**
+   * Ends foreign access to the granted pages of `range` of a sparse extent and gives
+   * their refs (and memory) back; pages the remote side still maps stay granted, as
+   * gnttab_try_end_foreign_access refuses them (sim). A no-op on a whole extent.
+   */
+  releasePages(extent: GrantExtent, range: PageRange): PageRelease;
+  /** Pages granted now (a whole extent: all of them). */
+  grantedPages(extent: GrantExtent): number;
+  /** The refs of the granted pages, in page order. */
+  refsOf(extent: GrantExtent): readonly GrantRef[];
+  /**
+   * Bytes [offset, offset + length) of the extent are zero from now on, holding no
+   * memory where the backend can drop it: memfd punches the range out of the file (the
+   * client's pool has a hole there); gntalloc writes zeros; sim has no bytes.
+   */
+  discard(extent: GrantExtent, offset: number, length: number): void;
+  /**
+   * Ends foreign access to every granted ref of the extent, as
+   * gnttab_try_end_foreign_access does: fails (and changes nothing) while the remote side
+   * still maps any page.
    * Counted in stats whatever the result.
    */
   endForeignAccess(extent: GrantExtent): EndAccessResult;
   /**
-   * Adds pages to a granted extent in place (wl_shm_pool.resize: the compositor remaps
-   * the same fd larger). Returns the extent's new description; the old object must not
-   * be used again. Throws ExtentGrowUnsupportedError where the backend cannot do it.
+   * Makes an extent span `pages` pages in place (wl_shm_pool.resize: the compositor
+   * remaps the same fd larger): a whole extent grants the new pages, a sparse one grants
+   * nothing more. Returns the extent's new description; the old object must not be used
+   * again. Throws ExtentGrowUnsupportedError where the backend cannot do it.
    */
   grow(extent: GrantExtent, pages: number): GrantExtent;
   /**

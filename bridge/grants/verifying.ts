@@ -6,6 +6,7 @@
 // the bridge assembly's verifyFrees.
 
 import { type Holder, holdersOf } from '../oracle/holders.js';
+import { DelegatingBackend } from './delegating.js';
 import type { GrantBackend, GrantExtent } from './types.js';
 
 export interface UnsafeFree {
@@ -20,7 +21,7 @@ export interface VerifyingOptions {
   readonly vouched?: readonly number[];
 }
 
-export class VerifyingBackend implements GrantBackend {
+export class VerifyingBackend extends DelegatingBackend {
   /** Frees of an extent some process still mapped or held: must stay 0. */
   unsafe = 0;
   /** Frees the walk could not vouch for (a process it could not read). */
@@ -28,33 +29,16 @@ export class VerifyingBackend implements GrantBackend {
   frees = 0;
   /** The unsafe frees, with who held the extent (first 100). */
   readonly unsafeFrees: UnsafeFree[] = [];
-
-  constructor(
-    private readonly inner: GrantBackend,
-    options: VerifyingOptions = {},
-  ) {
-    this.exclude = options.exclude ?? [process.pid];
-    this.vouched = new Set(options.vouched ?? []);
-  }
   private readonly exclude: readonly number[];
   private readonly vouched: ReadonlySet<number>;
 
-  get name(): GrantBackend['name'] {
-    return this.inner.name;
+  constructor(inner: GrantBackend, options: VerifyingOptions = {}) {
+    super(inner);
+    this.exclude = options.exclude ?? [process.pid];
+    this.vouched = new Set(options.vouched ?? []);
   }
-  allocate(pages: number): GrantExtent {
-    return this.inner.allocate(pages);
-  }
-  grow(extent: GrantExtent, pages: number): GrantExtent {
-    return this.inner.grow(extent, pages);
-  }
-  shareFd(extent: GrantExtent): number {
-    return this.inner.shareFd(extent);
-  }
-  endForeignAccess(extent: GrantExtent): ReturnType<GrantBackend['endForeignAccess']> {
-    return this.inner.endForeignAccess(extent);
-  }
-  free(extent: GrantExtent): void {
+
+  override free(extent: GrantExtent): void {
     if (extent.file !== undefined) {
       const { holders, unreadable } = holdersOf(extent.file, this.exclude);
       if (holders.length > 0) {
@@ -63,12 +47,6 @@ export class VerifyingBackend implements GrantBackend {
       } else if (unreadable.some((pid) => !this.vouched.has(pid))) this.unverified++;
     }
     this.frees++;
-    this.inner.free(extent);
-  }
-  stats(): ReturnType<GrantBackend['stats']> {
-    return this.inner.stats();
-  }
-  close(): void {
-    this.inner.close();
+    super.free(extent);
   }
 }

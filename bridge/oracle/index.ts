@@ -23,3 +23,4 @@ export { holdersOf, unreadableProcesses, type Holder, type HolderReport } from '
 export { fileKey, MapsParseError, parseMappedFiles, type MappedFiles } from './maps.js';
 export { devMajor, devMinor, makeDev } from './dev-t.js';
 export { Backoff, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { E3_BLIND_MESSAGE } from './types.js';

@@ -29,9 +29,12 @@ const MAX_RX_CAPACITY = 64 * KiB;
  */
 export const clientLimitFields = {
   /**
-   * Bytes of one wl_shm pool. 256 MiB holds a double-buffered 8K (7680×4320) ARGB8888
-   * surface (2 × 132.7 MB); a 2 GiB pool is refused. In grant mode every pool is
-   * mirrored by a grant extent of the same size, so this is bridge memory too.
+   * Bytes of one wl_shm pool that its live buffers cover (each buffer offset .. offset
+   * + stride × height, page-rounded; overlaps counted once), checked at create_buffer —
+   * not the declared size: foot declares 512 MiB pools and draws in a few MiB of them.
+   * Where the backend grants pools whole (gntalloc), the declared size. 256 MiB holds a
+   * double-buffered 8K (7680×4320) ARGB8888 surface in one pool (2 × 132.7 MB), or seven
+   * 4K (3840×2160) buffers of 33.2 MB.
    */
   maxPoolSize: z
     .number()
@@ -41,10 +44,11 @@ export const clientLimitFields = {
     .default(256 * MiB),
   /**
    * Bytes the bridge holds for all of a client's pools that are not final yet (alive, or
-   * destroyed and still possibly mapped): a pool's size, or in grant mode its extent
-   * plus, for a sealed pool, the client pages the bridge reads in (bridge/shm/
-   * accounting.ts). Without it maxPoolSize bounds nothing: maxFds pools of maxPoolSize
-   * each. 1 GiB = four largest pools, far beyond what desktop clients use.
+   * destroyed and still possibly mapped): what their buffers cover, and in grant mode,
+   * for a sealed pool, as much again for the client pages the bridge may read in
+   * (bridge/shm/accounting.ts). Without it maxPoolSize bounds nothing: maxFds pools of
+   * maxPoolSize each. 1 GiB: sixteen 4K (3840×2160) ARGB8888 buffers in sealed pools,
+   * thirty-two in unsealed ones; a desktop client shows two or three at a time.
    */
   maxShmTotal: z
     .number()
@@ -52,6 +56,21 @@ export const clientLimitFields = {
     .min(4096)
     .max(Number.MAX_SAFE_INTEGER)
     .default(1 * GiB),
+  /**
+   * Declared bytes of all of a client's pools that are not final yet: address space,
+   * not memory (a sparse pool costs what its buffers cover, above), which the compositor
+   * maps and grant mode maps three times over (the extent, and the client's pool beside
+   * it). Each pool is bounded by wl_shm itself (int32, 2 GiB); this bounds their sum.
+   * 64 GiB: foot's two 512 MiB pools are 1 GiB, and sixty more pools of that size may
+   * wait for the compositor to unmap them during a resize; 192 GiB of the bridge's
+   * 128 TiB of address space per client.
+   */
+  maxShmDeclared: z
+    .number()
+    .int()
+    .min(4096)
+    .max(Number.MAX_SAFE_INTEGER)
+    .default(64 * GiB),
   /**
    * Object ids a client may have in use at once (live objects, and destroyed ones the
    * compositor has not yet acknowledged). Ordinary clients need far fewer; 32768
@@ -106,6 +125,7 @@ export const DEFAULT_CLIENT_LIMITS: ClientLimits = Object.freeze(clientLimitsSch
 export const LIMIT_UNITS: Readonly<Record<ClientLimitName, string>> = {
   maxPoolSize: 'bytes',
   maxShmTotal: 'bytes',
+  maxShmDeclared: 'bytes',
   maxObjects: 'objects',
   maxFds: 'fds',
   maxBufferedBytes: 'bytes',

@@ -1,14 +1,22 @@
 // Limits accounting for one client's pools: what the bridge really holds for each pool
-// (bytes it makes resident, fds it keeps open), summed, and checked against maxPoolSize
-// and maxShmTotal before anything is allocated, so a refused pool costs nothing. The
-// relay adds `heldFds` to its own queued fds for maxFds.
+// (pages it grants, bytes it can make resident, address space, fds it keeps open),
+// summed, and checked against maxPoolSize, maxShmTotal and maxShmDeclared before
+// anything is taken, so a refused request costs nothing. The relay adds `heldFds` to its
+// own queued fds for maxFds.
+//
+// A pool's memory cost is what its live buffers cover, not its declared size (foot
+// declares 512 MiB pools and draws in a few MiB of them; bridge/shm/coverage.ts): the
+// charge follows the coverage, growing at create_buffer (checked there) and shrinking
+// when a buffer is done. The declared size costs address space only — the compositor
+// maps all of it, and grant mode maps it three times (the extent, and the client's pool
+// beside the extent for copies) — and is bounded by maxShmDeclared.
 //
 // What a pool costs depends on the mode, so a ChargeModel says it: passthrough keeps a
-// dup of the client's fd and nothing else of its own (the pool's bytes are the client's
-// memory, which the compositor maps); grant mode adds an extent (its pages, and its fd
-// with the memfd backend) and, for a sealed pool read through a mapping, the client's
-// pages that reading makes resident in the bridge. This is the one place that knows
-// about charges: a mode that grants less than whole pools changes its model, not this.
+// dup of the client's fd and nothing else of its own (the covered bytes are the
+// client's memory, which the compositor reads); grant mode adds an extent (its granted
+// pages, and its fd with the memfd backend) and, for a sealed pool read through a
+// mapping, up to as many client pages again (see GrantBacking.charge). This is the one
+// place that knows about charges: a mode changes its model, not this.
 
 import { ClientLimitError } from '../relay/errors.js';
 import type { ClientLimits } from '../relay/limits.js';
@@ -16,30 +24,44 @@ import type { PoolState } from './state.js';
 
 /** What the bridge holds for one pool. */
 export interface PoolCharge {
-  /** Bytes of memory the pool can make the bridge (or its extent) hold. */
+  /** Bytes of pages held for this pool (what maxPoolSize bounds): the covered bytes, or
+   * the whole pool where the backend grants pools whole. */
+  readonly granted: number;
+  /** Bytes of memory the pool can make the bridge (or its extent) hold (maxShmTotal). */
   readonly bytes: number;
+  /** The declared size, page-rounded: address space mapped for it (maxShmDeclared). */
+  readonly declared: number;
   /** Fds the bridge keeps open for the pool. */
   readonly fds: number;
 }
 
-/** How a mode charges a pool of `size` bytes. */
+/** How a mode charges a pool. */
 export interface ChargeModel {
-  charge(size: number, sealedAgainstShrink: boolean): PoolCharge;
+  /** A pool of `size` declared bytes whose live buffers cover `covered` bytes (page-rounded). */
+  charge(size: number, covered: number, sealedAgainstShrink: boolean): PoolCharge;
 }
 
-/** Passthrough: the tracker's dup of the client's fd; the pool counted at its size. */
+const pageBytes = (size: number): number => Math.ceil(size / 4096) * 4096;
+
+/** Passthrough: the tracker's dup of the client's fd; the covered bytes. */
 export const PASSTHROUGH_CHARGES: ChargeModel = {
-  charge: (size) => ({ bytes: size, fds: 1 }),
+  charge: (size, covered) => ({
+    granted: covered,
+    bytes: covered,
+    declared: pageBytes(size),
+    fds: 1,
+  }),
 };
 
 export class ShmAccounting {
-  /** Invariant: bytes and fds are the sums of `charges`. */
+  /** Invariant: bytes, declared and fds are the sums of `charges`. */
   private readonly charges = new Map<PoolState, PoolCharge>();
   private bytes = 0;
+  private declared = 0;
   private fds = 0;
 
   constructor(
-    private readonly limits: Pick<ClientLimits, 'maxPoolSize' | 'maxShmTotal'>,
+    private readonly limits: Pick<ClientLimits, 'maxPoolSize' | 'maxShmTotal' | 'maxShmDeclared'>,
     private readonly model: ChargeModel,
   ) {}
 
@@ -53,20 +75,34 @@ export class ShmAccounting {
     return this.bytes;
   }
 
+  /** Declared bytes of every pool charged (what maxShmDeclared bounds). */
+  get heldDeclared(): number {
+    return this.declared;
+  }
+
+  /** What `pool` is charged now (undefined once released). */
+  chargeOf(pool: PoolState): PoolCharge | undefined {
+    return this.charges.get(pool);
+  }
+
   /**
-   * The charge of a new pool, if the limits allow it (`what` names the request in the
-   * error). Nothing is recorded until `charge`.
+   * The charge of a new pool (no buffer yet), if the limits allow it (`what` names the
+   * request in the error). Nothing is recorded until `charge`.
    */
   admit(what: string, size: number, sealedAgainstShrink: boolean): PoolCharge {
-    const charge = this.model.charge(size, sealedAgainstShrink);
-    this.check(what, size, charge.bytes);
+    const charge = this.model.charge(size, 0, sealedAgainstShrink);
+    this.check(what, undefined, charge);
     return charge;
   }
 
-  /** The charge of `pool` grown to `size`, if the limits allow it; recorded by `charge`. */
-  admitGrowth(what: string, pool: PoolState, size: number): PoolCharge {
-    const charge = this.model.charge(size, pool.sealedAgainstShrink);
-    this.check(what, size, charge.bytes - (this.charges.get(pool)?.bytes ?? 0));
+  /**
+   * The charge of `pool` at declared `size` with `covered` bytes covered by its live
+   * buffers, if the limits allow it; recorded by `charge`. A charge that does not grow
+   * is always allowed (a buffer going away never fails).
+   */
+  admitChange(what: string, pool: PoolState, size: number, covered: number): PoolCharge {
+    const charge = this.model.charge(size, covered, pool.sealedAgainstShrink);
+    this.check(what, this.charges.get(pool), charge);
     return charge;
   }
 
@@ -75,6 +111,7 @@ export class ShmAccounting {
     this.release(pool);
     this.charges.set(pool, charge);
     this.bytes += charge.bytes;
+    this.declared += charge.declared;
     this.fds += charge.fds;
   }
 
@@ -84,13 +121,27 @@ export class ShmAccounting {
     if (charge === undefined) return;
     this.charges.delete(pool);
     this.bytes -= charge.bytes;
+    this.declared -= charge.declared;
     this.fds -= charge.fds;
   }
 
-  private check(what: string, size: number, growth: number): void {
-    const { maxPoolSize, maxShmTotal } = this.limits;
-    if (size > maxPoolSize) throw new ClientLimitError('maxPoolSize', maxPoolSize, what);
-    if (this.bytes + growth > maxShmTotal) {
+  private check(what: string, before: PoolCharge | undefined, after: PoolCharge): void {
+    const { maxPoolSize, maxShmTotal, maxShmDeclared } = this.limits;
+    if (after.granted > maxPoolSize && after.granted > (before?.granted ?? 0)) {
+      const covered =
+        before === undefined ? '' : `, its buffers would cover ${after.granted} bytes`;
+      throw new ClientLimitError('maxPoolSize', maxPoolSize, `${what}${covered}`);
+    }
+    const grow = after.declared - (before?.declared ?? 0);
+    if (grow > 0 && this.declared + grow > maxShmDeclared) {
+      throw new ClientLimitError(
+        'maxShmDeclared',
+        maxShmDeclared,
+        `${what}, with ${this.declared} bytes declared by ${this.charges.size} pools (this one would add ${grow})`,
+      );
+    }
+    const growth = after.bytes - (before?.bytes ?? 0);
+    if (growth > 0 && this.bytes + growth > maxShmTotal) {
       throw new ClientLimitError(
         'maxShmTotal',
         maxShmTotal,

@@ -5,6 +5,7 @@
 
 import type { FileIdentity } from '../oracle/types.js';
 import type { ChargeModel } from './accounting.js';
+import type { PageRange } from './coverage.js';
 import type { BufferState, PoolState, Rect } from './state.js';
 
 /** The request being served, for the errors a backing raises. */
@@ -29,6 +30,13 @@ export interface PoolBacking extends ChargeModel {
   ): { fd: number; mappedFile: FileIdentity | undefined };
   /** The pool grew (already validated against the client's file); throws as created. */
   resized(pool: PoolState, request: PoolRequest): void;
+  /**
+   * A new buffer covers `range` of the pool: back the pages not backed yet. Throws a
+   * shortage (grant refs) having taken nothing; the tracker refuses the buffer then.
+   */
+  covered(pool: PoolState, range: PageRange): void;
+  /** No covering buffer covers `ranges` any more: give their pages back. Never throws. */
+  uncovered(pool: PoolState, ranges: readonly PageRange[]): void;
   /**
    * The compositor will read `buffer` for this commit: bring its pages up to date.
    * Returns a promise when the copy runs off the event loop: the commit must not reach

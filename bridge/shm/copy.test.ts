@@ -1,6 +1,28 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Span, damageSpans, mergeContiguous, spanBytes, splitSpans } from './copy.js';
+import {
+  close,
+  ftruncate,
+  memfdCreate,
+  mmap,
+  munmap,
+  nativeView,
+  PROT_READ,
+  PROT_WRITE,
+  punchHole,
+} from '../../ffi/libc.js';
+import {
+  type ByteRange,
+  type Span,
+  MAX_HOLES,
+  damageSpans,
+  holesIn,
+  mergeContiguous,
+  spanBytes,
+  spansExtent,
+  splitSpans,
+  withoutHoles,
+} from './copy.js';
 
 const layout = { offset: 1000, width: 100, height: 50, stride: 400, bpp: 4 };
 
@@ -131,5 +153,70 @@ describe('splitSpans', () => {
     const groups = splitSpans(rect, 3);
     expect(groups.flat().every((s) => s.length === 1000 && s.stride === 4096)).toBe(true);
     expect(groups.map(spanBytes)).toEqual([4000, 4000, 2000]);
+  });
+});
+
+/** Every byte offset the spans touch. */
+function bytesOf(spans: readonly Span[]): number[] {
+  const out: number[] = [];
+  for (const s of spans) {
+    for (let r = 0; r < s.rows; r++) {
+      for (let i = 0; i < s.length; i++) out.push(s.start + r * s.stride + i);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+describe('holes', () => {
+  it('finds the holes of a sparse memfd with SEEK_DATA/SEEK_HOLE', () => {
+    const fd = memfdCreate('holes');
+    try {
+      ftruncate(fd, 16 * 4096);
+      expect(holesIn(fd, 0, 16 * 4096)).toEqual([[0, 16 * 4096]]);
+      const ptr = mmap(fd, 16 * 4096, PROT_READ | PROT_WRITE);
+      nativeView(ptr, 16 * 4096).fill(1, 4 * 4096, 8 * 4096);
+      munmap(ptr, 16 * 4096);
+      expect(holesIn(fd, 100, 10 * 4096)).toEqual([
+        [100, 4 * 4096],
+        [8 * 4096, 10 * 4096],
+      ]);
+      expect(holesIn(fd, 5 * 4096, 6 * 4096)).toEqual([]);
+      punchHole(fd, 5 * 4096, 4096);
+      expect(holesIn(fd, 4 * 4096, 8 * 4096)).toEqual([[5 * 4096, 6 * 4096]]);
+      expect(holesIn(fd, 0, 16 * 4096, 1)).toEqual([[0, 4 * 4096]]); // at most `max`
+    } finally {
+      close(fd);
+    }
+  });
+
+  it('leaves every byte of the holes out of the spans, and nothing else', () => {
+    const span = fc.record({
+      start: fc.integer({ min: 0, max: 200 }),
+      length: fc.integer({ min: 1, max: 30 }),
+      rows: fc.integer({ min: 1, max: 6 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(span, { maxLength: 4 }),
+        fc.array(fc.integer({ min: 0, max: 400 }), { maxLength: 8 }),
+        (raw, cuts) => {
+          const spans: Span[] = raw.map((s) => ({ ...s, stride: s.rows > 1 ? 40 : 0 }));
+          const edges = [...new Set(cuts)].sort((a, b) => a - b);
+          const holes: ByteRange[] = [];
+          for (let i = 0; i + 1 < edges.length; i += 2) holes.push([edges[i]!, edges[i + 1]!]);
+          const inHole = (b: number): boolean => holes.some(([h0, h1]) => b >= h0 && b < h1);
+          const kept = withoutHoles(spans, holes);
+          expect(bytesOf(kept)).toEqual(bytesOf(spans).filter((b) => !inHole(b)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps a strided span whole when no hole touches it', () => {
+    const span: Span = { start: 0, length: 10, rows: 100, stride: 400 };
+    expect(withoutHoles([span], [[40_000, 50_000]])).toEqual([span]);
+    expect(spansExtent([span])).toEqual([0, 99 * 400 + 10]);
+    expect(MAX_HOLES).toBeGreaterThan(0);
   });
 });

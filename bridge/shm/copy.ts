@@ -10,9 +10,10 @@
 // per row costs a koffi call instead of a copyWithin (about as cheap with addresses
 // as numbers), and copies of many rows run on the copy threads anyway. pread costs a
 // syscall per span (one full frame ≈ 0.7 ms, a pread per row ≈ 1.5 ms here), hence
-// few, large spans on that path.
+// few, large spans on that path. Holes in the client's pool are neither read nor
+// copied (holesIn / withoutHoles, at the end of this file).
 
-import { type NativePointer, memcpyAt, preadInto } from '../../ffi/libc.js';
+import { type NativePointer, memcpyAt, preadInto, seekData } from '../../ffi/libc.js';
 import type { Rect } from './state.js';
 
 /**
@@ -173,4 +174,87 @@ export function copySpans(
     }
   }
   return copied;
+}
+
+// --- holes --------------------------------------------------------------------------
+// A client's pool may be sparse where the buffer is: foot punches holes behind the
+// buffers it scrolls, a client may never touch a transparent region. The extent must
+// not hold more than the client's pool does, so a hole is not copied (zeros written
+// into the extent would make pages of it) but discarded there (memfd: punched out).
+// It must not be *read* either: reading a hole of a shmem file through a shared
+// mapping allocates a page in the client's file (pread of a hole does not; both checked
+// on Linux 6.x with a sealed memfd). So every copy first asks the client's file where
+// its holes are, with lseek(SEEK_DATA/SEEK_HOLE) — two calls when there are none — on
+// an open file description of the bridge's own (PoolState.ownDescription), and copies
+// only the data. At most MAX_HOLES holes per copy are looked for: a client that
+// alternates data and hole pages would otherwise cost two syscalls a page; past that
+// the rest is read as data, which the limits already charge (a sealed pool is charged
+// the client pages that reading can fault, twice its covered bytes).
+
+/** Holes looked for in one copy (see above). */
+export const MAX_HOLES = 64;
+
+/** A byte range [start, end) of a pool. */
+export type ByteRange = readonly [start: number, end: number];
+
+/**
+ * The holes of the client's file within [from, to), in order (SEEK_DATA / SEEK_HOLE);
+ * at most `max` of them, the bytes after the last one taken as data.
+ */
+export function holesIn(fd: number, from: number, to: number, max = MAX_HOLES): ByteRange[] {
+  const holes: ByteRange[] = [];
+  let at = from;
+  while (at < to && holes.length < max) {
+    const data = seekData(fd, at, 'data');
+    if (data === undefined || data >= to) {
+      holes.push([at, to]);
+      break;
+    }
+    if (data > at) holes.push([at, data]);
+    // The end of the file counts as a hole, so SEEK_HOLE after data always answers.
+    at = seekData(fd, data, 'hole') ?? to;
+  }
+  return holes;
+}
+
+/** The first and last byte the spans touch: [start, end). */
+export function spansExtent(spans: readonly Span[]): ByteRange {
+  let start = Infinity;
+  let end = -Infinity;
+  for (const s of spans) {
+    start = Math.min(start, s.start);
+    end = Math.max(end, s.start + (s.rows - 1) * s.stride + s.length);
+  }
+  return spans.length === 0 ? [0, 0] : [start, end];
+}
+
+/**
+ * The spans with every byte in `holes` (sorted, disjoint) left out: a strided span that
+ * a hole touches becomes one span per row it keeps. Pure.
+ */
+export function withoutHoles(spans: readonly Span[], holes: readonly ByteRange[]): Span[] {
+  if (holes.length === 0) return [...spans];
+  const out: Span[] = [];
+  for (const span of spans) {
+    const [start, end] = spansExtent([span]);
+    if (!holes.some(([h0, h1]) => h0 < end && h1 > start)) {
+      out.push(span);
+      continue;
+    }
+    // Rows go up through the pool, so the first hole that can touch a row only moves on.
+    let first = 0;
+    for (let row = 0, at = span.start; row < span.rows; row++, at += span.stride) {
+      let from = at;
+      const stop = at + span.length;
+      while (first < holes.length && holes[first]![1] <= from) first++;
+      for (let h = first; h < holes.length; h++) {
+        const [h0, h1] = holes[h]!;
+        if (h0 >= stop) break;
+        if (h0 > from) out.push({ start: from, length: h0 - from, rows: 1, stride: 0 });
+        from = Math.max(from, h1);
+      }
+      if (from < stop) out.push({ start: from, length: stop - from, rows: 1, stride: 0 });
+    }
+  }
+  return out;
 }

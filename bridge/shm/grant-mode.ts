@@ -8,11 +8,24 @@
 // and free. A pool that fails after its extent was taken gives the extent back before
 // the error goes up: nothing is held for a refused pool.
 //
+// Extents are sparse where the backend can grant page by page (memfd, sim): the extent
+// spans the pool's declared size — the compositor maps it whole, every buffer at its own
+// offset — but a page is granted only while a live buffer covers it (the tracker's
+// coverage, coverage.ts: covered(), uncovered()), and the memfd backend punches a page
+// out of the file when it goes. So the extent holds at most what the pool's live
+// buffers cover: foot's 512 MiB pools cost the few MiB its buffers cover, and its
+// scrolling (each new buffer a few rows further into the pool, the old one destroyed)
+// moves the granted pages along. Within a buffer, holes of the client's pool are
+// discarded rather than copied (copy.ts). gntalloc grants pools whole (grants/gntalloc.ts).
+//
 // What a pool costs the bridge (its ChargeModel, for the client's limits): the extent's
-// pages and, with the memfd backend, its fd; the tracker's dup of the client's fd; and,
-// for a sealed pool read through the bridge's own mapping, the client's pages, which
-// reading makes resident (a sparse client pool is filled by the first full copy). So a
-// sealed pool costs twice its size, an unsealed one (read with pread) once.
+// granted pages (the covered bytes; the declared size where pools are granted whole)
+// and, with the memfd backend, its fd; the tracker's fd of the client's file; and, for a
+// sealed pool read through the bridge's own mapping, up to as many of the client's
+// pages again: copies read only the client's data, but a client that punches a hole
+// while the bridge copies makes the read allocate the page in its file, charged to the
+// bridge. So a sealed pool costs twice its covered bytes, an unsealed one (read with
+// pread, which allocates nothing) once.
 //
 // Where to copy. A copy of INLINE_COPY_BYTES or more runs on the copy threads
 // (copy-threads.ts) when the bridge has them: committed() returns its promise, and the
@@ -28,6 +41,7 @@
 // its last copy, and a commit copies that plus its own damage. A buffer's first commit,
 // or damage that cannot be expressed in buffer coordinates, copies it whole.
 
+import type { Logger } from 'pino';
 import { SyscallError } from '../../ffi/errors.js';
 import {
   close as closeFd,
@@ -40,14 +54,31 @@ import {
   PROT_WRITE,
   reserveAddressSpace,
 } from '../../ffi/libc.js';
-import { FDS_PER_EXTENT, type GrantBackend, type GrantExtent, PAGE_SIZE } from '../grants/types.js';
+import {
+  FDS_PER_EXTENT,
+  type GrantBackend,
+  type GrantExtent,
+  PAGE_SIZE,
+  type PageRange,
+} from '../grants/types.js';
 import type { FileIdentity } from '../oracle/types.js';
 import { ClientProtocolError } from '../relay/errors.js';
 import type { PoolCharge } from './accounting.js';
 import type { PoolBacking, PoolRequest } from './backing.js';
-import { type PoolSource, type Span, copySpans, damageSpans, spanBytes } from './copy.js';
+import {
+  type ByteRange,
+  type PoolSource,
+  type Span,
+  copySpans,
+  damageSpans,
+  holesIn,
+  spanBytes,
+  spansExtent,
+  withoutHoles,
+} from './copy.js';
 import type { CopyTarget, CopyThreads } from './copy-threads.js';
 import { ShmError } from './errors.js';
+import { silentLogger } from '../log.js';
 import type { ExtentReclaimer, UnmapFacts } from './reclaimer.js';
 import {
   type BufferState,
@@ -80,6 +111,11 @@ interface Backed {
   inFlight: number;
   /** Set once the pool is retired with copies in flight: handed over after the last. */
   retireWith: PoolState | undefined;
+  /**
+   * The tracker's fd of the client's file where it may be asked for holes (its own open
+   * file description: PoolState.ownDescription); undefined: copies read everything.
+   */
+  readonly holesFd: number | undefined;
 }
 
 /** What grant mode keeps per live buffer to know what a commit must copy. */
@@ -94,6 +130,8 @@ export interface GrantCopyStats {
   commits: number;
   fullCopies: number;
   bytesCopied: number;
+  /** Bytes of the client's holes discarded from extents instead of copied. */
+  bytesDiscarded: number;
   /** Bytes pread could not get because the client truncated its file. */
   bytesMissing: number;
   extentsAllocated: number;
@@ -120,6 +158,7 @@ export class GrantBacking implements PoolBacking {
     commits: 0,
     fullCopies: 0,
     bytesCopied: 0,
+    bytesDiscarded: 0,
     bytesMissing: 0,
     extentsAllocated: 0,
     extentsRetired: 0,
@@ -129,18 +168,39 @@ export class GrantBacking implements PoolBacking {
   private copying = 0;
   private idleWaiters: (() => void)[] = [];
 
+  /** Extents are sparse (see the module comment); false: granted whole, as gntalloc must. */
+  readonly sparse: boolean;
+  /** Where big copies run; undefined: every copy runs inline, on the event loop. */
+  private readonly threads: CopyThreads | undefined;
+  private readonly log: Logger;
+
   constructor(
     private readonly backend: GrantBackend,
     /** Where extents come from and go back to; its policy decides when they are freed. */
     private readonly reclaimer: ExtentReclaimer,
-    /** Where big copies run; undefined: every copy runs inline, on the event loop. */
-    private readonly threads?: CopyThreads,
-  ) {}
+    options: {
+      /**
+       * Grant pools whole even where the backend could grant sparsely (the old way; a
+       * baseline for benchmarks). Default: sparse wherever the backend can.
+       */
+      readonly whole?: boolean;
+      /** Where big copies run; undefined: every copy runs inline, on the event loop. */
+      readonly threads?: CopyThreads | undefined;
+      /** Where backing warnings go (default: silent). */
+      readonly log?: Logger | undefined;
+    } = {},
+  ) {
+    this.sparse = backend.grantsSparsely && options.whole !== true;
+    this.threads = options.threads;
+    this.log = options.log ?? silentLogger;
+  }
 
-  charge(size: number, sealedAgainstShrink: boolean): PoolCharge {
-    const bytes = pageBytes(size);
+  charge(size: number, covered: number, sealedAgainstShrink: boolean): PoolCharge {
+    const granted = this.sparse ? covered : pageBytes(size);
     return {
-      bytes: sealedAgainstShrink ? 2 * bytes : bytes,
+      granted,
+      bytes: granted + (sealedAgainstShrink ? covered : 0),
+      declared: pageBytes(size),
       fds: 1 + FDS_PER_EXTENT[this.backend.name],
     };
   }
@@ -155,7 +215,7 @@ export class GrantBacking implements PoolBacking {
     request: PoolRequest,
   ): { fd: number; mappedFile: FileIdentity | undefined } {
     const pages = Math.ceil(pool.size / PAGE_SIZE);
-    const extent = this.reclaimer.allocate(pages);
+    const extent = this.reclaimer.allocate(pages, { sparse: this.sparse });
     let opened: Pick<Backed, 'source' | 'mapping'> | undefined;
     try {
       if (extent.fd === undefined || extent.ptr === undefined) {
@@ -165,7 +225,8 @@ export class GrantBacking implements PoolBacking {
       // The extent's fd stays the backend's; the relay sends and closes this one (a fresh
       // open file description for memfd, so the E3 oracle can tell the two holds apart).
       const fd = this.backend.shareFd(extent);
-      this.backed.set(pool, { extent, ...opened, inFlight: 0, retireWith: undefined });
+      const holesFd = pool.ownDescription ? pool.clientFd : undefined;
+      this.backed.set(pool, { extent, ...opened, inFlight: 0, retireWith: undefined, holesFd });
       this.stats.extentsAllocated++;
       return { fd, mappedFile: extent.file };
     } catch (err) {
@@ -187,6 +248,28 @@ export class GrantBacking implements PoolBacking {
     // Until the new mapping exists, read with pread: never through a stale mapping.
     b.source = { kind: 'pread', fd: pool.clientFd };
     Object.assign(b, this.openSource(pool, b.extent, request));
+  }
+
+  covered(pool: PoolState, range: PageRange): void {
+    const b = this.backed.get(pool);
+    if (b === undefined || !this.sparse) return;
+    this.reclaimer.cover(b.extent, range);
+  }
+
+  uncovered(pool: PoolState, ranges: readonly PageRange[]): void {
+    const b = this.backed.get(pool);
+    if (b === undefined || !this.sparse) return;
+    for (const range of ranges) {
+      try {
+        this.reclaimer.uncover(b.extent, range);
+      } catch (err) {
+        // The pages stay in the extent until it goes as a whole; nothing else is lost.
+        this.log.warn(
+          { extent: b.extent.id, first: range.first, end: range.end, err },
+          'could not give back grant pages no buffer covers',
+        );
+      }
+    }
   }
 
   committed(
@@ -215,7 +298,7 @@ export class GrantBacking implements PoolBacking {
       stride: buffer.stride,
       bpp: bytesPerPixel(buffer.format),
     };
-    const spans = damageSpans(layout, rects, b.source.kind === 'pread');
+    const spans = this.skipHoles(b, damageSpans(layout, rects, b.source.kind === 'pread'));
     const wanted = spanBytes(spans);
     this.stats.commits++;
     if (rects === null) this.stats.fullCopies++;
@@ -296,6 +379,28 @@ export class GrantBacking implements PoolBacking {
         throw err;
       },
     );
+  }
+
+  /**
+   * The spans without the client's holes, which are discarded from the extent instead
+   * (copy.ts, "holes"). Only within the spans' own extent, so only within the committed
+   * buffer's bytes: pages a live buffer covers.
+   */
+  private skipHoles(b: Backed, spans: Span[]): Span[] {
+    if (b.holesFd === undefined || spans.length === 0) return spans;
+    const [from, to] = spansExtent(spans);
+    let holes: ByteRange[];
+    try {
+      holes = holesIn(b.holesFd, from, to);
+    } catch {
+      return spans; // a file that cannot say: read it all, as before
+    }
+    if (holes.length === 0) return spans;
+    for (const [start, end] of holes) {
+      this.backend.discard(b.extent, start, end - start);
+      this.stats.bytesDiscarded += end - start;
+    }
+    return withoutHoles(spans, holes);
   }
 
   bufferDestroyed(buffer: BufferState): void {

@@ -52,6 +52,8 @@ export interface LifecycleOptions {
      * runs on the event loop. Default: defaultCopyThreads().
      */
     readonly copyThreads?: number | CopyThreads;
+    /** Grant pools whole, as before sparse extents (a benchmark's baseline). */
+    readonly whole?: boolean;
   };
 }
 
@@ -61,7 +63,8 @@ export class Lifecycle {
   readonly watcher: MappingWatcher | undefined;
   /** Grant mode's backing (undefined in passthrough mode). */
   readonly backing: GrantBacking | undefined;
-  private readonly backend: GrantBackend | undefined;
+  /** Grant mode's backend (its stats: refs in use), undefined in passthrough mode. */
+  readonly backend: GrantBackend | undefined;
   private readonly recorder: LifecycleRecorder | undefined;
   /** Events seen so far, by type (for summaries and tests). */
   readonly counts = new Map<LifecycleEvent['type'], number>();
@@ -90,15 +93,16 @@ export class Lifecycle {
     this.backing =
       grants === undefined
         ? undefined
-        : new GrantBacking(
-            grants.backend,
-            grants.reclaimer,
-            threads instanceof CopyThreads
-              ? threads
-              : threads > 0
-                ? sharedCopyThreads(threads, options.log ?? silentLogger)
-                : undefined,
-          );
+        : new GrantBacking(grants.backend, grants.reclaimer, {
+            whole: grants.whole,
+            log: options.log,
+            threads:
+              threads instanceof CopyThreads
+                ? threads
+                : threads > 0
+                  ? sharedCopyThreads(threads, options.log ?? silentLogger)
+                  : undefined,
+          });
     const sinks = [...(options.sinks ?? [])];
     if (this.recorder !== undefined) sinks.push(this.recorder.record);
     const watcher = this.watcher;

@@ -5,6 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Blindness, MappingOracle, MappingQuestion, MappingVerdict } from '../oracle/types.js';
+import { PageCoverage } from './coverage.js';
 import { MappingWatcher } from './mapping-watcher.js';
 import type { PoolState } from './state.js';
 import type { ShmTracker } from './tracker.js';
@@ -38,8 +39,10 @@ function pool(id: number, passthrough: boolean, acked: boolean): PoolState {
     file,
     mappedFile: passthrough ? { ...file } : { dev: 1n, ino: BigInt(1000 + id) },
     clientFd: -1,
+    ownDescription: false,
     sealedAgainstShrink: true,
     buffers: new Set(),
+    coverage: new PageCoverage(),
     destroyed: true,
     letGo: true,
     acked,

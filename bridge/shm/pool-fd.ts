@@ -9,8 +9,10 @@
 // one event loop. So the order matters: the open file's flags and seals first (fcntl,
 // answered by the kernel), fstat only once the file is known to be memory.
 
+import { openSync } from 'node:fs';
 import { fdKind, answeredLocally } from '../../ffi/fd-kind.js';
 import {
+  dupCloexec,
   F_SEAL_SHRINK,
   O_ACCMODE,
   O_PATH,
@@ -53,6 +55,21 @@ export function validatePoolFd(fd: number, size: number, shmId: number): PoolFil
     file: { dev: st.dev, ino: st.ino },
     sealedAgainstShrink: (seals & F_SEAL_SHRINK) !== 0,
   };
+}
+
+/**
+ * The bridge's own fd of a validated pool file: a fresh read-only open file description
+ * (through /proc/self/fd, the file being memory, so the open cannot block), whose file
+ * offset the bridge may move without moving the client's; or, where the file cannot be
+ * opened again (its mode forbids this user reading it, /proc missing), a dup sharing the
+ * client's. Close-on-exec either way. Throws only for a shortage (EMFILE…, in the dup).
+ */
+export function ownFdOf(fd: number): { fd: number; ownDescription: boolean } {
+  try {
+    return { fd: openSync(`/proc/self/fd/${fd}`, 'r'), ownDescription: true };
+  } catch {
+    return { fd: dupCloexec(fd), ownDescription: false };
+  }
 }
 
 /** Why a file that is not memory was refused, as precisely as can be told safely. */

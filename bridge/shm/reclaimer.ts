@@ -4,7 +4,7 @@
 // in. There is no other path: every extent grant mode takes comes from a reclaimer and
 // goes back to it, and only its policy ends foreign access (ARCHITECTURE.md §5).
 
-import type { GrantExtent } from '../grants/types.js';
+import type { GrantExtent, PageRange } from '../grants/types.js';
 import type { MappingVerdict } from '../oracle/types.js';
 import type { EvidenceLevel } from './events.js';
 
@@ -16,8 +16,15 @@ export interface UnmapFacts {
 }
 
 export interface ExtentReclaimer {
-  /** An extent for a new pool of `pages` pages (fresh, or a recycled one). */
-  allocate(pages: number): GrantExtent;
+  /**
+   * An extent for a new pool of `pages` pages (fresh, or a recycled one); with `sparse`,
+   * one with no page granted yet (cover grants them).
+   */
+  allocate(pages: number, options?: { readonly sparse?: boolean }): GrantExtent;
+  /** A live buffer now covers `range` of a sparse extent: grants what is missing. */
+  cover(extent: GrantExtent, range: PageRange): number;
+  /** No live buffer covers `range` of a sparse extent any more: gives its pages back. */
+  uncover(extent: GrantExtent, range: PageRange): number;
   /** The pool grew: the extent grown in place; the old object must not be used again. */
   grow(extent: GrantExtent, pages: number): GrantExtent;
   /**

@@ -1,3 +1,4 @@
+import { PageCoverage } from './coverage.js';
 import { describe, expect, it } from 'vitest';
 import {
   type BufferState,
@@ -16,8 +17,10 @@ function pool(over: Partial<PoolState> = {}): PoolState {
     file: { dev: 1n, ino: 2n },
     mappedFile: { dev: 1n, ino: 2n },
     clientFd: -1,
+    ownDescription: false,
     sealedAgainstShrink: true,
     buffers: new Set(),
+    coverage: new PageCoverage(),
     destroyed: false,
     letGo: false,
     acked: false,
@@ -39,6 +42,9 @@ function buffer(p: PoolState, over: Partial<BufferState> = {}): BufferState {
     busy: false,
     destroyed: false,
     acked: false,
+    readable: false,
+    pages: { first: 0, end: 5 },
+    covering: true,
     ...over,
   };
   p.buffers.add(b);

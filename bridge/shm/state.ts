@@ -4,6 +4,7 @@
 
 import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import { wayland } from '../protocol/enums.js';
+import type { PageCoverage, PageRange } from './coverage.js';
 import type { EvidenceLevel } from './events.js';
 
 export interface PoolState {
@@ -29,14 +30,23 @@ export interface PoolState {
    */
   mappedFileGone?: boolean;
   /**
-   * A dup of the client's pool fd, owned by the tracker until the pool state is
+   * The tracker's own fd of the client's pool file, owned until the pool state is
    * dropped: used to detect truncation at commit time and (grant mode) to copy from.
+   * A fresh read-only open file description where /proc/self/fd allows it, else a dup.
    */
   readonly clientFd: number;
+  /**
+   * `clientFd` is an open file description nobody else shares, so the bridge may move
+   * its file offset (lseek SEEK_DATA/SEEK_HOLE to find the client's holes) without
+   * moving the client's.
+   */
+  readonly ownDescription: boolean;
   /** Whether the client's fd was sealed against shrinking at creation (safe to mmap). */
   readonly sealedAgainstShrink: boolean;
   /** Buffers made from this pool whose id the compositor has not yet retired. */
   readonly buffers: Set<BufferState>;
+  /** The pages its covering buffers cover (what the pool costs; see BufferState.covering). */
+  readonly coverage: PageCoverage;
   /** The client sent wl_shm_pool.destroy (or went away). */
   destroyed: boolean;
   /** Destroyed, and so is every buffer made from it: the client has let go entirely. */
@@ -60,6 +70,25 @@ export interface BufferState {
   busy: boolean;
   destroyed: boolean;
   acked: boolean;
+  /**
+   * Committed (attached) and not released since: the compositor may read it, destroyed
+   * or not. Unlike `busy`, not cleared by the client's destroy: a destroyed buffer is
+   * read for as long as the compositor shows it, and a release sent before the
+   * compositor saw the destroy still arrives.
+   */
+  readable: boolean;
+  /** The pool pages its bytes touch (offset .. offset + stride × height). */
+  readonly pages: PageRange;
+  /**
+   * Its pages count in the pool's coverage (and stay granted in grant mode): from
+   * create_buffer until the compositor retired its id (delete_id, after the client's
+   * destroy) while it was not readable — released, or never committed. A buffer the
+   * compositor retired while still readable (destroyed while shown, no release) keeps
+   * its pages for as long as the pool lives: no release can come for it any more, and
+   * compositors do go on reading such buffers (wlroots keeps a reference to the pool,
+   * wl_shm_buffer_ref_pool, to draw a destroyed buffer until it is replaced).
+   */
+  covering: boolean;
 }
 
 export type Rect = [x: number, y: number, width: number, height: number];

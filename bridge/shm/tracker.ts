@@ -5,9 +5,10 @@
 // observer: it never touches a socket, and the relay's object map stays the authority on
 // which ids exist. Its parts, each in its own module: pool validation (pool-fd.ts), limits
 // accounting (accounting.ts), surface and damage state (surfaces.ts), event emission
-// (emitter.ts); grant mode plugs in as a PoolBacking (backing.ts, grant-mode.ts).
+// (emitter.ts), which pages of each pool its buffers cover (coverage.ts); grant mode
+// plugs in as a PoolBacking (backing.ts, grant-mode.ts).
 
-import { close as closeFd, dupCloexec, fstat } from '../../ffi/libc.js';
+import { close as closeFd, fstat } from '../../ffi/libc.js';
 import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
 import { DEFAULT_CLIENT_LIMITS } from '../relay/limits.js';
 import type { WaylandObject } from '../relay/object-map.js';
@@ -21,17 +22,18 @@ import type {
 } from '../relay/observer.js';
 import type { MappingVerdict } from '../oracle/types.js';
 import type { ArgValue } from '../wire/values.js';
+import type { PageRange } from './coverage.js';
 import { PASSTHROUGH_CHARGES, ShmAccounting } from './accounting.js';
 import type { PoolBacking } from './backing.js';
+import { PAGE_SIZE, PageCoverage, bufferPages } from './coverage.js';
 import { LifecycleEmitter } from './emitter.js';
 import { ShmError, servingOrShort } from './errors.js';
 import type { EvidenceLevel, LifecycleSink } from './events.js';
-import { validatePoolFd } from './pool-fd.js';
+import { ownFdOf, validatePoolFd } from './pool-fd.js';
 import { type BufferState, type PoolState, bytesPerPixel, poolEvidence } from './state.js';
 import { SurfaceTable } from './surfaces.js';
 
-const PAGE = 4096;
-const pagesOf = (size: number): number => Math.ceil(size / PAGE);
+const pagesOf = (size: number): number => Math.ceil(size / PAGE_SIZE);
 
 /**
  * The messages the tracker must see, by interface. Damage is optional: decoding every
@@ -140,6 +142,12 @@ export class ShmTracker implements SessionObserver {
     return this.accounting.heldFds;
   }
 
+  /** What this client's pools cost now, as the limits count it (bridge/shm/accounting.ts). */
+  held(): { bytes: number; declared: number; fds: number } {
+    const a = this.accounting;
+    return { bytes: a.heldBytes, declared: a.heldDeclared, fds: a.heldFds };
+  }
+
   onMessage(m: ObservedMessage): MessageRewrite | undefined {
     const iface = m.object.table.name;
     const a = m.args;
@@ -168,7 +176,9 @@ export class ShmTracker implements SessionObserver {
       }
     } else if (iface === 'wl_buffer' && m.name === 'release') {
       const buffer = this.buffers.get(m.object.id);
-      if (buffer !== undefined && buffer.busy) {
+      if (buffer === undefined) return undefined;
+      buffer.readable = false;
+      if (buffer.busy) {
         buffer.busy = false;
         this.events.emit(m.time, { type: 'buffer-released', buffer: buffer.id });
         this.updateEvidence(buffer.pool, m.time);
@@ -221,6 +231,7 @@ export class ShmTracker implements SessionObserver {
       buffer.acked = true;
       this.buffers.delete(buffer.id);
       buffer.pool.buffers.delete(buffer);
+      if (buffer.covering && !buffer.readable) this.uncover(buffer);
       this.events.emit(time, { type: 'delete-acked', object: object.id, kind: 'buffer' });
       this.updateEvidence(buffer.pool, time);
     }
@@ -274,15 +285,18 @@ export class ShmTracker implements SessionObserver {
     const file = validatePoolFd(fd, size, m.object.id);
     // Checked before anything is taken, so a refused pool costs nothing.
     const charge = this.accounting.admit(what, size, file.sealedAgainstShrink);
+    const own = servingOrShort(what, () => ownFdOf(fd));
     const pool: PoolState = {
       id,
       key: this.nextPoolKey++,
       size,
       file: file.file,
       mappedFile: file.file,
-      clientFd: servingOrShort(what, () => dupCloexec(fd)),
+      clientFd: own.fd,
+      ownDescription: own.ownDescription,
       sealedAgainstShrink: file.sealedAgainstShrink,
       buffers: new Set(),
+      coverage: new PageCoverage(),
       destroyed: false,
       letGo: false,
       acked: false,
@@ -321,7 +335,7 @@ export class ShmTracker implements SessionObserver {
     // Nothing changes: spare the backing a remap (a client may resize in a loop).
     if (size === pool.size) return;
     const what = `wl_shm_pool.resize to ${size} bytes`;
-    const charge = this.accounting.admitGrowth(what, pool, size);
+    const charge = this.accounting.admitChange(what, pool, size, this.coveredBytes(pool));
     const fileSize = fstat(pool.clientFd).size; // a memory file (pool-fd.ts): never blocks
     if (fileSize < size) {
       throw new ClientProtocolError(
@@ -367,6 +381,8 @@ export class ShmTracker implements SessionObserver {
         `invalid width, height or stride (${width}x${height}, ${stride}) at offset ${offset} of a ${pool.size}-byte pool`,
       );
     }
+    const pages = bufferPages(offset!, stride!, height!);
+    this.cover(pool, pages, `wl_shm_pool.create_buffer ${width}x${height} at offset ${offset}`);
     const buffer: BufferState = {
       id,
       pool,
@@ -378,6 +394,9 @@ export class ShmTracker implements SessionObserver {
       busy: false,
       destroyed: false,
       acked: false,
+      readable: false,
+      pages,
+      covering: true,
     };
     this.buffers.set(id, buffer);
     pool.buffers.add(buffer);
@@ -404,6 +423,7 @@ export class ShmTracker implements SessionObserver {
     }
     if (attached) {
       buffer.busy = true;
+      buffer.readable = true;
       this.events.emit(time, {
         type: 'buffer-committed',
         buffer: buffer.id,
@@ -441,6 +461,36 @@ export class ShmTracker implements SessionObserver {
     this.events.pool(time, pool, { type: 'pool-destroyed' });
     this.checkLetGo(pool);
     this.updateEvidence(pool, time);
+  }
+
+  /**
+   * A new buffer covers `pages` of `pool`: charged (and checked against the limits),
+   * then backed, then counted — in that order, so a refused buffer costs nothing.
+   */
+  private cover(pool: PoolState, pages: PageRange, what: string): void {
+    const fresh = pool.coverage.peekAdd(pages);
+    if (fresh > 0) {
+      const covered = (pool.coverage.covered + fresh) * PAGE_SIZE;
+      const charge = this.accounting.admitChange(what, pool, pool.size, covered);
+      servingOrShort(what, () => this.options.backing?.covered(pool, pages));
+      this.accounting.charge(pool, charge);
+    }
+    pool.coverage.add(pages);
+  }
+
+  /** `buffer` no longer covers its pages (BufferState.covering): those no other buffer covers go. */
+  private uncover(buffer: BufferState): void {
+    buffer.covering = false;
+    const pool = buffer.pool;
+    const gone = pool.coverage.remove(buffer.pages);
+    if (gone.length === 0 || !this.tracked.has(pool)) return;
+    this.options.backing?.uncovered(pool, gone);
+    const covered = this.coveredBytes(pool);
+    this.accounting.charge(pool, this.accounting.admitChange('', pool, pool.size, covered));
+  }
+
+  private coveredBytes(pool: PoolState): number {
+    return pool.coverage.covered * PAGE_SIZE;
   }
 
   private destroyBuffer(id: number, time: number): void {

@@ -5,6 +5,7 @@
 // observer hook (the title each client gives its window, so a session has a name).
 // The record is plain data (DemoTimeline); timeline-svg.ts and picture-*.ts draw it.
 
+import { DelegatingBackend } from '../../bridge/grants/index.js';
 import type { GrantBackend, GrantExtent } from '../../bridge/grants/index.js';
 import type {
   ObserverFactory,
@@ -223,39 +224,26 @@ interface BackendTaps {
 }
 
 /** Delegates everything to `inner` and reports grants taken, grown and freed. */
-class RecordingBackend implements GrantBackend {
+class RecordingBackend extends DelegatingBackend {
   constructor(
-    private readonly inner: GrantBackend,
+    inner: GrantBackend,
     private readonly taps: BackendTaps,
-  ) {}
-
-  get name(): GrantBackend['name'] {
-    return this.inner.name;
+  ) {
+    super(inner);
   }
-  allocate(pages: number): GrantExtent {
-    const extent = this.inner.allocate(pages);
+
+  override allocate(pages: number, options?: { readonly sparse?: boolean }): GrantExtent {
+    const extent = super.allocate(pages, options);
     this.taps.allocated(extent);
     return extent;
   }
-  grow(extent: GrantExtent, pages: number): GrantExtent {
-    const grown = this.inner.grow(extent, pages);
+  override grow(extent: GrantExtent, pages: number): GrantExtent {
+    const grown = super.grow(extent, pages);
     this.taps.grown(extent, grown);
     return grown;
   }
-  shareFd(extent: GrantExtent): number {
-    return this.inner.shareFd(extent);
-  }
-  endForeignAccess(extent: GrantExtent): ReturnType<GrantBackend['endForeignAccess']> {
-    return this.inner.endForeignAccess(extent);
-  }
-  free(extent: GrantExtent): void {
-    this.inner.free(extent);
+  override free(extent: GrantExtent): void {
+    super.free(extent);
     this.taps.freed(extent);
-  }
-  stats(): ReturnType<GrantBackend['stats']> {
-    return this.inner.stats();
-  }
-  close(): void {
-    this.inner.close();
   }
 }

@@ -14,13 +14,12 @@
 // policy shows up as drain time and latency rather than as leaks; grants the model
 // never unmapped are reported as leaked-while-mapped.
 
-import { GrantTableFullError, SimGrantBackend } from '../../bridge/grants/index.js';
-import type {
-  EndAccessResult,
-  GrantBackend,
-  GrantBackendStats,
-  GrantExtent,
+import {
+  DelegatingBackend,
+  GrantTableFullError,
+  SimGrantBackend,
 } from '../../bridge/grants/index.js';
+import type { EndAccessResult, GrantExtent } from '../../bridge/grants/index.js';
 import {
   type EvidenceLevel,
   type LifecycleEvent,
@@ -111,44 +110,25 @@ interface Life {
 }
 
 /** The sim backend, with every reclaim checked against the model's truth. */
-class JudgedBackend implements GrantBackend {
-  readonly name = 'sim' as const;
+class JudgedBackend extends DelegatingBackend {
   unsafe = 0;
 
   constructor(
-    private readonly sim: SimGrantBackend,
+    sim: SimGrantBackend,
     private readonly mappedNow: (id: GrantId) => boolean,
-  ) {}
-
-  allocate(pages: number): GrantExtent {
-    return this.sim.allocate(pages);
+  ) {
+    super(sim);
   }
 
-  endForeignAccess(extent: GrantExtent): EndAccessResult {
-    const result = this.sim.endForeignAccess(extent);
+  override endForeignAccess(extent: GrantExtent): EndAccessResult {
+    const result = this.inner.endForeignAccess(extent);
     if (result === 'ok' && this.mappedNow(extent.id)) this.unsafe++;
     return result;
   }
 
-  grow(extent: GrantExtent, pages: number): GrantExtent {
-    return this.sim.grow(extent, pages);
-  }
-
-  shareFd(extent: GrantExtent): number {
-    return this.sim.shareFd(extent);
-  }
-
-  free(extent: GrantExtent): void {
+  override free(extent: GrantExtent): void {
     if (this.mappedNow(extent.id)) this.unsafe++;
-    this.sim.free(extent);
-  }
-
-  stats(): GrantBackendStats {
-    return this.sim.stats();
-  }
-
-  close(): void {
-    this.sim.close();
+    this.inner.free(extent);
   }
 }
 
