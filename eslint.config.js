@@ -81,7 +81,7 @@ export default tseslint.config(
   floor(
     ['bridge/**/*.ts'],
     [POLICIES_UP, HARNESS, SCRIPTS, TESTS, ASSEMBLY_UP, CLI_UP],
-    ['bridge/assembly/**', 'bridge/cli/**', 'bridge/index.ts'],
+    ['bridge/assembly/**', 'bridge/ops/**', 'bridge/cli/**', 'bridge/index.ts'],
   ),
   floor(
     ['policies/**/*.ts'],
@@ -94,8 +94,10 @@ export default tseslint.config(
       TESTS,
     ],
   ),
+  // The assembly, and operators' views of what it assembled (bridge/ops/: they read the
+  // scheduler's grants and stats as the assembly's figures do).
   floor(
-    ['bridge/assembly/**/*.ts', 'bridge/index.ts'],
+    ['bridge/assembly/**/*.ts', 'bridge/ops/**/*.ts', 'bridge/index.ts'],
     [POLICIES_DOOR, HARNESS, SCRIPTS, TESTS, CLI_UP],
   ),
   floor(['bridge/cli/**/*.ts'], [POLICIES_DOOR, HARNESS_DOOR, SCRIPTS, TESTS]),

@@ -1,12 +1,16 @@
 // The scheduler in a running bridge: grant mode (bridge/shm/grant-mode.ts) asks this for
-// extents, hands it the ones it lets go and passes on what the bridge's E3 poller learns
-// about them; this supplies the clock (performance.now) and a single timer on the event
-// loop for the scheduler's next due time. Everything that decides lives in the scheduler
-// and its policy, which stay clock-free (so replays are deterministic).
+// extents, hands it the ones whose client let go (once the compositor has their fd) and
+// passes on what the bridge's E3 poller learns about them, and hears back when one is
+// settled (access ended, or cached), so that the pool's tracking ends with it. This
+// supplies the clock (performance.now) and a single timer on the event loop for the
+// scheduler's next due time. Everything that decides lives in the scheduler and its
+// policy, which stay clock-free (so replays are deterministic).
 
-import type { GrantExtent, PageRange } from '../bridge/grants/index.js';
+import type { GrantExtent, PageRange, RemoteMappingSource } from '../bridge/grants/index.js';
+import type { MappingVerdict } from '../bridge/oracle/index.js';
 import type { ExtentReclaimer } from '../bridge/shm/index.js';
 import { type GrantFacts, ReclaimScheduler, type ReclaimSchedulerOptions } from './scheduler.js';
+import type { GrantId } from './types.js';
 
 export type { ExtentReclaimer };
 
@@ -18,25 +22,28 @@ export interface LiveReclaimerOptions extends ReclaimSchedulerOptions {
 export class LiveReclaimer implements ExtentReclaimer {
   readonly scheduler: ReclaimScheduler;
   private readonly clock: () => number;
+  private readonly remote: RemoteMappingSource | undefined;
+  /** Who to tell when a retired extent's access is ended or it is cached, by grant id. */
+  private readonly settling = new Map<GrantId, (verdict: MappingVerdict) => void>();
   private timer: NodeJS.Timeout | undefined;
   /** The due time `timer` was armed for (Infinity: none). */
   private timerDueAt = Infinity;
   private closed = false;
 
-  /** retire()'s `freed` callbacks, by grant, until the grant is freed. */
-  private readonly whenFreed = new Map<number, () => void>();
-
   constructor(options: LiveReclaimerOptions) {
-    const listener = options.listener;
+    const outer = options.listener;
+    this.remote = options.oracle;
     this.scheduler = new ReclaimScheduler({
       ...options,
       listener: {
-        ...listener,
-        freed: (id, at, wasCached) => {
-          const freed = this.whenFreed.get(id);
-          this.whenFreed.delete(id);
-          listener?.freed?.(id, at, wasCached);
-          freed?.();
+        ...outer,
+        attempted: (id, result, at) => {
+          outer?.attempted?.(id, result, at);
+          if (result === 'ok') this.settle(id);
+        },
+        cached: (id, at) => {
+          outer?.cached?.(id, at);
+          this.settle(id);
         },
       },
     });
@@ -75,8 +82,12 @@ export class LiveReclaimer implements ExtentReclaimer {
     }
   }
 
-  retire(extent: GrantExtent, facts: GrantFacts, freed?: () => void): void {
-    if (freed !== undefined) this.whenFreed.set(extent.id, freed);
+  retire(
+    extent: GrantExtent,
+    facts: GrantFacts,
+    settled?: (verdict: MappingVerdict) => void,
+  ): void {
+    if (settled !== undefined) this.settling.set(extent.id, settled);
     try {
       this.scheduler.retire(extent, facts, this.clock());
     } finally {
@@ -94,10 +105,25 @@ export class LiveReclaimer implements ExtentReclaimer {
 
   close(): void {
     this.closed = true;
-    this.whenFreed.clear();
+    this.settling.clear();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.scheduler.close();
+  }
+
+  /**
+   * Access to a retired extent was ended, or it was cached: whoever retired it learns
+   * what the oracle says now — in this turn, the answer the backend's own check or the
+   * cache's probe just got (one look; bridge/oracle/system-oracle.ts), so 'unmapped'
+   * wherever the oracle can see.
+   */
+  private settle(id: GrantId): void {
+    const settled = this.settling.get(id);
+    if (settled === undefined) return;
+    this.settling.delete(id);
+    const extent = this.scheduler.extentOf(id);
+    const mapped = extent === undefined ? 'unknown' : (this.remote?.isMapped(extent) ?? 'unknown');
+    settled(mapped === 'unknown' ? 'unavailable' : mapped ? 'mapped' : 'unmapped');
   }
 
   /** One timer for the earliest due time; never keeps the process alive. */

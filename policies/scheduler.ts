@@ -29,7 +29,7 @@ import type {
 } from '../bridge/grants/index.js';
 import type { MappingVerdict } from '../bridge/oracle/index.js';
 import { evidenceRank } from '../bridge/shm/index.js';
-import type { UnmapFacts } from '../bridge/shm/index.js';
+import type { EvidenceLevel, UnmapFacts } from '../bridge/shm/index.js';
 import { SchedulerStateError } from './errors.js';
 import { MinHeap } from './heap.js';
 import type { GrantId, GrantInfo, GrantPhase, PolicyContext, ReclaimPolicy } from './types.js';
@@ -47,6 +47,8 @@ export interface SchedulerListener {
   cached?(id: GrantId, at: number): void;
   /** refsInUse or deferredRefs changed. */
   changed?(at: number, refsInUse: number, deferredRefs: number): void;
+  /** A grant's evidence rose to `level` (told at retirement, by the bridge, or by a probe). */
+  evidence?(id: GrantId, level: EvidenceLevel, at: number): void;
 }
 
 export interface ReclaimSchedulerOptions {
@@ -279,8 +281,10 @@ export class ReclaimScheduler {
     info.phase = 'retired';
     info.retiredAt = this.time;
     info.attempts = 0;
+    const rose = evidenceRank(facts.evidence) > evidenceRank(info.evidence);
     info.evidence = facts.evidence;
     info.oracle = facts.oracle;
+    if (rose) this.listener.evidence?.(info.id, info.evidence, this.time);
     this.retiredOrder.add(info.id);
     this.counters.retired++;
     this.addRefs(0, info.pages);
@@ -299,16 +303,24 @@ export class ReclaimScheduler {
     const higher = evidenceRank(facts.evidence) > evidenceRank(info.evidence);
     const verdict = facts.oracle !== undefined && facts.oracle !== info.oracle;
     if (!higher && !verdict) return;
-    if (higher) info.evidence = facts.evidence;
+    if (higher) {
+      info.evidence = facts.evidence;
+      this.listener.evidence?.(info.id, info.evidence, this.time);
+    }
     if (verdict) info.oracle = facts.oracle;
     if (info.phase === 'retired') this.policy.handle({ type: 'evidence', grant: info }, this.ctx);
   }
 
   /** Fires every timer due at or before `now`, each at its own time, in order. */
   advance(now: number): void {
+    let prepared = false;
     for (;;) {
       const due = this.timers.peekKey();
       if (due === undefined || due > now) break;
+      if (!prepared) {
+        prepared = true;
+        this.prefetch();
+      }
       this.timers.pop();
       this.timerKeys.delete(due);
       if (due > this.time) this.time = due;
@@ -326,6 +338,14 @@ export class ReclaimScheduler {
   /** The facts about a grant (undefined once freed). */
   grant(id: GrantId): GrantInfo | undefined {
     return this.records.get(id)?.info;
+  }
+
+  /** Every grant not yet freed (for operators' views: status, metrics). */
+  grants(): IterableIterator<GrantInfo> {
+    const records = this.records.values();
+    return (function* () {
+      for (const rec of records) yield rec.info;
+    })();
   }
 
   /** The extent a grant id stands for now (replays and tests). */
@@ -420,6 +440,19 @@ export class ReclaimScheduler {
     this.listener.freed?.(id, this.time, wasCached);
   }
 
+  /**
+   * Timers are due: the policy may probe or end access to any retired grant. One look
+   * for all of them (RemoteMappingSource.prefetch) makes each question that follows in
+   * this turn free; it changes no answer, so a replay is unaffected. With verdicts
+   * 'pushed' there is nothing to prepare: probes read the bridge's one E3 poller.
+   */
+  private prefetch(): void {
+    if (this.pushed || this.oracle?.prefetch === undefined || this.retiredOrder.size < 2) return;
+    const extents: GrantExtent[] = [];
+    for (const id of this.retiredOrder) extents.push(this.records.get(id)!.extent);
+    this.oracle.prefetch(extents);
+  }
+
   private probe(rec: GrantRecord): MappingVerdict {
     this.counters.probes++;
     const last = rec.info.oracle;
@@ -432,7 +465,10 @@ export class ReclaimScheduler {
     const verdict: MappingVerdict =
       answer === 'unknown' ? 'unavailable' : answer ? 'mapped' : 'unmapped';
     rec.info.oracle = verdict;
-    if (verdict === 'unmapped' && rec.info.phase === 'retired') rec.info.evidence = 'E3';
+    if (verdict === 'unmapped' && rec.info.phase === 'retired' && rec.info.evidence !== 'E3') {
+      rec.info.evidence = 'E3';
+      this.listener.evidence?.(rec.info.id, 'E3', this.time);
+    }
     return verdict;
   }
 

@@ -26,7 +26,7 @@ import {
   memfdCreate,
 } from '../ffi/libc.js';
 import { type ProxyProcess, startProxyProcess } from './support/proxy-process.js';
-import { RawClient } from './support/raw-client.js';
+import { RawClient, roundtripOrRefusal } from './support/raw-client.js';
 import { event, RawPeer, request } from './support/raw-peer.js';
 
 const NOFILE = 300;
@@ -74,6 +74,9 @@ async function start(): Promise<{ proxy: ProxyProcess; idle: number }> {
     listenPath: join(compositor.runtimeDir, 'gw-fds-proxy'),
     upstreamPath: compositor.socketPath,
     nofile: NOFILE,
+    // The default (a sixteenth of the fd limit) would refuse clients long before the fd
+    // table fills; here the fd table itself is under test.
+    args: ['--max-clients', '100000', '--max-clients-per-uid', '100000'],
   });
   // Idle is measured after a first client, which sets up what the bridge keeps for good.
   await freshClient(proxy);
@@ -105,21 +108,6 @@ async function settled(p: ProxyProcess, idle: number): Promise<number> {
     if (idle === Infinity && Date.now() - stableSince > 300) return now;
     if (Date.now() > deadline) return now;
   }
-}
-
-type Outcome = { served: RawPeer } | { refused: string } | { hungUp: true };
-
-/** Connects and asks for one roundtrip: served, refused (with the error's message), or hung up. */
-async function roundtripOrRefusal(path: string): Promise<Outcome> {
-  const peer = RawPeer.connect(path);
-  peer.send(1, sync, [2]);
-  await peer.until(() => peer.eof || peer.received.some((m) => m.objectId === 2), 10_000);
-  if (!peer.eof) return { served: peer };
-  const error = peer.received.find((m) => m.objectId === 1 && m.opcode === displayError.opcode);
-  const message =
-    error === undefined ? undefined : (peer.decode(error, displayError.spec)[2] as string);
-  peer.close();
-  return message === undefined ? { hungUp: true } : { refused: message };
 }
 
 /**

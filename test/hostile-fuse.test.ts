@@ -22,14 +22,6 @@ import { commandAvailable } from '../harness/real/process.js';
 import { close as closeFd } from '../ffi/libc.js';
 import { startProxyProcess } from './support/proxy-process.js';
 import { RawClient } from './support/raw-client.js';
-import { request } from './support/raw-peer.js';
-
-const createPool = request('wl_shm', 'create_pool');
-const createBuffer = request('wl_shm_pool', 'create_buffer');
-const createSurface = request('wl_compositor', 'create_surface');
-const attach = request('wl_surface', 'attach');
-const damage = request('wl_surface', 'damage');
-const commit = request('wl_surface', 'commit');
 
 const FUSE_SOURCE = resolve('test/support/slow-fuse.c');
 /** Set GW_HOSTILE_REPORT=1 to print the figures each case measured. */
@@ -154,15 +146,7 @@ describe.skipIf(slowFuse === undefined)(
           files.push(file);
 
           const t0 = performance.now();
-          const pool = attacker.newId();
-          const buffer = attacker.newId();
-          const surface = attacker.newId();
-          attacker.send(attacker.shm, createPool, [pool, file, 64 * 1024]);
-          attacker.send(pool, createBuffer, [buffer, 0, 64, 64, 256, 0]);
-          attacker.send(attacker.compositor, createSurface, [surface]);
-          attacker.send(surface, attach, [buffer, 0, 0]);
-          attacker.send(surface, damage, [0, 0, 64, 64]);
-          attacker.send(surface, commit, []);
+          attacker.showBuffer(file, 64 * 1024, 64, 64);
           // The bystander's roundtrips while the attack runs, and after it.
           const during: number[] = [];
           let refusedAfter: number | undefined;

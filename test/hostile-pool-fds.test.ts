@@ -43,12 +43,7 @@ import { RawClient } from './support/raw-client.js';
 import { registry, request } from './support/raw-peer.js';
 
 const createPool = request('wl_shm', 'create_pool');
-const createBuffer = request('wl_shm_pool', 'create_buffer');
 const resize = request('wl_shm_pool', 'resize');
-const createSurface = request('wl_compositor', 'create_surface');
-const attach = request('wl_surface', 'attach');
-const damage = request('wl_surface', 'damage');
-const commit = request('wl_surface', 'commit');
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -375,15 +370,7 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
         const ptr = mmap(fd, 16 * MiB, PROT_READ | PROT_WRITE);
         nativeView(ptr, 16 * MiB).fill(0x40 + i);
         munmap(ptr, 16 * MiB);
-        const pool = c.newId();
-        const buffer = c.newId();
-        const surface = c.newId();
-        c.send(c.shm, createPool, [pool, fd, 16 * MiB]);
-        c.send(pool, createBuffer, [buffer, 0, 2048, 2048, 8192, 0]);
-        c.send(c.compositor, createSurface, [surface]);
-        c.send(surface, attach, [buffer, 0, 0]);
-        c.send(surface, damage, [0, 0, 2048, 2048]);
-        c.send(surface, commit, []);
+        c.showBuffer(fd, 16 * MiB, 2048, 2048);
         await c.roundtrip(20_000).catch(() => undefined);
         if (!c.peer.eof) pools++;
         held = Math.max(held, rssShmem() - before);
@@ -417,14 +404,7 @@ describe('the bridge out of resources on the pool path (embedded compositor)', (
         nativeView(ptr, 16 * MiB).fill(0x7f, 15 * MiB, 16 * MiB);
         munmap(ptr, 16 * MiB);
         fds.push(fd);
-        const pool = c.newId();
-        const buffer = c.newId();
-        const surface = c.newId();
-        c.send(c.shm, createPool, [pool, fd, 16 * MiB]);
-        c.send(pool, createBuffer, [buffer, 0, 2048, 2048, 8192, 0]);
-        c.send(c.compositor, createSurface, [surface]);
-        c.send(surface, attach, [buffer, 0, 0]);
-        c.send(surface, commit, []);
+        c.showBuffer(fd, 16 * MiB, 2048, 2048);
       }
       await c.roundtrip(20_000);
       const held = rssShmem() - before;

@@ -30,7 +30,6 @@ const createPool = request('wl_shm', 'create_pool');
 const createBuffer = request('wl_shm_pool', 'create_buffer');
 const resize = request('wl_shm_pool', 'resize');
 const bufferDestroy = request('wl_buffer', 'destroy');
-const createSurface = request('wl_compositor', 'create_surface');
 const attach = request('wl_surface', 'attach');
 const damage = request('wl_surface', 'damage');
 const commit = request('wl_surface', 'commit');
@@ -158,17 +157,9 @@ describe.each(KINDS.filter((k) => k.available))(
       c: RawClient,
       fd: number,
     ): Promise<{ pool: number; surface: number; buffer: number }> {
-      const pool = c.newId();
-      const buffer = c.newId();
-      const surface = c.newId();
-      c.send(c.shm, createPool, [pool, fd, 64 * 64 * 4]);
-      c.send(pool, createBuffer, [buffer, 0, 64, 64, 256, 0]);
-      c.send(c.compositor, createSurface, [surface]);
-      c.send(surface, attach, [buffer, 0, 0]);
-      c.send(surface, damage, [0, 0, 64, 64]);
-      c.send(surface, commit, []);
+      const shown = c.showBuffer(fd, 64 * 64 * 4, 64, 64);
       await c.roundtrip();
-      return { pool, surface, buffer };
+      return shown;
     }
 
     describe.each(['grant', 'passthrough'] as const)('in %s mode', (mode) => {

@@ -12,19 +12,23 @@
 import type { Logger } from 'pino';
 import { createGrantBackend } from '../grants/factory.js';
 import { oracleMappingSource } from '../grants/oracle-source.js';
-import type { GrantBackend, RemoteMappingSource } from '../grants/types.js';
+import { type GrantBackend, PAGE_SIZE, type RemoteMappingSource } from '../grants/types.js';
 import { VerifyingBackend, type VerifyingOptions } from '../grants/verifying.js';
 import { silentLogger } from '../log.js';
+import type { ShmView } from '../ops/collect.js';
 import { SystemOracle, type SystemOracleOptions } from '../oracle/system-oracle.js';
 import type { MappingOracle } from '../oracle/types.js';
 import { ProtocolRegistry } from '../protocol/registry.js';
 import { Bridge } from '../relay/bridge.js';
-import type { ClientLimits } from '../relay/limits.js';
+import { type ClientLimits, resolveClientLimits } from '../relay/limits.js';
+import { type ProxyLimits, resolveProxyLimits } from '../relay/proxy-limits.js';
 import type { ObserverFactory } from '../relay/observer.js';
 import type { TraceSink } from '../relay/session.js';
 import type { CopyThreads } from '../shm/copy-threads.js';
 import type { LifecycleSink } from '../shm/events.js';
 import { Lifecycle } from '../shm/lifecycle.js';
+import { ShmBudget } from '../shm/shm-budget.js';
+import type { PoolHooks } from '../shm/tracker.js';
 import { LiveReclaimer, createPolicy, DEFAULT_POLICY } from '../../policies/index.js';
 import type { SchedulerListener, ReclaimPolicy } from '../../policies/index.js';
 
@@ -40,6 +44,8 @@ export type BackendChoice =
 export interface AssemblyOptions {
   /** Absolute path of the socket to listen on. */
   readonly listenPath: string;
+  /** A listening socket passed by a supervisor (socket activation), used instead. */
+  readonly listenFd?: number;
   /** Absolute path of the compositor's socket. */
   readonly upstreamPath: string;
   /** Protocol tables (default: the built-in ones). */
@@ -50,6 +56,11 @@ export interface AssemblyOptions {
   readonly trace?: TraceSink;
   /** Per-client limits; those not given take their defaults. */
   readonly limits?: Partial<ClientLimits>;
+  /**
+   * Limits across the proxy (maxClients, maxClientsPerUid, maxShmTotalAll…); those not
+   * given take their defaults from this machine.
+   */
+  readonly proxyLimits?: Partial<ProxyLimits>;
   /** grant (default): pools re-backed on grant pages; passthrough: client fds go through. */
   readonly mode?: 'grant' | 'passthrough';
   /** Grant mode's pages (default memfd). */
@@ -89,6 +100,8 @@ export interface AssemblyOptions {
   readonly trackDamage?: boolean;
   /** Observer of what the scheduler does (metrics, tests). */
   readonly schedulerListener?: SchedulerListener;
+  /** More observers of pools (let go, evidence, forgotten): metrics' reclaim timings. */
+  readonly poolHooks?: PoolHooks;
   /**
    * Sees the grant backend the bridge will use (the verifying one when verifyFrees) and
    * returns the one it uses: a wrapper that records grants taken and freed (the demo's
@@ -133,6 +146,10 @@ export interface AssembledBridge {
   readonly reclaimer: LiveReclaimer | undefined;
   readonly policy: ReclaimPolicy | undefined;
   readonly listenPath: string;
+  /** maxShmTotalAll over every client of this bridge and the extents it still holds. */
+  readonly budget: ShmBudget;
+  /** What `grantway status` and --metrics read (bridge/ops/collect.ts). */
+  readonly view: ShmView;
   figures(): ReclaimFigures;
   /**
    * Resolves once no pool waits for E3 and no retired extent waits to be freed, or after
@@ -190,6 +207,26 @@ export function assembleBridge(options: AssemblyOptions): AssembledBridge {
             },
           },
         });
+  const limits = resolveClientLimits(options.limits ?? {});
+  const proxyLimits = resolveProxyLimits(options.proxyLimits ?? {}, limits);
+  // maxShmTotalAll is checked across every client's pools and the extents the scheduler
+  // still holds; the budget sums the trackers of the lifecycle made below.
+  const made: { lifecycle?: Lifecycle } = {};
+  const budget = new ShmBudget(proxyLimits.maxShmTotalAll, {
+    charged: () => {
+      let sum = 0;
+      for (const tracker of made.lifecycle?.trackers ?? []) sum += tracker.heldBytes();
+      return sum;
+    },
+    // Extents the scheduler holds, less those a client is still charged for (handed off
+    // at let-go, their pool not yet final: bridge/shm/grant-mode.ts).
+    retained: () => {
+      const stats = reclaimer?.scheduler.stats();
+      if (stats === undefined) return 0;
+      const charged = made.lifecycle?.backing?.handedOffPages ?? 0;
+      return Math.max(0, stats.deferredRefs + stats.cachedRefs - charged) * PAGE_SIZE;
+    },
+  });
   let lifecycle: Lifecycle;
   try {
     lifecycle = new Lifecycle({
@@ -201,6 +238,8 @@ export function assembleBridge(options: AssemblyOptions): AssembledBridge {
       pollBackoff: policy?.recheck,
       sinks: options.sinks,
       trackDamage: options.trackDamage,
+      poolHooks: options.poolHooks,
+      budget,
       grants:
         backend === undefined || reclaimer === undefined
           ? undefined
@@ -211,16 +250,19 @@ export function assembleBridge(options: AssemblyOptions): AssembledBridge {
     backend?.close();
     throw err;
   }
+  made.lifecycle = lifecycle;
   let bridge: Bridge;
   try {
     bridge = Bridge.start({
       listenPath: options.listenPath,
+      listenFd: options.listenFd,
       upstreamPath: options.upstreamPath,
       registry: options.registry ?? new ProtocolRegistry(),
       log,
       trace: options.trace,
       observe: options.wrapObservers?.(lifecycle.factory) ?? lifecycle.factory,
-      limits: options.limits,
+      limits,
+      proxyLimits,
     });
   } catch (err) {
     lifecycle.close({ discardRecord: true });
@@ -252,6 +294,15 @@ export function assembleBridge(options: AssemblyOptions): AssembledBridge {
     reclaimer,
     policy,
     listenPath: bridge.listenPath,
+    budget,
+    view: {
+      trackers: lifecycle.trackers,
+      watcher: lifecycle.watcher,
+      backing: lifecycle.backing,
+      backend,
+      scheduler,
+      heldBytes: () => budget.heldBytes,
+    },
     figures,
     async settle(timeoutMs: number): Promise<void> {
       const deadline = performance.now() + timeoutMs;

@@ -13,6 +13,7 @@ import {
 } from '../../policies/index.js';
 import type { ReclaimPolicy } from '../../policies/index.js';
 import type { ClientLimits } from '../relay/limits.js';
+import type { ProxyLimits } from '../relay/proxy-limits.js';
 import { type BridgeModeOptions, type LimitFlags, OptionError } from './options.js';
 
 /** Built-ins plus --protocol-dir; a bad file is logged and skipped, not fatal. */
@@ -47,6 +48,15 @@ export function limitsFromFlags(options: LimitFlags): Partial<ClientLimits> {
     maxFds: options['max-fds'],
     maxBufferedBytes: options['max-buffered'],
     stallTimeoutMs: options['stall-timeout-ms'],
+  };
+}
+
+/** --max-clients, --max-clients-per-uid, --max-shm-total-all (unset: the machine's default). */
+export function proxyLimitsFromFlags(options: LimitFlags): Partial<ProxyLimits> {
+  return {
+    maxClients: options['max-clients'],
+    maxClientsPerUid: options['max-clients-per-uid'],
+    maxShmTotalAll: options['max-shm-total-all'],
   };
 }
 

@@ -1,8 +1,8 @@
 // `grantway compositor`: the embedded headless compositor alone on a socket, so any real
 // client (weston-simple-shm, wayland-info, foot…) can connect to it, with the
 // misbehaviour knobs as flags. The socket is --socket, or one passed the systemd way
-// (LISTEN_FDS, socket-activation.ts) by a supervisor that made it. Runs until SIGINT/SIGTERM. SIGUSR1 writes the output as a
-// PNG into --png-dir; SIGUSR2, or `crash` on the --control socket, kills the process on
+// (LISTEN_FDS, bridge/service/socket-activation.ts) by a supervisor that made it. Runs
+// until SIGINT/SIGTERM. SIGUSR1 writes the output as a PNG into --png-dir; SIGUSR2, or `crash` on the --control socket, kills the process on
 // the spot (a crash: no cleanup, the socket file is left stale).
 
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { ControlServer, EmbeddedCompositor } from '../../harness/compositor/inde
 import { createLogger } from '../log.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
 import { boundPath } from '../../ffi/libc.js';
-import { forgetListenFds, listenFds, pickWaylandSocket } from '../service/socket-activation.js';
+import { takePassedWaylandSocket } from '../service/socket-activation.js';
 import { logLevels, OptionError, validateOptions } from './options.js';
 
 const socketName = z
@@ -50,10 +50,7 @@ export type CompositorCliOptions = z.infer<typeof compositorOptionsSchema>;
 
 export async function compositorCommand(flags: Record<string, unknown>): Promise<number> {
   const options = validateOptions(compositorOptionsSchema, flags);
-  const passed = listenFds(process.env, process.pid);
-  // Ours now: a child must not think the sockets are for it (sd_listen_fds unset_environment).
-  forgetListenFds(process.env);
-  const listenFd = passed === undefined ? undefined : pickWaylandSocket(passed);
+  const listenFd = takePassedWaylandSocket();
   if (listenFd === undefined && options.socket === undefined) {
     throw new OptionError(
       '--socket: is required, unless a listening socket is passed (LISTEN_FDS)',

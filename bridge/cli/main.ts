@@ -17,10 +17,16 @@ import { RecordFileError } from '../shm/recorder.js';
 import { TraceFileError } from '../shm/trace-file.js';
 import { benchCommand } from './bench.js';
 import { SocketActivationError } from '../service/socket-activation.js';
-import { OptionError } from './options.js';
+import { FLAG_SPEC, OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+import { ConfigFileError } from './config-file.js';
+import { BridgeControlError } from '../control/bridge-control.js';
+import { MetricsListenError } from '../metrics/server.js';
+import { InvalidProxyLimitsError } from '../relay/proxy-limits.js';
+import { InvalidClientLimitsError } from '../relay/limits.js';
 
 const USAGE = `usage:
   grantway demo [--frames N] [--png FILE] [--html FILE] [--json] [--policy NAME [--policy-opt K=V]...]
@@ -29,8 +35,13 @@ const USAGE = `usage:
       reclaim policy's attempts and deferred queue too), a PNG of every client's window
       (default grantway-demo.png) and an HTML page with those windows and a timeline of
       grants and evidence (default: the PNG's name with .html).
-  grantway proxy --listen NAME --upstream NAME [--trace] [--protocol-dir DIR]...
+  grantway proxy --listen NAME --upstream NAME [--metrics ADDR] [--config FILE] [--trace] [--protocol-dir DIR]...
       Serve Wayland clients on NAME, relaying each to the compositor at --upstream.
+      Takes a listening socket passed the systemd way (LISTEN_FDS) instead of --listen,
+      and tells a service manager it is ready where NOTIFY_SOCKET is set (contrib/).
+  grantway status [--listen NAME | --control PATH] [--json] [--interval-ms N]
+      What a running proxy is doing: its clients, pools, grants by evidence, and the
+      extent that waits longest and why; refreshes until interrupted (--json: once).
   grantway run [--upstream NAME] [--listen NAME] [--trace] [--protocol-dir DIR]... -- CMD [ARGS...]
       Start a bridge on a fresh socket, run CMD with WAYLAND_DISPLAY pointing at it,
       and exit with CMD's status. --upstream defaults to $WAYLAND_DISPLAY, then wayland-0.
@@ -62,6 +73,14 @@ Common options:
   --policy NAME         when to reclaim grant extents: evidence (default, at E3),
                         linux-deferred, qubes, watermark, recycle (see policies/README.md)
   --policy-opt K=V      an option of the policy, e.g. level=E2 (repeatable)
+  --whole-extents       grant pools whole, not just the pages their buffers cover (for
+                        recycle: sparse extents are never cached for reuse)
+  --config FILE         (proxy, run) settings from a TOML or JSON file: keys are the flags
+                        without dashes (max-clients = 64); flags given override them
+  --metrics ADDR        (proxy, run) serve Prometheus metrics on a unix socket PATH (with a
+                        /) or on 127.0.0.1:PORT
+  --control PATH        (proxy, run) the control socket for \`grantway status\` (default:
+                        beside the listening socket, NAME.control)
 Per-client limits (proxy, run; see SECURITY.md) — a client over one is disconnected alone,
 told which limit it hit; SIZE is bytes or 64K, 256M, 1G:
   --max-pool-size SIZE      bytes one wl_shm pool's buffers may cover (default 256M)
@@ -73,45 +92,14 @@ told which limit it hit; SIZE is bytes or 64K, 256M, 1G:
   --max-buffered SIZE       bytes buffered for a client, both directions (default 640K)
   --stall-timeout-ms N      disconnect a client that reads nothing for this long while
                             its output is full (default 30000; 0: never)
+Limits across the proxy (proxy, run; defaults from this machine, see SECURITY.md) — a new
+client over one is refused, a pool over the total gets no_memory, both told which limit:
+  --max-clients N           clients served at once (default: fd limit / 16, at most
+                            an eighth of memory in relay buffers)
+  --max-clients-per-uid N   clients of one uid at once (default: half of --max-clients)
+  --max-shm-total-all SIZE  shared memory held for all clients' pools and unreclaimed
+                            grant extents (default: a quarter of MemTotal)
 `;
-
-const flagSpec = {
-  listen: { type: 'string' },
-  upstream: { type: 'string' },
-  trace: { type: 'boolean' },
-  'log-level': { type: 'string' },
-  'protocol-dir': { type: 'string', multiple: true },
-  record: { type: 'string' },
-  json: { type: 'boolean' },
-  mode: { type: 'string' },
-  backend: { type: 'string' },
-  domid: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  policy: { type: 'string' },
-  'policy-opt': { type: 'string', multiple: true },
-  'max-pool-size': { type: 'string' },
-  'max-shm-total': { type: 'string' },
-  'max-shm-declared': { type: 'string' },
-  'max-objects': { type: 'string' },
-  'max-fds': { type: 'string' },
-  'max-buffered': { type: 'string' },
-  'stall-timeout-ms': { type: 'string' },
-  html: { type: 'string' },
-  // demo
-  frames: { type: 'string' },
-  png: { type: 'string' },
-  // compositor
-  socket: { type: 'string' },
-  width: { type: 'string' },
-  height: { type: 'string' },
-  'refresh-hz': { type: 'string' },
-  'release-delay-ms': { type: 'string' },
-  'hold-buffers': { type: 'string' },
-  'keep-pools-mapped-ms': { type: 'string' },
-  'png-dir': { type: 'string' },
-  control: { type: 'string' },
-  'private-global': { type: 'string', multiple: true },
-} as const;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -121,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parseArgs({
     args: rest,
-    options: flagSpec,
+    options: FLAG_SPEC,
     allowPositionals: command === 'run' || command === 'report' || command === 'bench',
     strict: true,
   });
@@ -144,9 +132,11 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./demo.js')).demoCommand(values);
     case 'bench':
       return benchCommand(values, positionals);
+    case 'status':
+      return statusCommand(values);
     default:
       throw new OptionError(
-        `unknown command "${command}" (commands: demo, proxy, run, report, compositor, bench)`,
+        `unknown command "${command}" (commands: demo, proxy, run, status, report, compositor, bench)`,
       );
   }
 }
@@ -165,6 +155,11 @@ function report(err: unknown): number {
     err instanceof TraceFileError ||
     err instanceof GntallocUnavailableError ||
     err instanceof SocketActivationError ||
+    err instanceof ConfigFileError ||
+    err instanceof BridgeControlError ||
+    err instanceof MetricsListenError ||
+    err instanceof InvalidProxyLimitsError ||
+    err instanceof InvalidClientLimitsError ||
     err instanceof SyscallError ||
     (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'));
   if (known) {

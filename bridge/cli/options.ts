@@ -3,6 +3,54 @@
 
 import { z } from 'zod';
 import { clientLimitFields } from '../relay/limits.js';
+import type { FlagKind } from './config-file.js';
+import { proxyLimitFields } from '../relay/proxy-limits.js';
+
+/** Every flag of every command, as node:util parseArgs reads them. */
+export const FLAG_SPEC = {
+  listen: { type: 'string' },
+  upstream: { type: 'string' },
+  trace: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'protocol-dir': { type: 'string', multiple: true },
+  record: { type: 'string' },
+  json: { type: 'boolean' },
+  mode: { type: 'string' },
+  backend: { type: 'string' },
+  domid: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  policy: { type: 'string' },
+  'policy-opt': { type: 'string', multiple: true },
+  'whole-extents': { type: 'boolean' },
+  'max-pool-size': { type: 'string' },
+  'max-shm-total': { type: 'string' },
+  'max-shm-declared': { type: 'string' },
+  'max-objects': { type: 'string' },
+  'max-fds': { type: 'string' },
+  'max-buffered': { type: 'string' },
+  'stall-timeout-ms': { type: 'string' },
+  html: { type: 'string' },
+  config: { type: 'string' },
+  'max-clients': { type: 'string' },
+  'max-clients-per-uid': { type: 'string' },
+  'max-shm-total-all': { type: 'string' },
+  metrics: { type: 'string' },
+  'interval-ms': { type: 'string' },
+  // demo
+  frames: { type: 'string' },
+  png: { type: 'string' },
+  // compositor
+  socket: { type: 'string' },
+  width: { type: 'string' },
+  height: { type: 'string' },
+  'refresh-hz': { type: 'string' },
+  'release-delay-ms': { type: 'string' },
+  'hold-buffers': { type: 'string' },
+  'keep-pools-mapped-ms': { type: 'string' },
+  'png-dir': { type: 'string' },
+  control: { type: 'string' },
+  'private-global': { type: 'string', multiple: true },
+} as const;
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -33,6 +81,39 @@ const limitFlags = {
   'stall-timeout-ms': z.coerce.number().pipe(clientLimitFields.stallTimeoutMs.unwrap()).optional(),
 };
 
+/** Limits across the proxy (bridge/relay/proxy-limits.ts); unset: the machine's default. */
+const proxyLimitFlags = {
+  'max-clients': z.coerce.number().pipe(proxyLimitFields.maxClients).optional(),
+  'max-clients-per-uid': z.coerce.number().pipe(proxyLimitFields.maxClientsPerUid).optional(),
+  'max-shm-total-all': byteCount.pipe(proxyLimitFields.maxShmTotalAll).optional(),
+};
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * Where --metrics serves: a unix socket path (with a '/') or a loopback HOST:PORT. What
+ * the metrics tell (every client's pid and traffic) is for the machine's own operator.
+ */
+export const metricsAddress = z
+  .string()
+  .min(1, 'must not be empty')
+  .transform((s, ctx) => {
+    if (s.includes('/')) return { kind: 'unix' as const, path: s };
+    const m = /^(.*):(\d{1,5})$/.exec(s);
+    const port = m === null ? NaN : Number(m[2]);
+    if (m === null || port > 65535 || !LOOPBACK.has(m[1]!)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must be a unix socket path (with a /) or a loopback address 127.0.0.1:PORT, localhost:PORT or [::1]:PORT',
+      });
+      return z.NEVER;
+    }
+    const host = m[1] === '[::1]' ? '::1' : m[1]!;
+    return { kind: 'tcp' as const, host, port };
+  });
+export type MetricsAddress = z.infer<typeof metricsAddress>;
+
 export const commonOptionsSchema = z.object({
   trace: z.boolean().default(false),
   'log-level': z.enum(logLevels).default('info'),
@@ -45,7 +126,13 @@ export const commonOptionsSchema = z.object({
   // Reclaim policy (policies/registry.ts validates the name and each KEY=VALUE).
   policy: z.string().min(1, 'must name a policy').optional(),
   'policy-opt': z.array(z.string()).default([]),
+  // Grant pools whole rather than the pages buffers cover: what a policy that reuses
+  // extents (recycle) needs, since sparse extents are never cached.
+  'whole-extents': z.boolean().default(false),
   ...limitFlags,
+  ...proxyLimitFlags,
+  metrics: metricsAddress.optional(),
+  control: z.string().min(1, 'must name a socket path').optional(),
 });
 
 /** gntalloc grants pages to one domain, which must be named. */
@@ -56,8 +143,9 @@ const domidIssue = {
   path: ['domid'],
 };
 
+/** --listen may be left out when a socket is passed the systemd way (LISTEN_FDS). */
 export const proxyOptionsSchema = commonOptionsSchema
-  .extend({ listen: socketName, upstream: socketName })
+  .extend({ listen: socketName.optional(), upstream: socketName })
   .refine(needsDomid, domidIssue);
 
 export const runOptionsSchema = commonOptionsSchema
@@ -73,9 +161,17 @@ export const benchOptionsSchema = z.object({
 
 export type ProxyOptions = z.infer<typeof proxyOptionsSchema>;
 export type BridgeModeOptions = Pick<ProxyOptions, 'mode' | 'backend' | 'domid' | 'record'> &
-  Partial<Pick<ProxyOptions, 'policy' | 'policy-opt'>>;
+  Partial<Pick<ProxyOptions, 'policy' | 'policy-opt' | 'whole-extents'>>;
 export type RunOptions = z.infer<typeof runOptionsSchema>;
-export type LimitFlags = Pick<ProxyOptions, keyof typeof limitFlags>;
+export type LimitFlags = Pick<ProxyOptions, keyof typeof limitFlags | keyof typeof proxyLimitFlags>;
+
+export const statusOptionsSchema = z.object({
+  listen: socketName.optional(),
+  control: z.string().min(1, 'must name a socket path').optional(),
+  json: z.boolean().default(false),
+  'interval-ms': z.coerce.number().int().min(100).max(3_600_000).default(1000),
+});
+export type StatusOptions = z.infer<typeof statusOptionsSchema>;
 
 /** A flag that was given a value outside what its schema allows. */
 export class OptionError extends Error {
@@ -86,12 +182,19 @@ export class OptionError extends Error {
   }
 }
 
-/** Validates parsed flags; the error names each offending flag and what it accepts. */
-export function validateOptions<T extends z.ZodType>(schema: T, raw: unknown): z.infer<T> {
+/**
+ * Validates parsed flags; the error names each offending flag and what it accepts.
+ * `origin` names where a key's value came from (default: the flag, --key).
+ */
+export function validateOptions<T extends z.ZodType>(
+  schema: T,
+  raw: unknown,
+  origin: (key: string) => string = (key) => `--${key}`,
+): z.infer<T> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
-    const flag = issue.path.length > 0 ? `--${issue.path.join('.')}` : 'options';
+    const flag = issue.path.length > 0 ? origin(issue.path.map(String).join('.')) : 'options';
     if (issue.code === 'invalid_value') {
       return `${flag}: must be one of ${issue.values.map(String).join(', ')}`;
     }
@@ -99,4 +202,25 @@ export function validateOptions<T extends z.ZodType>(schema: T, raw: unknown): z
     return `${flag}: ${issue.message}`;
   });
   throw new OptionError(lines.join('\n'));
+}
+
+/**
+ * A command's options from its flags and, with --config FILE, the file's settings under
+ * them (config-file.ts, loaded only then); errors name the flag, or the file and the key.
+ */
+export async function validateCommandOptions<T extends z.ZodObject>(
+  schema: T,
+  flags: Readonly<Record<string, unknown>>,
+): Promise<z.infer<T>> {
+  const { config, ...commandLine } = flags;
+  if (typeof config !== 'string') return validateOptions(schema, commandLine);
+  const { mergeFlags, readConfigFile } = await import('./config-file.js');
+  const kinds: Record<string, FlagKind> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const kind = (FLAG_SPEC as Readonly<Record<string, FlagKind>>)[key];
+    if (kind !== undefined) kinds[key] = kind;
+  }
+  const file = readConfigFile(config, kinds);
+  const { values, origin } = mergeFlags(config, file, commandLine);
+  return validateOptions(schema, values, origin);
 }

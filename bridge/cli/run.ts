@@ -8,14 +8,14 @@ import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
 import { loadRegistry } from './common.js';
-import { OptionError, runOptionsSchema, validateOptions } from './options.js';
-import { startBridge } from './start-bridge.js';
+import { OptionError, runOptionsSchema, validateCommandOptions } from './options.js';
+import { serveBridge } from './start-bridge.js';
 
 export async function runCommand(
   flags: Record<string, unknown>,
   command: string[],
 ): Promise<number> {
-  const options = validateOptions(runOptionsSchema, flags);
+  const options = await validateCommandOptions(runOptionsSchema, flags);
   const [program, ...args] = command;
   if (program === undefined)
     throw new OptionError('run: no command given (grantway run [options] -- CMD [ARGS...])');
@@ -25,13 +25,14 @@ export async function runCommand(
   const listen = options.listen ?? `grantway-${process.pid}`;
   const listenPath = resolveSocketPath(listen);
   const upstreamPath = resolveSocketPath(upstream);
-  const bridge = startBridge(
+  const served = await serveBridge(
     { listenPath, upstreamPath },
     options,
     registry,
     log,
     process.argv.slice(2),
   );
+  const { bridge, assembled } = served;
   try {
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(program, args, {
@@ -56,8 +57,9 @@ export async function runCommand(
   } finally {
     // The client is gone; give the compositor a moment to unmap what it had, so the
     // record ends with the evidence that followed (bounded: never holds the exit long).
-    await Promise.race([bridge.bridge.whenIdle(), sleep(500)]);
-    await bridge.settle(1000);
-    bridge.close();
+    await Promise.race([bridge.whenIdle(), sleep(500)]);
+    await assembled.settle(1000);
+    await served.stopServing();
+    assembled.close();
   }
 }

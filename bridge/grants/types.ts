@@ -159,4 +159,11 @@ export interface GrantBackend {
 export interface RemoteMappingSource {
   /** 'unknown' when it cannot tell (no oracle, other pid namespace…). */
   isMapped(extent: GrantExtent): boolean | 'unknown';
+  /**
+   * About to ask about many of `extents` in this turn (the scheduler's timers are due):
+   * look at all of them at once, so the isMapped calls that follow in this turn cost
+   * nothing more (one /proc walk for all, not one each). Optional: an answer to a
+   * cheap question need not be prepared.
+   */
+  prefetch?(extents: readonly GrantExtent[]): void;
 }

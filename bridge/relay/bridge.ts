@@ -9,12 +9,19 @@ import { errorReason, SyscallError } from '../../ffi/errors.js';
 import { close as closeFd, connectUnix, ERRNO, peerCredentials } from '../../ffi/libc.js';
 import { UnixChannel } from '../../ffi/unix-channel.js';
 import type { ProtocolRegistry } from '../protocol/registry.js';
-import { DisplayErrorCode, ListenSocketError, UpstreamUnavailableError } from './errors.js';
+import {
+  DisplayErrorCode,
+  ListenSocketError,
+  overLimitMessage,
+  UpstreamUnavailableError,
+} from './errors.js';
 import { type ClientLimits, channelCapacities, resolveClientLimits } from './limits.js';
-import { RETRY_MS, WaylandListener } from './listener.js';
+import { type ListenerOptions, RETRY_MS, WaylandListener } from './listener.js';
 import { MessageTables } from './message-table.js';
 import type { ObserverFactory, SessionObserver } from './observer.js';
-import { Session, type TraceSink } from './session.js';
+import { type ProxyLimits, resolveProxyLimits } from './proxy-limits.js';
+import { RelayTotals } from './relay-totals.js';
+import { Session, type SessionStats, type TraceSink } from './session.js';
 import { displayError } from './session-errors.js';
 
 export interface BridgeOptions {
@@ -29,13 +36,38 @@ export interface BridgeOptions {
   readonly observe?: ObserverFactory;
   /** Per-client limits; those not given take their defaults (limits.ts, SECURITY.md). */
   readonly limits?: Partial<ClientLimits>;
+  /**
+   * Limits across the proxy (proxy-limits.ts); those not given take the machine's
+   * defaults. The bridge enforces maxClients and maxClientsPerUid as clients connect;
+   * maxShmTotalAll is the shm tracker's to enforce (it only appears in the log here).
+   */
+  readonly proxyLimits?: Partial<ProxyLimits>;
+  /**
+   * A socket made by someone else to accept on (socket activation), instead of binding
+   * listenPath; listenPath must then be where it is bound.
+   */
+  readonly listenFd?: number;
+}
+
+/** Who a live client is, as SO_PEERCRED said when it connected. */
+export interface ClientIdentity {
+  readonly session: number;
+  readonly pid: number;
+  readonly uid: number;
+  /** performance.now() when it connected. */
+  readonly connectedAt: number;
 }
 
 export class Bridge {
-  private readonly sessions = new Set<Session>();
+  private readonly sessions = new Map<Session, ClientIdentity>();
+  /** Live sessions per uid (maxClientsPerUid). Invariant: the counts of `sessions`. */
+  private readonly perUid = new Map<number, number>();
   private readonly tables: MessageTables;
   private readonly listener: WaylandListener;
   readonly limits: ClientLimits;
+  readonly proxyLimits: ProxyLimits;
+  /** What every session ever relayed, how each ended, and who was refused. */
+  readonly totals = new RelayTotals();
   /** Socket buffer sizes, derived from limits.maxBufferedBytes. */
   private readonly capacities: { rx: number; tx: number };
   private nextSessionId = 1;
@@ -45,12 +77,18 @@ export class Bridge {
   private constructor(
     private readonly options: BridgeOptions,
     limits: ClientLimits,
+    proxyLimits: ProxyLimits,
   ) {
     this.tables = new MessageTables(options.registry, options.observe);
     this.limits = limits;
+    this.proxyLimits = proxyLimits;
     this.capacities = channelCapacities(limits);
-    this.listener = WaylandListener.open(options.listenPath, (fd) => this.accept(fd), {
-      refuse: (fd, reason) => refuseClient(fd, this.tables, reason),
+    const onConnection = (fd: number): void => this.accept(fd);
+    const listenerOptions: ListenerOptions & { onLockHeld: (lockPath: string) => void } = {
+      refuse: (fd, reason) => {
+        this.totals.refused('fd-table-full');
+        refuseClient(fd, this.tables, DisplayErrorCode.implementation, reason);
+      },
       onTrouble: ({ errno, action, refused }) => {
         const level = action === 'skipped' ? 'debug' : 'warn';
         options.log[level](
@@ -62,7 +100,13 @@ export class Bridge {
               : 'a connection failed while being accepted',
         );
       },
-    });
+      onLockHeld: (lockPath) =>
+        options.log.info({ lockPath }, 'lock file held by the process that made the socket'),
+    };
+    this.listener =
+      options.listenFd === undefined
+        ? WaylandListener.open(options.listenPath, onConnection, listenerOptions)
+        : WaylandListener.adopt(options.listenFd, onConnection, listenerOptions);
   }
 
   /**
@@ -71,8 +115,9 @@ export class Bridge {
    */
   static start(options: BridgeOptions): Bridge {
     const limits = resolveClientLimits(options.limits);
+    const proxyLimits = resolveProxyLimits(options.proxyLimits ?? {}, limits);
     checkUpstream(options.upstreamPath, options.listenPath);
-    const bridge = new Bridge(options, limits);
+    const bridge = new Bridge(options, limits, proxyLimits);
     // A link to the listening path passes the check above while the stale socket it
     // pointed to is there; once the bridge listens it points to the bridge itself.
     if (sameFile(options.upstreamPath, options.listenPath)) {
@@ -80,7 +125,13 @@ export class Bridge {
       throw new ListenSocketError(options.listenPath, SELF_UPSTREAM);
     }
     options.log.info(
-      { listen: options.listenPath, upstream: options.upstreamPath, limits },
+      {
+        listen: options.listenPath,
+        upstream: options.upstreamPath,
+        socketActivated: options.listenFd !== undefined,
+        limits,
+        proxyLimits,
+      },
       'bridge listening',
     );
     return bridge;
@@ -94,9 +145,29 @@ export class Bridge {
     return this.sessions.size;
   }
 
+  /** Whether this bridge holds NAME.lock (the names beside its socket are its own). */
+  get holdsLock(): boolean {
+    return this.listener.holdsLock;
+  }
+
   /** Each live session's counters (Session.stats), for monitoring and tests. */
-  sessionStats(): ({ id: number } & ReturnType<Session['stats']>)[] {
-    return [...this.sessions].map((s) => ({ id: s.id, ...s.stats() }));
+  sessionStats(): ({ id: number } & SessionStats)[] {
+    return [...this.sessions.keys()].map((s) => ({ id: s.id, ...s.stats() }));
+  }
+
+  /** Each live client: who it is and its counters. */
+  clients(): (ClientIdentity & SessionStats)[] {
+    return [...this.sessions].map(([s, who]) => ({ ...who, ...s.stats() }));
+  }
+
+  /** Messages and bytes relayed so far each way, closed sessions' and live ones'. */
+  relayed(): {
+    requests: number;
+    events: number;
+    bytesToCompositor: number;
+    bytesToClient: number;
+  } {
+    return this.totals.relayed([...this.sessions.keys()].map((s) => s.stats()));
   }
 
   /** Resolves when no session is left (after the last client leaves). */
@@ -111,6 +182,28 @@ export class Bridge {
    * cannot be served is told why and closed, and nothing it was given stays open.
    */
   private accept(clientFd: number): void {
+    let peer: { pid: number; uid: number };
+    try {
+      peer = peerCredentials(clientFd);
+    } catch (err) {
+      // The client is gone already (or this is no unix socket): nothing to serve.
+      this.options.log.debug(
+        { reason: errorReason(err) },
+        'no peer credentials; connection closed',
+      );
+      closeFd(clientFd);
+      return;
+    }
+    const refusal = this.admission(peer.uid);
+    if (refusal !== undefined) {
+      this.totals.refused(refusal.limit);
+      this.options.log.warn(
+        { limit: refusal.limit, value: refusal.value, pid: peer.pid, uid: peer.uid },
+        `client refused: ${refusal.message}`,
+      );
+      refuseClient(clientFd, this.tables, DisplayErrorCode.noMemory, refusal.message);
+      return;
+    }
     let upstreamFd: number;
     try {
       upstreamFd = connectUnix(this.options.upstreamPath);
@@ -120,9 +213,11 @@ export class Bridge {
         // The fd table is full: accepting more would only fail the same way.
         this.listener.pauseFor(RETRY_MS);
         this.options.log.warn({ reason }, 'fd table full: client refused, accepting paused');
+        this.totals.refused('fd-table-full');
         refuseClient(
           clientFd,
           this.tables,
+          DisplayErrorCode.implementation,
           `grantway: no file descriptor left to connect to the compositor (${reason}); try again later`,
         );
         return;
@@ -131,7 +226,13 @@ export class Bridge {
         { upstream: this.options.upstreamPath, reason },
         'compositor unreachable; client refused',
       );
-      refuseClient(clientFd, this.tables, `grantway: compositor unreachable (${reason})`);
+      this.totals.refused('compositor-unreachable');
+      refuseClient(
+        clientFd,
+        this.tables,
+        DisplayErrorCode.implementation,
+        `grantway: compositor unreachable (${reason})`,
+      );
       return;
     }
     const id = this.nextSessionId++;
@@ -141,7 +242,7 @@ export class Bridge {
     try {
       observer = this.options.observe?.create(id, {
         upstreamPid: peerCredentials(upstreamFd).pid,
-        clientPid: peerCredentials(clientFd).pid,
+        clientPid: peer.pid,
         limits: this.limits,
       });
       const { rx, tx } = this.capacities;
@@ -156,21 +257,60 @@ export class Bridge {
         observer,
         onClosed: (s) => this.onSessionClosed(s),
       });
-      this.sessions.add(session);
-      this.options.log.debug({ session: id }, 'client connected');
+      this.sessions.set(session, {
+        session: id,
+        pid: peer.pid,
+        uid: peer.uid,
+        connectedAt: performance.now(),
+      });
+      this.perUid.set(peer.uid, (this.perUid.get(peer.uid) ?? 0) + 1);
+      this.totals.accepted();
+      this.options.log.debug({ session: id, pid: peer.pid, uid: peer.uid }, 'client connected');
     } catch (err) {
       this.options.log.error({ session: id, err }, 'cannot start a session; client refused');
       observer?.onClosed(performance.now());
       if (upstream !== undefined) upstream.close();
       else closeFd(upstreamFd);
       const message = 'grantway: internal error';
-      if (client !== undefined) tellAndClose(client, this.tables, message);
-      else refuseClient(clientFd, this.tables, message);
+      this.totals.refused('internal-error');
+      const code = DisplayErrorCode.implementation;
+      if (client !== undefined) tellAndClose(client, this.tables, code, message);
+      else refuseClient(clientFd, this.tables, code, message);
     }
   }
 
+  /** Why a new client of `uid` cannot be served now (proxy-limits.ts), or undefined. */
+  private admission(
+    uid: number,
+  ): { limit: 'maxClients' | 'maxClientsPerUid'; value: number; message: string } | undefined {
+    const { maxClients, maxClientsPerUid } = this.proxyLimits;
+    const over = (limit: 'maxClients' | 'maxClientsPerUid', value: number, what: string) => ({
+      limit,
+      value,
+      message: `grantway: ${overLimitMessage(limit, value, what)}; try again later`,
+    });
+    if (this.sessions.size >= maxClients) {
+      return over('maxClients', maxClients, `a new client while ${this.sessions.size} are served`);
+    }
+    const ofUid = this.perUid.get(uid) ?? 0;
+    if (ofUid >= maxClientsPerUid) {
+      return over(
+        'maxClientsPerUid',
+        maxClientsPerUid,
+        `a new client of uid ${uid} while ${ofUid} of that uid are served`,
+      );
+    }
+    return undefined;
+  }
+
   private onSessionClosed(session: Session): void {
+    const who = this.sessions.get(session);
+    if (who === undefined) return;
     this.sessions.delete(session);
+    const left = (this.perUid.get(who.uid) ?? 1) - 1;
+    if (left > 0) this.perUid.set(who.uid, left);
+    else this.perUid.delete(who.uid);
+    this.totals.ended(session.stats(), session.end);
     // Its fds are free: if accepting paused for want of them, it can go on.
     this.listener.resume();
     if (this.sessions.size === 0) {
@@ -185,7 +325,7 @@ export class Bridge {
     if (this.closed) return;
     this.closed = true;
     this.listener.close();
-    for (const session of [...this.sessions]) session.close('bridge shutting down');
+    for (const session of [...this.sessions.keys()]) session.close('bridge shutting down');
   }
 }
 
@@ -229,7 +369,12 @@ function isOutOfFds(err: unknown): boolean {
 }
 
 /** Tells a client why it cannot be served, then hangs up (owns fd). */
-function refuseClient(fd: number, tables: MessageTables, message: string): void {
+function refuseClient(
+  fd: number,
+  tables: MessageTables,
+  code: DisplayErrorCode,
+  message: string,
+): void {
   let channel: UnixChannel;
   try {
     channel = new UnixChannel(fd, 4096, 4096);
@@ -237,13 +382,18 @@ function refuseClient(fd: number, tables: MessageTables, message: string): void 
     closeFd(fd);
     return;
   }
-  tellAndClose(channel, tables, message);
+  tellAndClose(channel, tables, code, message);
 }
 
-/** wl_display.error implementation on a fresh connection (best effort), then close. */
-function tellAndClose(channel: UnixChannel, tables: MessageTables, message: string): void {
+/** wl_display.error on a fresh connection (best effort), then close. */
+function tellAndClose(
+  channel: UnixChannel,
+  tables: MessageTables,
+  code: DisplayErrorCode,
+  message: string,
+): void {
   try {
-    const bytes = displayError(tables, 1, DisplayErrorCode.implementation, message);
+    const bytes = displayError(tables, 1, code, message);
     if (bytes !== undefined) {
       channel.tx.set(bytes, 0);
       channel.send(0, bytes.length);

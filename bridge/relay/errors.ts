@@ -4,6 +4,19 @@
 
 import { wayland } from '../protocol/enums.js';
 import { type ClientLimitName, LIMIT_UNITS } from './limits.js';
+import { PROXY_LIMIT_UNITS, type ProxyLimitName } from './proxy-limits.js';
+
+/** Any limit a client can be refused or cut off for: its own, or the whole proxy's. */
+export type LimitName = ClientLimitName | ProxyLimitName;
+
+/** "<what>: over the per-client limit maxFds = 1024 fds" (or "the proxy-wide limit"). */
+export function overLimitMessage(limit: LimitName, value: number, what: string): string {
+  const proxyWide = limit in PROXY_LIMIT_UNITS;
+  const unit = proxyWide
+    ? PROXY_LIMIT_UNITS[limit as ProxyLimitName]
+    : LIMIT_UNITS[limit as ClientLimitName];
+  return `${what}: over the ${proxyWide ? 'proxy-wide' : 'per-client'} limit ${limit} = ${value} ${unit}`;
+}
 
 /** wl_display.error codes (the wl_display.error enum of wayland.xml). */
 export const DisplayErrorCode = wayland.wl_display.error;
@@ -34,24 +47,22 @@ export class UpstreamProtocolError extends Error {
 }
 
 /**
- * A client exceeded a per-client limit (limits.ts). Like any protocol error it ends that
- * client alone, with wl_display.error no_memory on the display, as libwayland-server's
- * wl_client_post_no_memory does; the message and the fields name the limit and its value.
+ * A client exceeded a per-client limit (limits.ts), or what it asked for would take the
+ * whole proxy over one of its limits (proxy-limits.ts). Like any protocol error it ends
+ * that client alone, with wl_display.error no_memory on the display, as
+ * libwayland-server's wl_client_post_no_memory does; the message and the fields name the
+ * limit and its value.
  */
 export class ClientLimitError extends ClientProtocolError {
   override readonly code = 'ERR_CLIENT_LIMIT';
   constructor(
-    readonly limit: ClientLimitName,
+    readonly limit: LimitName,
     /** The configured value of the limit. */
     readonly value: number,
     /** What the client did, e.g. "wl_shm.create_pool of 2147483647 bytes". */
     what: string,
   ) {
-    super(
-      1,
-      DisplayErrorCode.noMemory,
-      `${what}: over the per-client limit ${limit} = ${value} ${LIMIT_UNITS[limit]}`,
-    );
+    super(1, DisplayErrorCode.noMemory, overLimitMessage(limit, value, what));
     this.name = 'ClientLimitError';
   }
 }

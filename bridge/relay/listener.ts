@@ -2,6 +2,12 @@
 // with flock for as long as the socket lives, so a second server fails cleanly and a
 // stale socket left by a dead one can be removed safely.
 //
+// A socket can also be adopted from whoever made it (systemd socket activation,
+// bridge/service/socket-activation.ts). Its file is then not ours: it is never removed.
+// The lock is taken if it is free and held until close, so that no other server takes
+// the socket for a stale one while it serves; if it is held already, the process that
+// made the socket holds it (as kwin_wayland_wrapper does) and serving goes on.
+//
 // Accepting never fails the process. When the fd table is full (EMFILE, ENFILE) a
 // pending connection cannot be accepted and stays readable, so a level-triggered watch
 // would spin: the listener stops watching until an fd is freed (resume(), called when a
@@ -17,12 +23,17 @@ import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import {
   accept,
   bindUnix,
+  boundPath,
   close as closeFd,
   ERRNO,
+  isListeningUnixSocket,
   listen,
+  setCloseOnExec,
+  setNonBlocking,
   tryLockExclusive,
   unixSocket,
 } from '../../ffi/libc.js';
+import { SocketActivationError } from '../service/socket-activation.js';
 import { ListenSocketError, SocketInUseError } from './errors.js';
 
 /** How long accepting pauses when the process is out of fds or memory. */
@@ -56,9 +67,13 @@ export class WaylandListener {
   readonly counts = { accepted: 0, refused: 0, pauses: 0 };
 
   private constructor(
+    /** Where the socket is bound ('' for an adopted socket without a name). */
     readonly path: string,
     private readonly socketFd: number,
-    private readonly lockFd: number,
+    /** NAME.lock, held by this listener (undefined: another process holds it, or none). */
+    private readonly lockFd: number | undefined,
+    /** Whether the socket file is this listener's to remove (false when adopted). */
+    private readonly ownsSocketFile: boolean,
     private readonly onConnection: (fd: number) => void,
     private readonly options: ListenerOptions,
   ) {
@@ -102,7 +117,7 @@ export class WaylandListener {
       bindUnix(socketFd, path);
       bound = true;
       listen(socketFd);
-      return new WaylandListener(path, socketFd, lockFd, onConnection, options);
+      return new WaylandListener(path, socketFd, lockFd, true, onConnection, options);
     } catch (err) {
       if (socketFd >= 0) closeFd(socketFd);
       if (bound) tryUnlink(path);
@@ -111,6 +126,48 @@ export class WaylandListener {
       closeSync(lockFd);
       throw err;
     }
+  }
+
+  /**
+   * Takes over `fd`, a listening unix stream socket made by another process (socket
+   * activation): the lock rules in the module comment. Throws SocketActivationError for
+   * anything else, leaving `fd` to the caller. `onLockHeld` hears that the lock was held
+   * by another process.
+   */
+  static adopt(
+    fd: number,
+    onConnection: (fd: number) => void,
+    options: ListenerOptions & { readonly onLockHeld?: (lockPath: string) => void } = {},
+  ): WaylandListener {
+    if (!isListeningUnixSocket(fd)) {
+      throw new SocketActivationError(`fd ${fd} is not a listening unix stream socket`);
+    }
+    setCloseOnExec(fd);
+    setNonBlocking(fd);
+    const path = boundPath(fd);
+    let lockFd: number | undefined;
+    if (path.startsWith('/')) {
+      const lockPath = `${path}.lock`;
+      try {
+        lockFd = openSync(lockPath, constants.O_CREAT | constants.O_RDWR, 0o660);
+      } catch (err) {
+        throw new ListenSocketError(
+          path,
+          `cannot create its lock file ${lockPath} (${errorReason(err)})`,
+        );
+      }
+      if (!tryLockExclusive(lockFd)) {
+        closeSync(lockFd);
+        lockFd = undefined;
+        options.onLockHeld?.(lockPath);
+      }
+    }
+    return new WaylandListener(path, fd, lockFd, false, onConnection, options);
+  }
+
+  /** Whether this listener holds NAME.lock: the name, and names beside it, are its own. */
+  get holdsLock(): boolean {
+    return this.lockFd !== undefined;
   }
 
   /** Accepts again at once if accepting was paused (an fd was freed). */
@@ -122,7 +179,10 @@ export class WaylandListener {
     this.watch.setInterest(true, false);
   }
 
-  /** Stops accepting, removes the socket and its lock file. */
+  /**
+   * Stops accepting and removes the socket (unless adopted: the supervisor's) and the
+   * lock file (if this listener holds it).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -130,9 +190,11 @@ export class WaylandListener {
     this.watch.close();
     closeFd(this.socketFd);
     if (this.reserveFd !== undefined) closeSync(this.reserveFd);
-    tryUnlink(this.path);
-    tryUnlink(`${this.path}.lock`);
-    closeSync(this.lockFd);
+    if (this.ownsSocketFile) tryUnlink(this.path);
+    if (this.lockFd !== undefined) {
+      tryUnlink(`${this.path}.lock`);
+      closeSync(this.lockFd);
+    }
   }
 
   /** Runs on the event loop: nothing may escape it (see fd-watch.ts). */

@@ -54,8 +54,8 @@ export interface MessageRelayOptions {
 
 export class MessageRelay {
   readonly objects: ObjectMap;
-  /** Set once the compositor's wl_display.error has been forwarded: the session ends. */
-  errorRelayed = false;
+  /** The compositor's wl_display.error, once forwarded: the session ends. */
+  upstreamError: { readonly objectId: number; readonly code: number } | undefined;
   private readonly registry: RegistryFilter;
   private readonly hiddenGlobalReporter: HiddenGlobalReporter;
   /** The time observers are told for the batch being handled (-1: not read yet). */
@@ -71,6 +71,11 @@ export class MessageRelay {
   private readonly fixedArgs: ArgValue[] = [];
   /** A hold the observer asked for on the fixed-size message just handled. */
   private ready: Promise<void> | undefined;
+
+  /** Set once the compositor's wl_display.error has been forwarded. */
+  get errorRelayed(): boolean {
+    return this.upstreamError !== undefined;
+  }
 
   /**
    * onHold: output from a message on waits for `ready`; the session releases hold `id`
@@ -350,7 +355,9 @@ export class MessageRelay {
   ): Uint8Array | 'drop' | undefined {
     if (obj.table.name === 'wl_display') {
       if (meta.spec.name === 'delete_id') this.retire(args[0] as number);
-      else if (meta.spec.name === 'error') this.errorRelayed = true;
+      else if (meta.spec.name === 'error') {
+        this.upstreamError = { objectId: args[0] as number, code: args[1] as number };
+      }
       return undefined;
     }
     // wl_registry

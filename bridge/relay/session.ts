@@ -20,7 +20,7 @@
 
 import { type FdReadiness, type FdWatch, watchFd } from '../../ffi/fd-watch.js';
 import { isPeerGone, type UnixChannel } from '../../ffi/unix-channel.js';
-import { ClientLimitError } from './errors.js';
+import { ClientLimitError, type LimitName } from './errors.js';
 import { MessageRelay, type MessageRelayOptions } from './message-relay.js';
 import type { ObjectMap } from './object-map.js';
 import { type FlushResult, Pipe } from './pipe.js';
@@ -31,6 +31,20 @@ export type { TraceSink } from './message-relay.js';
 /** The relay's options (limits: this client's; its channels' buffers were sized from them). */
 export interface SessionOptions extends MessageRelayOptions {
   readonly onClosed: (session: Session) => void;
+}
+
+/** How a session ended, for the bridge's counters (set once, when it closes). */
+export interface SessionEnd {
+  readonly reason: string;
+  /** The wl_display.error the client got, and who posted it. */
+  readonly error?: {
+    readonly by: 'bridge' | 'compositor';
+    /** The interface of the object the error names. */
+    readonly interface: string;
+    readonly code: number;
+  };
+  /** The limit the client went over (its error then names it too). */
+  readonly limit?: LimitName;
 }
 
 /** Where a session is in its life (see the top of this file). */
@@ -56,6 +70,18 @@ const MAX_READS_PER_WAKE = 16;
  */
 export const LINGER_MS = 5000;
 
+export interface SessionStats {
+  /** Messages relayed client → compositor, and compositor → client. */
+  readonly requests: number;
+  readonly events: number;
+  /** Bytes sent to the compositor, and to the client. */
+  readonly bytesToCompositor: number;
+  readonly bytesToClient: number;
+  readonly objects: number;
+  readonly buffered: number;
+  readonly fds: number;
+}
+
 export class Session {
   readonly id: number;
   private readonly relay: MessageRelay;
@@ -69,6 +95,7 @@ export class Session {
   /** Set once the compositor's side has been half-closed (Phase.clientFinished). */
   private upstreamShut = false;
   private closed = false;
+  private ending: SessionEnd | undefined;
   /** Armed while the client leaves its output full (see watchStall); else undefined. */
   private stallTimer: NodeJS.Timeout | undefined;
   /** Armed once the session is ending: it closes when this fires (LINGER_MS). */
@@ -137,21 +164,43 @@ export class Session {
     return this.relay.objects;
   }
 
-  /** Counters for stats and tests; `buffered` and `fds` are what the limits bound. */
-  stats(): { requests: number; events: number; objects: number; buffered: number; fds: number } {
+  /**
+   * Counters for stats and tests, read from the pipes (nothing is counted per message for
+   * them); `buffered` and `fds` are what the limits bound.
+   */
+  stats(): SessionStats {
     return {
       requests: this.requests.messages,
       events: this.events.messages,
+      bytesToCompositor: this.requests.bytes,
+      bytesToClient: this.events.bytes,
       objects: this.relay.objects.size,
       buffered: this.requests.bufferedBytes + this.events.bufferedBytes,
       fds: this.fdsHeld(),
     };
   }
 
+  /** How the session ended (undefined while it is open). */
+  get end(): SessionEnd | undefined {
+    return this.closed ? this.ending : undefined;
+  }
+
   /** Ends the session at once (bridge shutdown, or its end): both sockets close. */
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    const upstreamError = this.relay.upstreamError;
+    this.ending ??=
+      upstreamError === undefined
+        ? { reason }
+        : {
+            reason,
+            error: {
+              by: 'compositor',
+              interface: this.interfaceOf(upstreamError.objectId),
+              code: upstreamError.code,
+            },
+          };
     this.options.log.debug({ session: this.id, reason }, 'session closed');
     clearTimeout(this.stallTimer);
     clearTimeout(this.lingerTimer);
@@ -187,8 +236,18 @@ export class Session {
     if (plan.tellClient !== undefined) {
       const { objectId, code, message } = plan.tellClient;
       this.sendDisplayError(objectId, code, message);
+      this.ending = {
+        reason: plan.reason,
+        error: { by: 'bridge', interface: this.interfaceOf(objectId), code },
+        limit: err instanceof ClientLimitError ? err.limit : undefined,
+      };
     }
     this.close(plan.reason);
+  }
+
+  /** The interface of a client object, for counting errors ('unknown' once gone). */
+  private interfaceOf(objectId: number): string {
+    return this.relay.objects.lookup(objectId)?.table.name ?? 'unknown';
   }
 
   /**
@@ -220,6 +279,7 @@ export class Session {
   /** Reads and relays what the source has, until it has no more or the destination is full. */
   private pump(pipe: Pipe, fromClient: boolean): void {
     if (!this.reads(fromClient) || pipe.holds > 0) return;
+    if (!fromClient && this.events.pendingOutput && this.eventFdsOver()) return;
     for (let i = 0; i < MAX_READS_PER_WAKE && !this.closed; i++) {
       const fdsBefore = pipe.fdsReceived;
       const got = pipe.receive();
@@ -347,7 +407,7 @@ export class Session {
     const sentWhenArmed = this.events.bytes;
     this.stallTimer = setTimeout(() => {
       this.stallTimer = undefined;
-      if (this.closed || !this.events.paused) return;
+      if (this.closed || (!this.events.paused && !this.eventFdsOver())) return;
       if (this.events.bytes !== sentWhenArmed) {
         this.watchStall();
         return;
@@ -362,6 +422,21 @@ export class Session {
       });
     }, timeout);
     this.stallTimer.unref();
+  }
+
+  /**
+   * Whether the compositor has sent this client more fds than it has taken, past maxFds.
+   * Fds the compositor sends (keymaps, dmabuf feedback tables, data transfers a client
+   * can provoke) wait in the bridge until the client reads; they count against the
+   * client's maxFds like its own, but going over is not the client's fault, so instead of
+   * cutting it off the session stops reading the compositor for it until it takes them,
+   * as with bytes (a client that takes nothing for stallTimeoutMs is cut off). Only fds of
+   * handled messages count here: an fd whose message has not fully arrived must not stop
+   * the read that completes it. At most one recvmsg (253 fds) more can arrive.
+   */
+  private eventFdsOver(): boolean {
+    const claimed = this.events.fdsHeld - this.events.inFds.length;
+    return claimed > 0 && this.fdsHeld() > this.options.limits.maxFds;
   }
 
   /** Fds held for this client: queued in either direction, plus the observer's dups. */
@@ -389,8 +464,10 @@ export class Session {
       this.reads(true) && !this.requests.paused && this.requests.holds === 0,
       this.events.sendable,
     );
+    const fdsWaiting = this.events.pendingOutput && this.eventFdsOver();
+    if (fdsWaiting) this.watchStall();
     this.upstreamWatch.setInterest(
-      this.reads(false) && !this.events.paused && this.events.holds === 0,
+      this.reads(false) && !this.events.paused && this.events.holds === 0 && !fdsWaiting,
       this.requests.sendable && this.phase !== Phase.upstreamFinished,
     );
   }

@@ -1,5 +1,6 @@
 // The socket activation protocol's parsing (sd_listen_fds(3)) and the adoption of an
-// inherited socket: only a listening unix stream socket is taken.
+// inherited socket: only a listening unix stream socket is taken, its file is left to
+// whoever made it, and its lock file is held while it serves unless another holds it.
 
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,15 +12,17 @@ import {
   bindUnix,
   listen,
 } from '../../ffi/libc.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tryLockExclusive } from '../../ffi/libc.js';
+import { WaylandListener } from '../relay/listener.js';
 import {
   forgetListenFds,
-  InheritedListener,
   listenFds,
   pickWaylandSocket,
   SocketActivationError,
+  takePassedWaylandSocket,
 } from './socket-activation.js';
 
 describe('listenFds', () => {
@@ -80,15 +83,31 @@ describe('pickWaylandSocket', () => {
   });
 });
 
-describe('InheritedListener', () => {
-  it('accepts on a listening unix socket it was given, and knows its path', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gw-activation-'));
-    const path = join(dir, 'wayland-x');
+describe('takePassedWaylandSocket', () => {
+  it('takes the socket meant for this process and clears the variables either way', () => {
+    const env = { LISTEN_PID: '42', LISTEN_FDS: '1', LISTEN_FDNAMES: 'wayland' };
+    expect(takePassedWaylandSocket(env, 42)).toBe(3);
+    expect(env).toEqual({});
+    const other = { LISTEN_PID: '41', LISTEN_FDS: '1' };
+    expect(takePassedWaylandSocket(other, 42)).toBeUndefined();
+    expect(other).toEqual({});
+  });
+});
+
+describe('WaylandListener.adopt', () => {
+  const listening = (path: string): number => {
     const fd = unixSocket();
     bindUnix(fd, path);
     listen(fd);
+    return fd;
+  };
+
+  it('accepts on a listening unix socket it was given, and knows its path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-activation-'));
+    const path = join(dir, 'wayland-x');
+    const fd = listening(path);
     const accepted: number[] = [];
-    const listener = InheritedListener.adopt(fd, (client) => accepted.push(client));
+    const listener = WaylandListener.adopt(fd, (client) => accepted.push(client));
     try {
       expect(listener.path).toBe(path);
       const client = connectUnix(path);
@@ -104,12 +123,52 @@ describe('InheritedListener', () => {
     }
   });
 
+  it('holds NAME.lock while it serves, then removes it, and leaves the socket file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-activation-'));
+    const path = join(dir, 'wayland-x');
+    const listener = WaylandListener.adopt(listening(path), () => undefined);
+    try {
+      expect(listener.holdsLock).toBe(true);
+      // A second server finds the name taken, as libwayland's would.
+      const probe = openSync(`${path}.lock`, constants.O_RDWR);
+      expect(tryLockExclusive(probe)).toBe(false);
+      closeSync(probe);
+      listener.close();
+      expect(existsSync(`${path}.lock`)).toBe(false);
+      expect(existsSync(path)).toBe(true); // the supervisor's to remove
+    } finally {
+      listener.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves when the process that made the socket holds the lock, and leaves it alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-activation-'));
+    const path = join(dir, 'wayland-x');
+    const lock = openSync(`${path}.lock`, constants.O_CREAT | constants.O_RDWR, 0o660);
+    expect(tryLockExclusive(lock)).toBe(true);
+    const held: string[] = [];
+    const listener = WaylandListener.adopt(listening(path), () => undefined, {
+      onLockHeld: (p) => held.push(p),
+    });
+    try {
+      expect(listener.holdsLock).toBe(false);
+      expect(held).toEqual([`${path}.lock`]);
+      listener.close();
+      expect(existsSync(`${path}.lock`)).toBe(true);
+    } finally {
+      listener.close();
+      closeSync(lock);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses anything else: a connected socket, a memfd', () => {
     const [a, b] = socketPair();
     const m = memfdCreate('not-a-socket');
     try {
-      expect(() => InheritedListener.adopt(a, () => undefined)).toThrow(SocketActivationError);
-      expect(() => InheritedListener.adopt(m, () => undefined)).toThrow(/not a listening/);
+      expect(() => WaylandListener.adopt(a, () => undefined)).toThrow(SocketActivationError);
+      expect(() => WaylandListener.adopt(m, () => undefined)).toThrow(/not a listening/);
     } finally {
       for (const fd of [a, b, m]) close(fd);
     }

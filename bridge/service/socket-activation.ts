@@ -1,21 +1,13 @@
-// A listening socket handed to the compositor instead of made by it: systemd's socket
+// A listening socket handed to a server instead of made by it: systemd's socket
 // activation protocol (sd_listen_fds(3)), which systemd, systemd-socket-activate and any
 // supervisor can speak. The fds start at 3; LISTEN_FDS says how many, LISTEN_PID names
 // the process they are for (so a child that inherits the environment does not take
-// them too), LISTEN_FDNAMES optionally names them, colon-separated. The process that
-// called listen() — and so the pid every client's SO_PEERCRED names — is then not the
-// compositor, which is the case the E3 oracle must not be fooled by (issue 13): the
-// embedded compositor speaks the protocol so the tests can build that case for real.
+// them too), LISTEN_FDNAMES optionally names them, colon-separated. Shared by every
+// server here: `grantway proxy` (started as a systemd service) and the embedded
+// compositor (whose clients' SO_PEERCRED then names the supervisor, the case the E3
+// oracle must not be fooled by). The socket itself is adopted by WaylandListener.adopt.
 
-import { type FdWatch, watchFd } from '../../ffi/fd-watch.js';
-import {
-  accept,
-  boundPath,
-  close as closeFd,
-  isListeningUnixSocket,
-  setCloseOnExec,
-  setNonBlocking,
-} from '../../ffi/libc.js';
+import { close as closeFd } from '../../ffi/libc.js';
 
 /** sd_listen_fds(3): SD_LISTEN_FDS_START. */
 export const LISTEN_FDS_START = 3;
@@ -74,42 +66,16 @@ export function pickWaylandSocket(fds: readonly ListenFd[]): number {
   return chosen.fd;
 }
 
-/** An inherited listening socket, accepting like WaylandListener; the path is not ours. */
-export class InheritedListener {
-  private readonly watch: FdWatch;
-  private closed = false;
-  /** Where the socket is bound ('' if unnamed), for logs and state. */
-  readonly path: string;
-
-  private constructor(
-    private readonly fd: number,
-    onConnection: (fd: number) => void,
-  ) {
-    this.path = boundPath(fd);
-    this.watch = watchFd(fd, () => {
-      for (;;) {
-        const client = accept(this.fd);
-        if (client === null) return;
-        onConnection(client);
-      }
-    });
-  }
-
-  /** Takes over `fd`, which must be a listening unix stream socket. */
-  static adopt(fd: number, onConnection: (fd: number) => void): InheritedListener {
-    if (!isListeningUnixSocket(fd)) {
-      throw new SocketActivationError(`fd ${fd} is not a listening unix stream socket`);
-    }
-    setCloseOnExec(fd);
-    setNonBlocking(fd);
-    return new InheritedListener(fd, onConnection);
-  }
-
-  /** Stops accepting and closes the fd; the socket file is the supervisor's to remove. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.watch.close();
-    closeFd(this.fd);
-  }
+/**
+ * The Wayland socket passed to this process (undefined: none). The LISTEN_* variables
+ * are dropped either way (sd_listen_fds with unset_environment): a child must not think
+ * the sockets are for it.
+ */
+export function takePassedWaylandSocket(
+  env: NodeJS.ProcessEnv = process.env,
+  pid: number = process.pid,
+): number | undefined {
+  const passed = listenFds(env, pid);
+  forgetListenFds(env);
+  return passed === undefined ? undefined : pickWaylandSocket(passed);
 }

@@ -11,6 +11,9 @@
 // maps all of it, and grant mode maps it three times (the extent, and the client's pool
 // beside the extent for copies) — and is bounded by maxShmDeclared.
 //
+// With the bridge's ShmBudget, every client's charges together are also checked against
+// maxShmTotalAll.
+//
 // What a pool costs depends on the mode, so a ChargeModel says it: passthrough keeps a
 // dup of the client's fd and nothing else of its own (the covered bytes are the
 // client's memory, which the compositor reads); grant mode adds an extent (its granted
@@ -20,6 +23,7 @@
 
 import { ClientLimitError } from '../relay/errors.js';
 import type { ClientLimits } from '../relay/limits.js';
+import type { ShmBudget } from './shm-budget.js';
 import type { PoolState } from './state.js';
 
 /** What the bridge holds for one pool. */
@@ -35,21 +39,24 @@ export interface PoolCharge {
   readonly fds: number;
 }
 
-/** How a mode charges a pool. */
+/**
+ * How a mode charges a pool: `size` declared bytes whose live buffers cover `covered`
+ * bytes (page-rounded); `letGo`: once the client has let go of it (the tracker's fd of
+ * the client's file is closed then, and nothing is read from the client's pages any more).
+ */
 export interface ChargeModel {
-  /** A pool of `size` declared bytes whose live buffers cover `covered` bytes (page-rounded). */
-  charge(size: number, covered: number, sealedAgainstShrink: boolean): PoolCharge;
+  charge(size: number, covered: number, sealedAgainstShrink: boolean, letGo?: boolean): PoolCharge;
 }
 
 const pageBytes = (size: number): number => Math.ceil(size / 4096) * 4096;
 
 /** Passthrough: the tracker's dup of the client's fd; the covered bytes. */
 export const PASSTHROUGH_CHARGES: ChargeModel = {
-  charge: (size, covered) => ({
+  charge: (size, covered, _sealed, letGo = false) => ({
     granted: covered,
     bytes: covered,
     declared: pageBytes(size),
-    fds: 1,
+    fds: letGo ? 0 : 1,
   }),
 };
 
@@ -63,6 +70,8 @@ export class ShmAccounting {
   constructor(
     private readonly limits: Pick<ClientLimits, 'maxPoolSize' | 'maxShmTotal' | 'maxShmDeclared'>,
     private readonly model: ChargeModel,
+    /** maxShmTotalAll: every client's charges together (shm-budget.ts). */
+    private readonly budget?: ShmBudget,
   ) {}
 
   /** Fds held for every pool charged. */
@@ -115,6 +124,18 @@ export class ShmAccounting {
     this.fds += charge.fds;
   }
 
+  /**
+   * The client let go of `pool`: from now on it costs what the model says a let-go pool
+   * costs (never more than before). Still charged until `release`: a client's pools the
+   * compositor may still map count against its own limits.
+   */
+  letGo(pool: PoolState): void {
+    const before = this.charges.get(pool);
+    if (before === undefined) return;
+    // The pages still granted stay covered (the compositor may map them) until final.
+    this.charge(pool, this.model.charge(pool.size, before.granted, pool.sealedAgainstShrink, true));
+  }
+
   /** The pool is final: the bridge holds nothing more for it. */
   release(pool: PoolState): void {
     const charge = this.charges.get(pool);
@@ -148,5 +169,6 @@ export class ShmAccounting {
         `${what}, with ${this.bytes} bytes held for ${this.charges.size} pools (this one would add ${growth})`,
       );
     }
+    this.budget?.admit(what, growth);
   }
 }

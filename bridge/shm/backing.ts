@@ -3,7 +3,7 @@
 // pool costs the bridge (its ChargeModel, for the limits). The tracker stays ignorant of
 // extents and copies; grant-mode.ts is the implementation.
 
-import type { FileIdentity } from '../oracle/types.js';
+import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import type { ChargeModel } from './accounting.js';
 import type { PageRange } from './coverage.js';
 import type { BufferState, PoolState, Rect } from './state.js';
@@ -51,13 +51,20 @@ export interface PoolBacking extends ChargeModel {
   bufferDestroyed(buffer: BufferState): void;
   surfaceDestroyed(surfaceId: number): void;
   /**
-   * The pool is retired on both sides (E2's condition: the compositor acknowledged the
-   * destruction of it and of every buffer made from it, or the client left): nothing of
-   * it will be used again, and its backing goes to whoever reclaims it. Called once.
+   * The client let go of the pool (destroyed it and every buffer made from it): nothing
+   * will be copied to it again.
    */
-  retired(pool: PoolState): void;
-  /** News about a retired pool's unmapping: its evidence rose or the oracle spoke. */
-  learned(pool: PoolState): void;
-  /** The tracker is done with the pool (final, or bridge shutdown): drop what is left. */
+  letGo(pool: PoolState): void;
+  /**
+   * Let go, and the compositor has received the pool's fd (so no fd of it is in flight,
+   * where no look at /proc could see it): the backing goes to the reclaim policy now,
+   * with the evidence the pool has, as in a trace replay. `settled` is called (at most
+   * once, maybe from inside the reclaimer) if the reclaimer ends access to it, or keeps
+   * it for reuse, before the pool is forgotten: with what the oracle said then.
+   */
+  handOff(pool: PoolState, settled: (verdict: MappingVerdict) => void): void;
+  /** New evidence or an oracle verdict for a pool handed off (pool.evidence, pool.oracle). */
+  updated(pool: PoolState): void;
+  /** The pool is final (E3, or nothing more can be learnt): reclaim its backing. */
   forgotten(pool: PoolState): void;
 }

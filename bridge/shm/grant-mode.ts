@@ -2,11 +2,12 @@
 // compositor maps the extent, never the client's memory; on each commit the bridge
 // copies what changed in the committed buffer from the client's pool into the extent,
 // then lets the commit through. Extents come from the reclaimer (reclaimer.ts; the
-// reclaim scheduler of policies/ in a bridge) and go back to it once the pool is retired
-// on both sides (E2's condition); what the bridge learns afterwards (E3 from the one
-// poller) is passed on, and the scheduler's policy decides when to end foreign access
-// and free. A pool that fails after its extent was taken gives the extent back before
-// the error goes up: nothing is held for a refused pool.
+// reclaim scheduler of policies/ in a bridge) and go back to it once the client has let
+// go of a pool and the compositor has its fd, with the evidence known then; every later
+// piece of evidence (E3 from the one poller) follows it — as in a trace replay — so the
+// scheduler's policy decides when to try to end foreign access and free it (the backend
+// refuses while the compositor maps it). A pool that fails after its extent was taken
+// gives the extent back before the error goes up: nothing is held for a refused pool.
 //
 // Extents are sparse where the backend can grant page by page (memfd, sim): the extent
 // spans the pool's declared size — the compositor maps it whole, every buffer at its own
@@ -31,8 +32,9 @@
 // (copy-threads.ts) when the bridge has them: committed() returns its promise, and the
 // relay holds the commit, and that client's later requests, until it settles (other
 // clients go on meanwhile). Everything a copy reads and writes — the joint mapping, the
-// extent, a dup of the client's fd for pread — stays valid until it is done: a pool
-// retired meanwhile is handed over when its last copy ends, a mapping is unmapped then.
+// extent, a dup of the client's fd for pread — stays valid until it is done: a pool let
+// go of or forgotten meanwhile goes to the scheduler (or is reclaimed) when its last
+// copy ends, a mapping is unmapped then.
 //
 // What to copy. A client draws a frame into a buffer and commits it with the damage
 // relative to the frame before (which may have come from another buffer). The extent
@@ -61,7 +63,7 @@ import {
   PAGE_SIZE,
   type PageRange,
 } from '../grants/types.js';
-import type { FileIdentity } from '../oracle/types.js';
+import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import { ClientProtocolError } from '../relay/errors.js';
 import type { PoolCharge } from './accounting.js';
 import type { PoolBacking, PoolRequest } from './backing.js';
@@ -109,11 +111,15 @@ interface Backed {
   mapping: Mapping | undefined;
   /** Copies on the copy threads not yet done. */
   inFlight: number;
-  /** Set once the pool is retired with copies in flight: handed over after the last. */
-  retireWith: PoolState | undefined;
+  /**
+   * Set once the pool is handed off or forgotten with copies in flight: what happens to
+   * the extent after the last copy (never while a copy may still write it).
+   */
+  afterCopies: (() => void) | undefined;
   /**
    * The tracker's fd of the client's file where it may be asked for holes (its own open
    * file description: PoolState.ownDescription); undefined: copies read everything.
+   * Never used once the pool is let go (the fd is closed then, and nothing is copied).
    */
   readonly holesFd: number | undefined;
 }
@@ -134,6 +140,11 @@ export interface GrantCopyStats {
   bytesDiscarded: number;
   /** Bytes pread could not get because the client truncated its file. */
   bytesMissing: number;
+  /**
+   * Time spent copying, ms: inline copies on the event loop, and copies on the copy
+   * threads from dispatch to done (what the commit waited for).
+   */
+  copyMs: number;
   extentsAllocated: number;
   /** Extents handed back to the reclaimer (what became of them: its stats). */
   extentsRetired: number;
@@ -142,10 +153,12 @@ export interface GrantCopyStats {
 export class GrantBacking implements PoolBacking {
   private readonly backed = new Map<PoolState, Backed>();
   /**
-   * Extents of pools retired and not yet forgotten by the tracker, whose news (E3) still
-   * goes to the reclaimer. Invariant: disjoint from `backed`'s pools.
+   * Extents handed to the reclaimer whose pool the tracker still follows (it is charged
+   * to its client until then). Invariant: each is still `retired` in the scheduler (or
+   * waits for its last copy to go there) — an entry leaves when the scheduler ends access
+   * to it or caches it (settled), or when the tracker forgets its pool, whichever first.
    */
-  private readonly retiredExtents = new Map<PoolState, GrantExtent>();
+  private readonly handedOff = new Map<PoolState, GrantExtent>();
   /**
    * Per buffer committed at least once and not destroyed. Invariant: `copies` and
    * `shownOn` mirror each other, and a buffer leaves both when the client destroys it
@@ -158,6 +171,7 @@ export class GrantBacking implements PoolBacking {
     commits: 0,
     fullCopies: 0,
     bytesCopied: 0,
+    copyMs: 0,
     bytesDiscarded: 0,
     bytesMissing: 0,
     extentsAllocated: 0,
@@ -195,13 +209,17 @@ export class GrantBacking implements PoolBacking {
     this.log = options.log ?? silentLogger;
   }
 
-  charge(size: number, covered: number, sealedAgainstShrink: boolean): PoolCharge {
+  charge(size: number, covered: number, sealedAgainstShrink: boolean, letGo = false): PoolCharge {
     const granted = this.sparse ? covered : pageBytes(size);
+    const extentFds = FDS_PER_EXTENT[this.backend.name];
+    const declared = pageBytes(size);
+    // Let go: the extent alone (the client's fd and mapping are closed by then).
+    if (letGo) return { granted, bytes: granted, declared, fds: extentFds };
     return {
       granted,
       bytes: granted + (sealedAgainstShrink ? covered : 0),
-      declared: pageBytes(size),
-      fds: 1 + FDS_PER_EXTENT[this.backend.name],
+      declared,
+      fds: 1 + extentFds,
     };
   }
 
@@ -226,7 +244,7 @@ export class GrantBacking implements PoolBacking {
       // open file description for memfd, so the E3 oracle can tell the two holds apart).
       const fd = this.backend.shareFd(extent);
       const holesFd = pool.ownDescription ? pool.clientFd : undefined;
-      this.backed.set(pool, { extent, ...opened, inFlight: 0, retireWith: undefined, holesFd });
+      this.backed.set(pool, { extent, ...opened, inFlight: 0, afterCopies: undefined, holesFd });
       this.stats.extentsAllocated++;
       return { fd, mappedFile: extent.file };
     } catch (err) {
@@ -278,7 +296,8 @@ export class GrantBacking implements PoolBacking {
     damage: Rect[] | null,
   ): Promise<void> | undefined {
     const b = this.backed.get(buffer.pool);
-    if (b === undefined) return undefined;
+    // A let-go pool's source is closed (letGo): nothing of it may be read again.
+    if (b === undefined || buffer.pool.letGo) return undefined;
     // Everything this surface has shown missed this damage too (see module comment).
     let shown = this.shownOn.get(surfaceId);
     if (shown === undefined) this.shownOn.set(surfaceId, (shown = new Set()));
@@ -303,7 +322,9 @@ export class GrantBacking implements PoolBacking {
     this.stats.commits++;
     if (rects === null) this.stats.fullCopies++;
     if (this.threads === undefined || wanted < INLINE_COPY_BYTES) {
+      const started = performance.now();
       this.counted(wanted, copySpans(spans, b.source, b.extent.ptr!));
+      this.stats.copyMs += performance.now() - started;
       return undefined;
     }
     return this.copyOnThreads(this.threads, b, buffer.pool, spans, wanted);
@@ -328,7 +349,7 @@ export class GrantBacking implements PoolBacking {
   /**
    * Runs a copy on the copy threads, keeping what it touches valid until it is done:
    * the joint mapping (a user more), or a dup of the client's fd for pread (the
-   * tracker's may close meanwhile) and the extent (its reclaim waits: retireWith).
+   * tracker's may close meanwhile) and the extent (its hand-off waits: afterCopies).
    */
   private copyOnThreads(
     threads: CopyThreads,
@@ -363,16 +384,19 @@ export class GrantBacking implements PoolBacking {
       release();
       b.inFlight--;
       this.copying--;
-      if (b.inFlight === 0 && b.retireWith !== undefined) {
-        this.closeSource(b);
-        this.handOver(b.retireWith, b.extent);
+      if (b.inFlight === 0 && b.afterCopies !== undefined) {
+        const then = b.afterCopies;
+        b.afterCopies = undefined;
+        then();
       }
       if (this.copying === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     };
+    const started = performance.now();
     return threads.copy(spans, target).then(
       (copied) => {
         finish();
         this.counted(wanted, copied);
+        this.stats.copyMs += performance.now() - started;
       },
       (err: unknown) => {
         finish();
@@ -421,30 +445,64 @@ export class GrantBacking implements PoolBacking {
     this.shownOn.delete(surfaceId);
   }
 
-  retired(pool: PoolState): void {
+  letGo(pool: PoolState): void {
     const b = this.backed.get(pool);
     if (b === undefined) return;
-    this.backed.delete(pool);
     for (const buffer of [...this.copies.keys()]) {
       if (buffer.pool === pool) this.bufferDestroyed(buffer);
     }
-    if (b.inFlight > 0) {
-      b.retireWith = pool; // copyOnThreads hands the extent over after its last copy
-      return;
-    }
+    // The client's pages are no longer read, nor kept resident (a copy still running
+    // keeps the mapping until it ends).
     this.closeSource(b);
-    this.handOver(pool, b.extent);
   }
 
-  learned(pool: PoolState): void {
-    const extent = this.retiredExtents.get(pool);
-    if (extent !== undefined) this.reclaimer.update(extent, factsOf(pool));
+  handOff(pool: PoolState, settled: (verdict: MappingVerdict) => void): void {
+    const reclaimer = this.reclaimer;
+    const b = this.backed.get(pool);
+    if (b === undefined) return;
+    this.letGo(pool);
+    this.backed.delete(pool);
+    this.handedOff.set(pool, b.extent);
+    this.stats.extentsRetired++;
+    const give = (): void =>
+      // The facts as they are when it goes: updates before then found no extent to tell.
+      reclaimer.retire(b.extent, factsOf(pool), (verdict) => {
+        // Gone from the map first: what the tracker does with the verdict comes back here
+        // (updated, forgotten) and must not reach the scheduler, which is calling us.
+        if (this.handedOff.get(pool) !== b.extent) return;
+        this.handedOff.delete(pool);
+        settled(verdict);
+      });
+    if (b.inFlight > 0) b.afterCopies = give;
+    else give();
+  }
+
+  updated(pool: PoolState): void {
+    const extent = this.handedOff.get(pool);
+    if (extent === undefined) return;
+    this.reclaimer.update(extent, factsOf(pool));
   }
 
   forgotten(pool: PoolState): void {
-    // Not retired before (bridge shutdown): it is now, with what is known.
-    this.retired(pool);
-    this.retiredExtents.delete(pool);
+    if (this.handedOff.delete(pool)) return; // the scheduler's already (or once copies end)
+    const b = this.backed.get(pool);
+    if (b === undefined) return;
+    this.letGo(pool);
+    this.backed.delete(pool);
+    // Not handed off (never acked, or bridge shutdown): the reclaimer's now, with what
+    // is known (it ends access only once the compositor maps it no more).
+    const facts = factsOf(pool);
+    this.stats.extentsRetired++;
+    const reclaim = (): void => this.reclaimer.retire(b.extent, facts);
+    if (b.inFlight > 0) b.afterCopies = reclaim;
+    else reclaim();
+  }
+
+  /** Pages of the extents handed to the reclaimer that clients are still charged for. */
+  get handedOffPages(): number {
+    let pages = 0;
+    for (const extent of this.handedOff.values()) pages += extent.pages;
+    return pages;
   }
 
   /**
@@ -465,19 +523,6 @@ export class GrantBacking implements PoolBacking {
   /** Buffers whose copy state is kept (live buffers committed at least once). */
   get buffersFollowed(): number {
     return this.copies.size;
-  }
-
-  /**
-   * The pool is retired: its extent goes to the reclaimer, with what is known now; later
-   * news follows it (learned), until the reclaimer frees it (the file is then gone).
-   */
-  private handOver(pool: PoolState, extent: GrantExtent): void {
-    this.retiredExtents.set(pool, extent);
-    this.stats.extentsRetired++;
-    this.reclaimer.retire(extent, factsOf(pool), () => {
-      pool.mappedFileGone = true;
-      this.retiredExtents.delete(pool);
-    });
   }
 
   /** An extent never shown to the compositor goes back: it is certainly unmapped. */
@@ -565,8 +610,8 @@ export class GrantBacking implements PoolBacking {
    * to have them all back before the scheduler stops.
    */
   close(): void {
+    this.handedOff.clear();
     for (const pool of [...this.backed.keys()]) this.forgotten(pool);
-    this.retiredExtents.clear();
     this.reclaimer.close();
   }
 }

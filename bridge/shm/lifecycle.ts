@@ -16,7 +16,8 @@ import { GrantBacking } from './grant-mode.js';
 import { MappingWatcher } from './mapping-watcher.js';
 import type { ExtentReclaimer } from './reclaimer.js';
 import { LifecycleRecorder } from './recorder.js';
-import { type ShmTracker, shmTrackerFactory } from './tracker.js';
+import type { ShmBudget } from './shm-budget.js';
+import { type PoolHooks, type ShmTracker, shmTrackerFactory } from './tracker.js';
 
 export interface LifecycleOptions {
   /** Recorded in the trace header; grant mode itself is switched on by `grants`. */
@@ -36,6 +37,10 @@ export interface LifecycleOptions {
   readonly pollBackoff?: BackoffOptions;
   /** More receivers of every event. */
   readonly sinks?: readonly LifecycleSink[];
+  /** More observers of pools (let go, evidence, forgotten), after the mapping watcher. */
+  readonly poolHooks?: PoolHooks;
+  /** maxShmTotalAll across the bridge's clients (without it, only per-client limits). */
+  readonly budget?: ShmBudget;
   /** Decode damage (needed by grant mode and worth having in a record). */
   readonly trackDamage?: boolean;
   /**
@@ -112,14 +117,23 @@ export class Lifecycle {
         trackDamage:
           options.grants !== undefined || (options.trackDamage ?? options.recordPath !== undefined),
         backing: this.backing,
+        budget: options.budget,
         watchesMappings: watcher !== undefined,
         sink: (event) => {
           this.counts.set(event.type, (this.counts.get(event.type) ?? 0) + 1);
           for (const sink of sinks) sink(event);
         },
         hooks: {
-          poolLetGo: (tracker, pool) => watcher?.watch(tracker, pool),
-          poolForgotten: (_tracker, pool) => watcher?.unwatch(pool),
+          poolLetGo: (tracker, pool) => {
+            watcher?.watch(tracker, pool);
+            options.poolHooks?.poolLetGo?.(tracker, pool);
+          },
+          poolForgotten: (tracker, pool) => {
+            watcher?.unwatch(pool);
+            options.poolHooks?.poolForgotten?.(tracker, pool);
+          },
+          poolEvidence: (tracker, pool, time) =>
+            options.poolHooks?.poolEvidence?.(tracker, pool, time),
         },
       },
       (tracker) => {

@@ -75,16 +75,15 @@ export class MappingWatcher {
     this.timer = undefined;
     this.timerDueAt = Infinity;
     const now = this.now();
+    // A settled pool's verdict is final (its extent may already back another pool).
+    for (const w of this.watched.values()) if (w.pool.settled === true) this.watched.delete(w.pool);
     const due = [...this.watched.values()].filter((w) => w.dueAt <= now);
-    // A pool whose extent was freed needs no look (its file is gone; see mappedFileGone).
-    const asked = due.filter((w) => w.pool.mappedFileGone !== true);
     if (due.length > 0) {
-      const answers = asked.length > 0 ? this.oracle.verdicts(asked.map(question)) : [];
-      if (asked.length > 0) this.looks++;
-      const verdicts = new Map(asked.map((w, i) => [w, answers[i] ?? 'unavailable'] as const));
+      const verdicts: MappingVerdict[] = this.oracle.verdicts(due.map(question));
+      this.looks++;
       const at = this.now();
-      due.forEach((w) => {
-        const verdict: MappingVerdict = verdicts.get(w) ?? 'unmapped';
+      due.forEach((w, i) => {
+        const verdict = verdicts[i] ?? 'unavailable';
         if (verdict !== 'mapped') this.watched.delete(w.pool);
         else w.dueAt = w.backoff.nextAt(at);
         w.tracker.onOracle(w.pool, verdict, at);

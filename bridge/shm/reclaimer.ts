@@ -28,12 +28,13 @@ export interface ExtentReclaimer {
   /** The pool grew: the extent grown in place; the old object must not be used again. */
   grow(extent: GrantExtent, pages: number): GrantExtent;
   /**
-   * The pool is retired on both sides (the compositor acknowledged the destruction of it
-   * and of every buffer made from it, or the client left) or was refused: its extent is
-   * the reclaimer's from now on. `freed` is called once, if and when the reclaimer frees
-   * it (after ending foreign access: nothing but the bridge maps it any more).
+   * The client let go of the pool and the compositor has its fd (or the pool was refused,
+   * or the bridge shuts down): its extent is the reclaimer's from now on, with what is
+   * known of it. `settled` is called once if the reclaimer ends foreign access to it or
+   * caches it for reuse (only when nothing but the bridge maps it), with what the oracle
+   * says of it then (inside the reclaimer's turn: it must not call back into it).
    */
-  retire(extent: GrantExtent, facts: UnmapFacts, freed?: () => void): void;
+  retire(extent: GrantExtent, facts: UnmapFacts, settled?: (verdict: MappingVerdict) => void): void;
   /** News about a retired extent: higher evidence, or a new verdict of the E3 poller. */
   update(extent: GrantExtent, facts: UnmapFacts): void;
   /** Stops its timers (bridge shutdown); the backend's close() takes what is left. */

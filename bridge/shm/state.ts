@@ -23,18 +23,12 @@ export interface PoolState {
    */
   mappedFile: FileIdentity | undefined;
   /**
-   * Grant mode: the pool's extent was freed, which the backend allows only once it has
-   * ended foreign access (no one but the bridge maps it: the oracle or the hypervisor
-   * said so). The file is gone with it — the oracle's own fd on it is closed and may be
-   * reused — so the mapping watcher takes this as the E3 verdict without asking.
-   */
-  mappedFileGone?: boolean;
-  /**
-   * The tracker's own fd of the client's pool file, owned until the pool state is
-   * dropped: used to detect truncation at commit time and (grant mode) to copy from.
+   * The tracker's own fd of the client's pool file, owned until the client lets go of
+   * the pool (-1 after): used to detect truncation at commit time and (grant mode) to
+   * copy from, neither of which can happen once every buffer of the pool is destroyed.
    * A fresh read-only open file description where /proc/self/fd allows it, else a dup.
    */
-  readonly clientFd: number;
+  clientFd: number;
   /**
    * `clientFd` is an open file description nobody else shares, so the bridge may move
    * its file offset (lseek SEEK_DATA/SEEK_HOLE to find the client's holes) without
@@ -51,6 +45,18 @@ export interface PoolState {
   destroyed: boolean;
   /** Destroyed, and so is every buffer made from it: the client has let go entirely. */
   letGo: boolean;
+  /** When the client let go (performance.now() ms; undefined until it has). */
+  letGoAt?: number;
+  /**
+   * Grant mode: the pool's extent went to the reclaim scheduler (let go, and the
+   * compositor has received the pool's fd: `acked`). Set once, by the tracker.
+   */
+  handedOff?: boolean;
+  /**
+   * The reclaimer ended access to the extent, or kept it for reuse: `oracle` holds what
+   * the oracle said then, for good (the extent may back another pool next).
+   */
+  settled?: boolean;
   /** The compositor retired the pool's id (delete_id), or the client went away. */
   acked: boolean;
   /** Last oracle verdict on `file` (or the grant extent's file in grant mode). */

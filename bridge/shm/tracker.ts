@@ -29,6 +29,7 @@ import { PAGE_SIZE, PageCoverage, bufferPages } from './coverage.js';
 import { LifecycleEmitter } from './emitter.js';
 import { ShmError, servingOrShort } from './errors.js';
 import type { EvidenceLevel, LifecycleSink } from './events.js';
+import type { ShmBudget } from './shm-budget.js';
 import { ownFdOf, validatePoolFd } from './pool-fd.js';
 import { type BufferState, type PoolState, bytesPerPixel, poolEvidence } from './state.js';
 import { SurfaceTable } from './surfaces.js';
@@ -70,6 +71,8 @@ export interface PoolHooks {
   poolLetGo?(tracker: ShmTracker, pool: PoolState): void;
   /** The tracker forgot a pool (final): stop watching it. */
   poolForgotten?(tracker: ShmTracker, pool: PoolState): void;
+  /** A pool's evidence level changed (to `pool.evidence`), at `time`. */
+  poolEvidence?(tracker: ShmTracker, pool: PoolState, time: number): void;
 }
 
 export interface ShmTrackerOptions {
@@ -86,6 +89,8 @@ export interface ShmTrackerOptions {
   readonly trackDamage?: boolean;
   /** Grant mode: pools are re-backed (see PoolBacking). Requires trackDamage. */
   readonly backing?: PoolBacking;
+  /** maxShmTotalAll, shared by every client of the bridge. */
+  readonly budget?: ShmBudget;
 }
 
 export class ShmTracker implements SessionObserver {
@@ -97,8 +102,6 @@ export class ShmTracker implements SessionObserver {
   private readonly pools = new Map<number, PoolState>();
   /** Every pool not yet final, whether or not its id is still its own. */
   private readonly tracked = new Set<PoolState>();
-  /** Tracked pools retired on both sides, whose backing was handed over (retired()). */
-  private readonly retired = new Set<PoolState>();
   private readonly buffers = new Map<number, BufferState>();
   private readonly surfaces: SurfaceTable;
   /** wl_shm formats the compositor advertised; argb8888 and xrgb8888 are mandatory. */
@@ -117,6 +120,7 @@ export class ShmTracker implements SessionObserver {
     this.accounting = new ShmAccounting(
       context.limits ?? DEFAULT_CLIENT_LIMITS,
       options.backing ?? PASSTHROUGH_CHARGES,
+      options.budget,
     );
     this.surfaces = new SurfaceTable(options.trackDamage === true);
     this.events = new LifecycleEmitter(client, options.timeOrigin, options.sink);
@@ -135,6 +139,11 @@ export class ShmTracker implements SessionObserver {
   /** Pools still tracked (live, or destroyed and not yet final). */
   poolStates(): IterableIterator<PoolState> {
     return this.tracked.values();
+  }
+
+  /** Bytes held for this client's pools (what maxShmTotal bounds; accounting.ts). */
+  heldBytes(): number {
+    return this.accounting.heldBytes;
   }
 
   /** Fds the bridge keeps open for this client's pools (its dups, grant extents). */
@@ -257,17 +266,17 @@ export class ShmTracker implements SessionObserver {
     for (const pool of [...this.tracked]) {
       pool.destroyed = true;
       pool.acked = true;
-      this.checkLetGo(pool);
+      this.checkLetGo(pool, time);
       this.updateEvidence(pool, time);
     }
   }
 
   /** An E3 verdict from the mapping watcher. */
   onOracle(pool: PoolState, verdict: MappingVerdict, time: number): void {
-    if (!this.tracked.has(pool) || pool.oracle === verdict) return;
+    if (!this.tracked.has(pool) || pool.settled === true || pool.oracle === verdict) return;
     pool.oracle = verdict;
     this.events.pool(time, pool, { type: 'oracle', verdict });
-    this.updateEvidence(pool, time, true);
+    this.updateEvidence(pool, time);
   }
 
   private createPool(
@@ -327,7 +336,8 @@ export class ShmTracker implements SessionObserver {
 
   private resizePool(m: ObservedMessage, size: number): void {
     const pool = this.pools.get(m.object.id);
-    if (pool === undefined) return;
+    // A destroyed pool is the compositor's to refuse (invalid_object): nothing to do here.
+    if (pool === undefined || pool.destroyed) return;
     // As libwayland-server: wl_shm.invalid_fd, for a negative size too.
     if (size < pool.size) {
       throw new ClientProtocolError(m.object.id, ShmError.invalidFd, 'shrinking pool invalid');
@@ -359,7 +369,9 @@ export class ShmTracker implements SessionObserver {
   private createBuffer(m: ObservedMessage, a: readonly ArgValue[]): void {
     const pool = this.pools.get(m.object.id);
     const [id, offset, width, height, stride, format] = a as number[];
-    if (pool === undefined || id === undefined) return;
+    // Invariant: a let-go pool gets no new buffer (its client fd and mapping are gone). A
+    // request on a destroyed pool is the compositor's to refuse (invalid_object).
+    if (pool === undefined || pool.destroyed || id === undefined) return;
     if (!this.formats.has(format!)) {
       throw new ClientProtocolError(
         m.object.id,
@@ -459,7 +471,7 @@ export class ShmTracker implements SessionObserver {
     if (pool === undefined) return;
     pool.destroyed = true;
     this.events.pool(time, pool, { type: 'pool-destroyed' });
-    this.checkLetGo(pool);
+    this.checkLetGo(pool, time);
     this.updateEvidence(pool, time);
   }
 
@@ -500,32 +512,43 @@ export class ShmTracker implements SessionObserver {
     buffer.busy = false;
     this.options.backing?.bufferDestroyed(buffer);
     this.events.pool(time, buffer.pool, { type: 'buffer-destroyed', buffer: id });
-    this.checkLetGo(buffer.pool);
+    this.checkLetGo(buffer.pool, time);
     this.updateEvidence(buffer.pool, time);
   }
 
-  private checkLetGo(pool: PoolState): void {
+  private checkLetGo(pool: PoolState, time: number): void {
     if (pool.letGo || !pool.destroyed) return;
     for (const buffer of pool.buffers) if (!buffer.destroyed) return;
     pool.letGo = true;
+    pool.letGoAt = time;
+    // Nothing is checked or copied from the client's file any more: its dup goes now,
+    // not when the compositor is done (which may be much later, or never).
+    closeFd(pool.clientFd);
+    pool.clientFd = -1;
+    this.accounting.letGo(pool);
+    this.options.backing?.letGo(pool);
     this.options.hooks?.poolLetGo?.(this, pool);
   }
 
-  private updateEvidence(pool: PoolState, time: number, verdictChanged = false): void {
+  private updateEvidence(pool: PoolState, time: number): void {
     const level: EvidenceLevel = poolEvidence(pool);
-    const risen = level !== pool.evidence;
-    if (risen) {
+    if (level !== pool.evidence) {
       pool.evidence = level;
       this.events.pool(time, pool, { type: 'evidence', level });
+      this.options.hooks?.poolEvidence?.(this, pool, time);
     }
-    // Retired on both sides: the backing is handed over once, and hears what follows.
+    // Let go and acked (the compositor has the fd): the backing goes to the reclaimer
+    // once, and every later piece of evidence follows it.
+    const backing = this.options.backing;
+    if (pool.handedOff === true) backing?.updated(pool);
+    else if (pool.letGo && pool.acked && backing !== undefined && this.tracked.has(pool)) {
+      pool.handedOff = true;
+      backing.handOff(pool, (verdict) => {
+        this.onOracle(pool, verdict, performance.now());
+        pool.settled = true;
+      });
+    }
     const retired = pool.destroyed && pool.acked && pool.buffers.size === 0;
-    if (retired && !this.retired.has(pool)) {
-      this.retired.add(pool);
-      this.options.backing?.retired(pool);
-    } else if ((risen || verdictChanged) && this.retired.has(pool)) {
-      this.options.backing?.learned(pool);
-    }
     // Final: nothing more can happen to this pool on either side.
     const final =
       retired &&
@@ -536,10 +559,10 @@ export class ShmTracker implements SessionObserver {
   /** Drops a pool for good, and with it the tracker's dup of the client fd. */
   private forget(pool: PoolState): void {
     if (!this.tracked.delete(pool)) return;
-    this.retired.delete(pool);
     this.accounting.release(pool);
     if (this.pools.get(pool.id) === pool) this.pools.delete(pool.id);
-    closeFd(pool.clientFd);
+    if (pool.clientFd >= 0) closeFd(pool.clientFd);
+    pool.clientFd = -1;
     this.options.hooks?.poolForgotten?.(this, pool);
     this.options.backing?.forgotten(pool);
   }

@@ -1,5 +1,5 @@
 // The control channel of a running embedded compositor: JSON lines over a unix socket
-// (no fds travel here, so node:net is enough). Tests and the CLI use it to read the
+// (bridge/control/json-lines.ts). Tests and the CLI use it to read the
 // compositor's state, fetch PNGs of surfaces or of the output, change knobs at run
 // time, take external pool references, and crash the process on purpose.
 //
@@ -9,9 +9,8 @@
 //           {"id": 4, "op": "crash"}                          → answered, then the process dies
 // Failure:  {"id": 1, "ok": false, "error": {"code": "…", "message": "…"}}
 
-import { unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { z } from 'zod';
+import { JsonLinesClient, JsonLinesServer } from '../../bridge/control/json-lines.js';
 import { ControlError } from './errors.js';
 import { type Knobs, type KnobsPatch, knobsPatchSchema } from './knobs.js';
 import { encodePng } from './png.js';
@@ -57,15 +56,14 @@ export interface ControlServerOptions {
 
 /** Serves the control channel of `compositor` on `path` until close(). */
 export class ControlServer {
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
-
   private constructor(
-    readonly path: string,
+    private readonly server: JsonLinesServer,
     private readonly compositor: EmbeddedCompositor,
     private readonly options: ControlServerOptions,
-  ) {
-    this.#server = createServer((socket) => this.#serve(socket));
+  ) {}
+
+  get path(): string {
+    return this.server.path;
   }
 
   static async listen(
@@ -73,56 +71,25 @@ export class ControlServer {
     compositor: EmbeddedCompositor,
     options: ControlServerOptions = {},
   ): Promise<ControlServer> {
-    try {
-      unlinkSync(path); // a stale control socket of a crashed compositor
-    } catch {
-      // none
-    }
-    const server = new ControlServer(path, compositor, options);
-    await new Promise<void>((resolve, reject) => {
-      server.#server.once('error', reject);
-      server.#server.listen(path, () => resolve());
+    // A stale control socket of a crashed compositor is replaced.
+    const answer: { to?: ControlServer } = {};
+    const server = await JsonLinesServer.listen(path, (json) => answer.to!.#answer(json), {
+      afterAnswer: (json) => {
+        if (isCrash(json)) options.crash?.();
+      },
     });
-    return server;
+    answer.to = new ControlServer(server, compositor, options);
+    return answer.to;
   }
 
-  #serve(socket: Socket): void {
-    this.#sockets.add(socket);
-    socket.on('close', () => this.#sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    let buffered = '';
-    socket.setEncoding('utf8').on('data', (chunk: string) => {
-      buffered += chunk;
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.trim() !== '') void this.#answer(socket, line);
-      }
-    });
-  }
-
-  async #answer(socket: Socket, line: string): Promise<void> {
-    let id: unknown = null;
-    try {
-      const json: unknown = JSON.parse(line);
-      id = typeof json === 'object' && json !== null && 'id' in json ? json.id : null;
-      const parsed = requestSchema.safeParse(json);
-      if (!parsed.success) {
-        throw new ControlError(
-          `bad request: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
-        );
-      }
-      const request = parsed.data;
-      const result = await this.#handle(request);
-      const crash = request.op === 'crash' ? this.options.crash : undefined;
-      socket.write(`${JSON.stringify({ id, ok: true, result })}\n`, () => crash?.());
-    } catch (err) {
-      const error =
-        err instanceof Error
-          ? { code: 'code' in err ? String(err.code) : 'ERR_INTERNAL', message: err.message }
-          : { code: 'ERR_INTERNAL', message: String(err) };
-      if (!socket.destroyed) socket.write(`${JSON.stringify({ id, ok: false, error })}\n`);
+  async #answer(json: unknown): Promise<unknown> {
+    const parsed = requestSchema.safeParse(json);
+    if (!parsed.success) {
+      throw new ControlError(
+        `bad request: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+      );
     }
+    return this.#handle(parsed.data);
   }
 
   async #handle(request: ControlRequest): Promise<unknown> {
@@ -155,79 +122,31 @@ export class ControlServer {
   }
 
   close(): Promise<void> {
-    for (const socket of this.#sockets) socket.destroy();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    return this.server.close();
   }
+}
+
+function isCrash(json: unknown): boolean {
+  return typeof json === 'object' && json !== null && 'op' in json && json.op === 'crash';
 }
 
 function pngJson(image: { width: number; height: number; data: Uint8Array }): object {
   return { width: image.width, height: image.height, png: encodePng(image).toString('base64') };
 }
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-}
-
 /** The client side, for tests and tools: one request at a time or many in flight. */
 export class ControlClient {
-  readonly #socket: Socket;
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 1;
-  #buffered = '';
-  #closedError: Error | null = null;
+  private constructor(private readonly channel: JsonLinesClient) {}
 
-  private constructor(socket: Socket) {
-    this.#socket = socket;
-    socket.setEncoding('utf8').on('data', (chunk: string) => this.#receive(chunk));
-    socket.on('error', (err) => this.#fail(new ControlError(`control channel: ${err.message}`)));
-    socket.on('close', () => this.#fail(new ControlError('control channel closed')));
-  }
-
-  static connect(path: string): Promise<ControlClient> {
-    return new Promise((resolve, reject) => {
-      const socket = createConnection(path);
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(new ControlClient(socket));
-      });
-      socket.once('error', reject);
-    });
-  }
-
-  #receive(chunk: string): void {
-    this.#buffered += chunk;
-    for (let nl = this.#buffered.indexOf('\n'); nl >= 0; nl = this.#buffered.indexOf('\n')) {
-      const line = this.#buffered.slice(0, nl);
-      this.#buffered = this.#buffered.slice(nl + 1);
-      const reply = JSON.parse(line) as {
-        id: number;
-        ok: boolean;
-        result?: unknown;
-        error?: { code: string; message: string };
-      };
-      const pending = this.#pending.get(reply.id);
-      if (pending === undefined) continue;
-      this.#pending.delete(reply.id);
-      if (reply.ok) pending.resolve(reply.result);
-      else pending.reject(new ControlError(`${reply.error?.code}: ${reply.error?.message}`));
-    }
-  }
-
-  #fail(error: Error): void {
-    this.#closedError ??= error;
-    for (const pending of this.#pending.values()) pending.reject(error);
-    this.#pending.clear();
+  static async connect(path: string): Promise<ControlClient> {
+    return new ControlClient(
+      await JsonLinesClient.connect(path, (message) => new ControlError(message)),
+    );
   }
 
   /** Sends one request; rejects with ControlError on refusal or a lost channel. */
   call(op: string, params: Record<string, unknown> = {}): Promise<unknown> {
-    if (this.#closedError !== null) return Promise.reject(this.#closedError);
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#socket.write(`${JSON.stringify({ ...params, id, op })}\n`);
-    });
+    return this.channel.call(op, params);
   }
 
   async state(): Promise<CompositorState> {
@@ -271,8 +190,7 @@ export class ControlClient {
   }
 
   close(): void {
-    this.#closedError ??= new ControlError('control client closed');
-    this.#socket.destroy();
+    this.channel.close();
   }
 }
 

@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../../bridge/log.js';
 import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
 import { WaylandListener } from '../../bridge/relay/listener.js';
-import { InheritedListener } from '../../bridge/service/socket-activation.js';
 import { Client, type Resource } from './connection.js';
 import { displayImplementation, type Global, opaqueGlobal } from './core.js';
 import { DisplayError, ReadbackError } from './errors.js';
@@ -33,7 +32,7 @@ export interface CompositorOptions {
    */
   readonly socketPath: string;
   /**
-   * A listening socket made by someone else (socket activation: socket-activation.ts),
+   * A listening socket made by someone else (socket activation: bridge/service/),
    * accepted on instead of binding `socketPath`; the compositor owns and closes it.
    */
   readonly listenFd?: number;
@@ -115,7 +114,7 @@ export class EmbeddedCompositor {
   readonly output: OutputConfig;
   readonly #log: Logger;
   readonly #registry: ProtocolRegistry;
-  readonly #listener: WaylandListener | InheritedListener;
+  readonly #listener: WaylandListener;
   readonly #clients = new Set<Client>();
   readonly #surfaces = new Map<number, Surface>();
   /** Surfaces' frame-callback times (kept apart: Surface knows nothing of the state). */
@@ -165,7 +164,7 @@ export class EmbeddedCompositor {
     this.#listener =
       options.listenFd === undefined
         ? WaylandListener.open(this.socketPath, onConnection)
-        : InheritedListener.adopt(options.listenFd, onConnection);
+        : WaylandListener.adopt(options.listenFd, onConnection);
   }
 
   /**

@@ -27,8 +27,7 @@ import {
 } from '../../ffi/libc.js';
 import {
   forgetListenFds,
-  listenFds,
-  pickWaylandSocket,
+  takePassedWaylandSocket,
 } from '../../bridge/service/socket-activation.js';
 
 function usage(message: string): never {
@@ -56,9 +55,7 @@ if (path !== undefined) {
   bindUnix(socketFd, path);
   listen(socketFd);
 } else {
-  const passed = listenFds(process.env, process.pid);
-  if (passed === undefined) usage('no --listen and no socket passed (LISTEN_FDS)');
-  socketFd = pickWaylandSocket(passed);
+  socketFd = takePassedWaylandSocket() ?? usage('no --listen and no socket passed (LISTEN_FDS)');
 }
 forgetListenFds(process.env);
 

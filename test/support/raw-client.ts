@@ -3,12 +3,19 @@
 // reads the globals, binds wl_shm and wl_compositor, and then sends anything. Works
 // against any compositor that answers wl_display.sync, through the bridge or not.
 
+import { isPeerGone } from '../../ffi/unix-channel.js';
 import type { MessageSpec } from '../../bridge/protocol/types.js';
 import { encodeMessage } from '../../bridge/wire/encode.js';
 import type { ArgValue } from '../../bridge/wire/values.js';
 import { RawPeer, event, request } from './raw-peer.js';
 
 const sync = request('wl_display', 'sync');
+const createPool = request('wl_shm', 'create_pool');
+const createBuffer = request('wl_shm_pool', 'create_buffer');
+const createSurface = request('wl_compositor', 'create_surface');
+const attach = request('wl_surface', 'attach');
+const damage = request('wl_surface', 'damage');
+const commit = request('wl_surface', 'commit');
 const getRegistry = request('wl_display', 'get_registry');
 const bind = request('wl_registry', 'bind');
 const global = event('wl_registry', 'global');
@@ -58,6 +65,28 @@ export class RawClient {
 
   newId(): number {
     return this.nextId++;
+  }
+
+  /**
+   * A pool of `poolSize` bytes on `fd`, one width×height ARGB8888 buffer at its start,
+   * attached to a fresh surface, damaged whole and committed (no roundtrip).
+   */
+  showBuffer(
+    fd: number,
+    poolSize: number,
+    width: number,
+    height: number,
+  ): { pool: number; buffer: number; surface: number } {
+    const pool = this.newId();
+    const buffer = this.newId();
+    const surface = this.newId();
+    this.send(this.shm, createPool, [pool, fd, poolSize]);
+    this.send(pool, createBuffer, [buffer, 0, width, height, width * 4, 0]);
+    this.send(this.compositor, createSurface, [surface]);
+    this.send(surface, attach, [buffer, 0, 0]);
+    this.send(surface, damage, [0, 0, width, height]);
+    this.send(surface, commit, []);
+    return { pool, buffer, surface };
   }
 
   send(objectId: number, msg: Message, args: ArgValue[]): void {
@@ -125,4 +154,27 @@ export function encodeAll(
 ): Uint8Array {
   const parts = messages.map(([id, msg, args]) => encodeMessage(id, msg.opcode, msg.spec, args));
   return Buffer.concat(parts.map((p) => p.bytes));
+}
+
+export type Outcome = { served: RawPeer } | { refused: string } | { hungUp: true };
+
+/**
+ * Connects and asks for one roundtrip: served, refused (with the error's message), or
+ * hung up. A server that refuses a client writes its error and closes at once, so the
+ * sync may meet EPIPE: like libwayland-client, the client then still reads the error.
+ */
+export async function roundtripOrRefusal(path: string): Promise<Outcome> {
+  const peer = RawPeer.connect(path);
+  try {
+    peer.send(1, sync, [2]);
+  } catch (err) {
+    if (!isPeerGone(err)) throw err;
+  }
+  await peer.until(() => peer.eof || peer.received.some((m) => m.objectId === 2), 10_000);
+  if (!peer.eof) return { served: peer };
+  const error = peer.received.find((m) => m.objectId === 1 && m.opcode === displayError.opcode);
+  const message =
+    error === undefined ? undefined : (peer.decode(error, displayError.spec)[2] as string);
+  peer.close();
+  return message === undefined ? { hungUp: true } : { refused: message };
 }
