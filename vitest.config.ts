@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: [
       'bridge/**/*.test.ts',
+      'harness/**/*.test.ts',
       'ffi/**/*.test.ts',
       'policies/**/*.test.ts',
       'test/**/*.test.ts',

@@ -4,7 +4,7 @@
 // machine without Xen (the ioctls themselves only work inside a Xen domain). Only ffi/
 // may import koffi; bridge/grants/gntalloc.ts sees the typed GntallocDevice below.
 //
-// Facts (x86_64, include/uapi/xen/gntalloc.h; DESIGN §4):
+// Facts (x86_64, include/uapi/xen/gntalloc.h; ARCHITECTURE.md §4):
 //   IOCTL_GNTALLOC_ALLOC_GREF      0x00184705  _IOC(_IOC_NONE, 'G', 5, 24)
 //     struct { u16 domid @0; u16 flags @2; u32 count @4; u64 index @8 (out);
 //              u32 gref_ids[1] @16 (out, really [count]) }  sizeof = 24 (4 bytes tail pad)

@@ -1,19 +1,47 @@
 // libwayland-client marshals requests and demarshals events by walking C `struct
 // wl_interface` / `struct wl_message` tables, which wayland-scanner normally emits as
 // static C data. Scripted test clients must speak whatever protocol the caller describes,
-// so this module builds those tables at run time, in native memory, from InterfaceSpec.
-// The pure part (signature strings, argument slots) is exported on its own so it can be
-// tested without a display.
+// so this module builds those tables at run time, in native memory, from a description
+// of each interface. The description is structural (the bridge's InterfaceSpec has this
+// shape), so ffi/ depends on no protocol code. The pure part (signature strings,
+// argument slots) is exported on its own so it can be tested without a display.
 
-import type { ArgSpec, ArgType, InterfaceSpec, MessageSpec } from '../bridge/protocol/types.js';
 import { type NativePointer, nativeAlloc, nativeFree, nativeView } from './libc.js';
 
-/** Where referenced interfaces come from: the ProtocolRegistry has this shape. */
-export interface InterfaceSource {
-  get(name: string): InterfaceSpec | undefined;
+/** Wire types, as spelled in protocol XML. */
+export type WlArgType = 'int' | 'uint' | 'fixed' | 'string' | 'object' | 'new_id' | 'array' | 'fd';
+
+/** What a `struct wl_message` needs of an argument. */
+export interface WlArgDescription {
+  readonly name: string;
+  readonly type: WlArgType;
+  /** The referenced interface of an object or new_id; absent when untyped. */
+  readonly interface?: string;
+  readonly nullable?: boolean;
 }
 
-const TYPE_CHARS: Readonly<Record<ArgType, string>> = {
+/** What a `struct wl_message` needs of a request or event. */
+export interface WlMessageDescription {
+  readonly name: string;
+  /** Interface version that introduced the message. */
+  readonly since: number;
+  readonly args: readonly WlArgDescription[];
+}
+
+/** What a `struct wl_interface` needs; requests and events indexed by opcode. */
+export interface WlInterfaceDescription {
+  readonly name: string;
+  readonly version: number;
+  readonly requests: readonly WlMessageDescription[];
+  readonly events: readonly WlMessageDescription[];
+}
+
+/** Where referenced interfaces come from: the ProtocolRegistry has this shape. */
+export interface InterfaceSource<S extends WlInterfaceDescription = WlInterfaceDescription> {
+  get(name: string): S | undefined;
+}
+
+const TYPE_CHARS: Readonly<Record<WlArgType, string>> = {
   int: 'i',
   uint: 'u',
   fixed: 'f',
@@ -25,7 +53,7 @@ const TYPE_CHARS: Readonly<Record<ArgType, string>> = {
 };
 
 /** libwayland accepts `?` only in front of these (wayland-scanner's rule). */
-const NULLABLE_TYPES: ReadonlySet<ArgType> = new Set<ArgType>([
+const NULLABLE_TYPES: ReadonlySet<WlArgType> = new Set<WlArgType>([
   'string',
   'object',
   'new_id',
@@ -40,13 +68,13 @@ const NULLABLE_TYPES: ReadonlySet<ArgType> = new Set<ArgType>([
 export interface ArgSlot {
   /** libwayland's type letter: i u f s o n a h. */
   readonly code: string;
-  readonly arg: ArgSpec;
+  readonly arg: WlArgDescription;
   /** For the three slots of an untyped new_id: which part this slot is. */
   readonly part: 'value' | 'interface-name' | 'interface-version';
 }
 
 /** The slots of a message, in wire order (see {@link ArgSlot}). */
-export function argSlots(message: MessageSpec): ArgSlot[] {
+export function argSlots(message: WlMessageDescription): ArgSlot[] {
   const slots: ArgSlot[] = [];
   for (const arg of message.args) {
     if (arg.type === 'new_id' && arg.interface === undefined) {
@@ -64,7 +92,7 @@ export function argSlots(message: MessageSpec): ArgSlot[] {
  * `wl_surface.attach` (since 1: ?object, int, int) → `?oii`; `wl_surface.offset`
  * (since 5) → `5ii`; `wl_registry.bind` → `usun`.
  */
-export function messageSignature(message: MessageSpec): string {
+export function messageSignature(message: WlMessageDescription): string {
   let signature = message.since > 1 ? String(message.since) : '';
   for (const arg of message.args) {
     if (arg.nullable === true && NULLABLE_TYPES.has(arg.type)) signature += '?';
@@ -116,13 +144,13 @@ export function nativeBlocksInUse(): number {
  * Cache rule: the first spec seen for a name is the one used for the table's lifetime;
  * a later, different spec of the same name gets the cached struct.
  */
-export class NativeInterfaceTable {
-  readonly #source: InterfaceSource;
+export class NativeInterfaceTable<S extends WlInterfaceDescription = WlInterfaceDescription> {
+  readonly #source: InterfaceSource<S>;
   readonly #byName = new Map<string, NativePointer>();
-  readonly #specs = new Map<string, InterfaceSpec>();
+  readonly #specs = new Map<string, S>();
   #disposed = false;
 
-  constructor(source: InterfaceSource) {
+  constructor(source: InterfaceSource<S>) {
     this.#source = source;
   }
 
@@ -132,7 +160,7 @@ export class NativeInterfaceTable {
   }
 
   /** The struct for `spec`, building it (and every interface it references) if needed. */
-  pointerOf(spec: InterfaceSpec): NativePointer {
+  pointerOf(spec: S): NativePointer {
     const cached = this.#byName.get(spec.name);
     if (cached !== undefined) return cached;
     return this.#build(spec);
@@ -147,7 +175,7 @@ export class NativeInterfaceTable {
   }
 
   /** The spec behind a name: the cached one if built, else what the source says. */
-  spec(name: string): InterfaceSpec | undefined {
+  spec(name: string): S | undefined {
     return this.#specs.get(name) ?? this.#source.get(name);
   }
 
@@ -160,7 +188,7 @@ export class NativeInterfaceTable {
     this.#specs.clear();
   }
 
-  #build(spec: InterfaceSpec): NativePointer {
+  #build(spec: S): NativePointer {
     if (this.#disposed) throw new Error('NativeInterfaceTable used after dispose');
     const messages = [...spec.requests, ...spec.events];
     const slotLists = messages.map(argSlots);

@@ -1,5 +1,5 @@
 // The ways the reclaim scheduler and the policy registry refuse, one class each with a
-// stable `code` (DESIGN §9, undici's model): callers (the CLI, the bench) match on the
+// stable `code` (ARCHITECTURE.md §7, undici's model): callers (the CLI, the bench) match on the
 // kind of failure, never on message text.
 
 /** `--policy NAME` names no built-in policy. */

@@ -1,6 +1,7 @@
-// The reclaim scheduler's public surface (DESIGN §5): the policy contract, the
-// scheduler, the built-in policies and their registry, the live driver, and the trace
-// replay behind `grantway bench policies`.
+// The reclaim scheduler's door (package export `grantway/policies`; ARCHITECTURE.md §5):
+// the policy contract, the scheduler, the built-in policies and their registry, and the
+// live driver that implements shm's ExtentReclaimer. Trace replays and the policy bench
+// have a door of their own (replay/index.ts), so a running bridge does not load them.
 
 export * from './types.js';
 export * from './errors.js';
@@ -35,23 +36,3 @@ export {
 } from './builtin/linux-deferred.js';
 export { WATERMARK_DEFAULTS, watermarkPolicy, type WatermarkOptions } from './builtin/watermark.js';
 export { RECYCLE_DEFAULTS, recycleInterceptor, type RecycleOptions } from './builtin/recycle.js';
-export { replayTrace, type ReplayOptions, type ReplayResult } from './replay/replay.js';
-export {
-  REMOTE_MODEL_NAMES,
-  isRemoteModelName,
-  remoteModel,
-  type RemoteModel,
-  type RemoteModelName,
-} from './replay/remote.js';
-export * from './replay/generators.js';
-export {
-  BENCH_POLICIES,
-  loadBenchTraces,
-  runBench,
-  type BenchOptions,
-  type BenchPolicy,
-  type BenchRow,
-  type BenchTrace,
-} from './replay/bench.js';
-export { formatMarkdown, formatTable } from './replay/table.js';
-export { renderHtmlReport, type HtmlReportOptions } from './replay/html.js';

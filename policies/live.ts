@@ -1,52 +1,20 @@
-// The scheduler in a running bridge: GrantBacking asks this for extents, hands it the
-// ones whose client let go (and the evidence that follows), and hears back when one is
+// The scheduler in a running bridge: grant mode (bridge/shm/grant-mode.ts) asks this for
+// extents, hands it the ones whose client let go (once the compositor has their fd) and
+// passes on what the bridge's E3 poller learns about them, and hears back when one is
 // settled (access ended, or cached), so that the pool's tracking ends with it. This
 // supplies the clock (performance.now) and a single timer on the event loop for the
 // scheduler's next due time. Everything that decides lives in the scheduler and its
 // policy, which stay clock-free (so replays are deterministic).
 
-import type {
-  GrantBackend,
-  GrantExtent,
-  PageRange,
-  RemoteMappingSource,
-} from '../bridge/grants/types.js';
-import { type GrantFacts, ReclaimScheduler, type SchedulerListener } from './scheduler.js';
-import type { MappingVerdict } from '../bridge/oracle/types.js';
-import type { GrantId, ReclaimPolicy } from './types.js';
+import type { GrantExtent, PageRange, RemoteMappingSource } from '../bridge/grants/index.js';
+import type { MappingVerdict } from '../bridge/oracle/index.js';
+import type { ExtentReclaimer } from '../bridge/shm/index.js';
+import { type GrantFacts, ReclaimScheduler, type ReclaimSchedulerOptions } from './scheduler.js';
+import type { GrantId } from './types.js';
 
-/** What GrantBacking needs from a reclaimer (bridge/shm/grant-mode.ts). */
-export interface ExtentReclaimer {
-  /**
-   * An extent for a new pool of `pages` pages (fresh, or a recycled one); with `sparse`,
-   * one with no page granted yet (cover grants them).
-   */
-  allocate(pages: number, options?: { readonly sparse?: boolean }): GrantExtent;
-  /** A live buffer now covers `range` of a sparse extent: grants what is missing. */
-  cover(extent: GrantExtent, range: PageRange): number;
-  /** No live buffer covers `range` of a sparse extent any more: gives its pages back. */
-  uncover(extent: GrantExtent, range: PageRange): number;
-  /** The pool grew: the extent grown in place; the old object must not be used again. */
-  grow(extent: GrantExtent, pages: number): GrantExtent;
-  /**
-   * The client let go of the pool; its extent is the scheduler's to reclaim. `settled`
-   * is called once if the scheduler ends access to it or caches it for reuse, with what
-   * the oracle says of it at that moment (inside the scheduler's turn: it must not call
-   * back into the reclaimer).
-   */
-  retire(extent: GrantExtent, facts: GrantFacts, settled?: (verdict: MappingVerdict) => void): void;
-  /** New evidence or an oracle verdict for a retired extent (old news is ignored). */
-  update(extent: GrantExtent, facts: GrantFacts): void;
-  /** Stops the timer (bridge shutdown); the backend's close() takes what is left. */
-  close(): void;
-}
+export type { ExtentReclaimer };
 
-export interface LiveReclaimerOptions {
-  readonly backend: GrantBackend;
-  readonly policy: ReclaimPolicy;
-  /** The E3 oracle the policy's probes ask (the CLI's /proc/PID/maps source). */
-  readonly oracle?: RemoteMappingSource;
-  readonly listener?: SchedulerListener;
+export interface LiveReclaimerOptions extends ReclaimSchedulerOptions {
   /** ms; default performance.now. */
   readonly clock?: () => number;
 }
@@ -68,17 +36,15 @@ export class LiveReclaimer implements ExtentReclaimer {
     this.scheduler = new ReclaimScheduler({
       ...options,
       listener: {
+        ...outer,
         attempted: (id, result, at) => {
           outer?.attempted?.(id, result, at);
           if (result === 'ok') this.settle(id);
         },
-        freed: (id, at, wasCached) => outer?.freed?.(id, at, wasCached),
         cached: (id, at) => {
           outer?.cached?.(id, at);
           this.settle(id);
         },
-        changed: (at, inUse, deferred) => outer?.changed?.(at, inUse, deferred),
-        evidence: (id, level, at) => outer?.evidence?.(id, level, at),
       },
     });
     this.clock = options.clock ?? (() => performance.now());

@@ -4,7 +4,7 @@
 // what it accepts.
 
 import { z } from 'zod';
-import { evidenceLevels } from '../bridge/shm/events.js';
+import { evidenceLevels } from '../bridge/shm/index.js';
 import { PolicyOptionError, UnknownPolicyError } from './errors.js';
 import { EVIDENCE_DEFAULTS, evidencePolicy } from './builtin/evidence.js';
 import {

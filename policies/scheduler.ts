@@ -1,4 +1,4 @@
-// The reclaim scheduler (DESIGN §5): the one owner of every grant extent between its
+// The reclaim scheduler (ARCHITECTURE.md §5): the one owner of every grant extent between its
 // allocation and its free. It receives what the bridge learns about a pool's backing
 // (allocated, grown, let go, new evidence or oracle verdicts) and the passing of time,
 // keeps the deferred set and the policy's timers, and asks its policy what to attempt.
@@ -19,26 +19,23 @@
 // again first; whatever is left goes when the whole extent is reclaimed. refsInUse
 // counts granted refs, so a 512 MiB pool with two 4 MiB buffers counts ~2 048.
 
-import { GrantTableFullError } from '../bridge/grants/errors.js';
-import { PageSet } from '../bridge/grants/page-set.js';
+import { GrantTableFullError, PageSet } from '../bridge/grants/index.js';
 import type {
   EndAccessResult,
   GrantBackend,
   GrantExtent,
   PageRange,
   RemoteMappingSource,
-} from '../bridge/grants/types.js';
-import type { MappingVerdict } from '../bridge/oracle/types.js';
-import { type EvidenceLevel, evidenceRank } from '../bridge/shm/events.js';
+} from '../bridge/grants/index.js';
+import type { MappingVerdict } from '../bridge/oracle/index.js';
+import { evidenceRank } from '../bridge/shm/index.js';
+import type { EvidenceLevel, UnmapFacts } from '../bridge/shm/index.js';
 import { SchedulerStateError } from './errors.js';
 import { MinHeap } from './heap.js';
 import type { GrantId, GrantInfo, GrantPhase, PolicyContext, ReclaimPolicy } from './types.js';
 
 /** What the bridge knows about a pool's unmapping when it reports it. */
-export interface GrantFacts {
-  readonly evidence: EvidenceLevel;
-  readonly oracle?: MappingVerdict | undefined;
-}
+export type GrantFacts = UnmapFacts;
 
 /** Observers of what the scheduler does (metrics, replays, tests); all optional. */
 export interface SchedulerListener {
@@ -59,6 +56,14 @@ export interface ReclaimSchedulerOptions {
   readonly policy: ReclaimPolicy;
   /** The E3 oracle behind probe() and cache(); without it every probe is 'unavailable'. */
   readonly oracle?: RemoteMappingSource;
+  /**
+   * Where probe() and cache() get their verdict. 'ask' (default): from `oracle`, at once
+   * (a replay's model of the compositor). 'pushed': the last verdict update() brought
+   * from the bridge's one E3 poller (the mapping watcher), so that a policy's re-checks
+   * never read /proc themselves; none yet counts as 'mapped'. Once the poller has given
+   * up on a file ('unavailable'), `oracle` is asked again.
+   */
+  readonly verdicts?: 'ask' | 'pushed';
   readonly listener?: SchedulerListener;
 }
 
@@ -114,6 +119,7 @@ export class ReclaimScheduler {
   private readonly backend: GrantBackend;
   private readonly policy: ReclaimPolicy;
   private readonly oracle: RemoteMappingSource | undefined;
+  private readonly pushed: boolean;
   private readonly listener: SchedulerListener;
   /** Every grant not yet freed, by id. Invariant: a record's phase is never 'freed'. */
   private readonly records = new Map<GrantId, GrantRecord>();
@@ -151,6 +157,7 @@ export class ReclaimScheduler {
     this.backend = options.backend;
     this.policy = options.policy;
     this.oracle = options.oracle;
+    this.pushed = options.verdicts === 'pushed';
     this.listener = options.listener ?? {};
     this.ctx = this.makeContext();
   }
@@ -436,10 +443,11 @@ export class ReclaimScheduler {
   /**
    * Timers are due: the policy may probe or end access to any retired grant. One look
    * for all of them (RemoteMappingSource.prefetch) makes each question that follows in
-   * this turn free; it changes no answer, so a replay is unaffected.
+   * this turn free; it changes no answer, so a replay is unaffected. With verdicts
+   * 'pushed' there is nothing to prepare: probes read the bridge's one E3 poller.
    */
   private prefetch(): void {
-    if (this.oracle?.prefetch === undefined || this.retiredOrder.size < 2) return;
+    if (this.pushed || this.oracle?.prefetch === undefined || this.retiredOrder.size < 2) return;
     const extents: GrantExtent[] = [];
     for (const id of this.retiredOrder) extents.push(this.records.get(id)!.extent);
     this.oracle.prefetch(extents);
@@ -447,6 +455,12 @@ export class ReclaimScheduler {
 
   private probe(rec: GrantRecord): MappingVerdict {
     this.counters.probes++;
+    const last = rec.info.oracle;
+    if (this.pushed && last !== 'unavailable') {
+      const verdict = last ?? 'mapped';
+      if (verdict === 'unmapped' && rec.info.phase === 'retired') rec.info.evidence = 'E3';
+      return verdict;
+    }
     const answer = this.oracle?.isMapped(rec.extent) ?? 'unknown';
     const verdict: MappingVerdict =
       answer === 'unknown' ? 'unavailable' : answer ? 'mapped' : 'unmapped';

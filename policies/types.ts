@@ -1,4 +1,4 @@
-// The contract between the reclaim scheduler and its policies (DESIGN §5). A policy is
+// The contract between the reclaim scheduler and its policies (ARCHITECTURE.md §5). A policy is
 // a small object that decides *when* to try to end foreign access to a retired grant;
 // the scheduler owns everything else (the backend, the oracle, the clock, the grant
 // records). Policies see typed events and read-only grant facts, and act only through
@@ -9,9 +9,9 @@
 // it and returns one that may handle an event itself, rewrite the context it passes
 // down, or simply delegate (composePolicy applies a list of them in order).
 
-import type { EvidenceLevel } from '../bridge/shm/events.js';
-import type { MappingVerdict } from '../bridge/oracle/types.js';
-import type { EndAccessResult } from '../bridge/grants/types.js';
+import type { BackoffOptions, MappingVerdict } from '../bridge/oracle/index.js';
+import type { EvidenceLevel } from '../bridge/shm/index.js';
+import type { EndAccessResult } from '../bridge/grants/index.js';
 
 /** A grant extent, named by its backend id (unique per backend, never reused). */
 export type GrantId = number;
@@ -37,7 +37,7 @@ export interface GrantInfo {
   /** Granted page by page as buffers cover them (never cached for reuse). */
   readonly sparse: boolean;
   readonly phase: GrantPhase;
-  /** Highest evidence of unmapping seen so far (DESIGN §2); E0 while in use. */
+  /** Highest evidence of unmapping seen so far (ARCHITECTURE.md §2); E0 while in use. */
   readonly evidence: EvidenceLevel;
   /** Last oracle answer (pushed by the bridge's watcher or from a probe). */
   readonly oracle: MappingVerdict | undefined;
@@ -89,8 +89,10 @@ export interface PolicyContext {
   /** endAccess, then free on 'ok'. */
   reclaim(id: GrantId): EndAccessResult;
   /**
-   * Asks the E3 oracle now whether the remote side still maps the grant: 'unavailable'
-   * when no oracle can tell. Counted (each is a look at /proc when live).
+   * What the E3 oracle says now about whether the remote side still maps the grant:
+   * 'unavailable' when no oracle can tell. Counted. In a live bridge it is the last
+   * verdict of the bridge's one E3 poller (no look at /proc of its own); in a replay,
+   * the compositor model's answer.
    */
   probe(id: GrantId): MappingVerdict;
   /**
@@ -108,6 +110,13 @@ export interface PolicyContext {
 export interface ReclaimPolicy {
   /** Name shown in reports, e.g. `evidence(level=E3)`. */
   readonly name: string;
+  /**
+   * How soon, and then how much less often, the policy wants the E3 oracle asked again
+   * about a grant still mapped. A live bridge's one E3 poller (the mapping watcher) looks
+   * on this backoff and pushes what it sees; in a replay the policy's own probes follow
+   * it. Undefined: the poller's default (DEFAULT_BACKOFF).
+   */
+  readonly recheck?: BackoffOptions;
   handle(event: PolicyEvent, ctx: PolicyContext): void;
   /**
    * A new pool needs `pages` pages: offer a cached grant of exactly that size to reuse

@@ -13,8 +13,8 @@
 // CPU; by default the scheduler places them.
 
 import { parseArgs } from 'node:util';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { startWeston } from '../bridge/harness/weston.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
+import { startWeston } from '../harness/real/weston.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { BlockingClient } from './bench/blocking-client.js';
 import { pinToCpu, startBridge, type Target } from './bench/targets.js';

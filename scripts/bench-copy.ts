@@ -21,7 +21,7 @@ import {
   PROT_WRITE,
 } from '../ffi/libc.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { silentLogger } from '../bridge/log.js';
+import { LiveReclaimer, createPolicy } from '../policies/index.js';
 import { bufferPages, PageCoverage } from '../bridge/shm/coverage.js';
 import { GrantBacking } from '../bridge/shm/grant-mode.js';
 import { ownFdOf } from '../bridge/shm/pool-fd.js';
@@ -98,7 +98,8 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
 function measureCommits(sealed: boolean, damage: Rect[] | null): number {
   const backend = new MemfdGrantBackend();
   // No copy threads: every copy runs inline, so committed() returns nothing to wait for.
-  const backing = new GrantBacking(backend, silentLogger);
+  const reclaimer = new LiveReclaimer({ backend, policy: createPolicy('evidence') });
+  const backing = new GrantBacking(backend, reclaimer);
   const { pool, buffer, fd } = clientPool(sealed);
   try {
     const { fd: upstreamFd } = backing.created(pool, { what: 'bench', objectId: 1 });

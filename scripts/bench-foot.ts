@@ -5,18 +5,18 @@
 // so foot is let in), and passthrough. What matters (issue 9 item 2, issue 13 item 3):
 // the pages the bridge's extents hold against the bytes foot's live buffers cover (must
 // stay ≤ 2×) and against the pages foot's own pool files hold, and the refs a Xen grant
-// table would hold — sample by sample; bridge/harness/foot-scroll.ts takes the samples.
+// table would hold — sample by sample; harness/real/foot-scroll.ts takes the samples.
 //
 // Output: one summary row per leg, then the time series of each (a row every
 // `--every` ms). --json prints every sample instead.
 
 import { parseArgs } from 'node:util';
-import { startCompositor } from '../bridge/harness/compositors.js';
+import { startCompositor } from '../harness/real/compositors.js';
 import {
   type FootSample,
   type FootScrollResult,
   runFootScroll,
-} from '../bridge/harness/foot-scroll.js';
+} from '../harness/real/foot-scroll.js';
 import { MAX_SHM_SIZE } from '../bridge/relay/limits.js';
 
 const { values } = parseArgs({

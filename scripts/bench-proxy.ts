@@ -12,7 +12,7 @@
 // where wake-ups are cheap and the figures show the work on the path.
 
 import { parseArgs } from 'node:util';
-import { startWeston } from '../bridge/harness/weston.js';
+import { startWeston } from '../harness/real/weston.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { BlockingClient } from './bench/blocking-client.js';
 import {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type CompositorKind, compositorKinds } from '../bridge/harness/compositors.js';
+import { type CompositorKind, compositorKinds } from '../harness/real/compositors.js';
 import { renderMatrix, replaceReadmeSection } from './compat/matrix.js';
 import { programs } from './compat/programs.js';
 import { rejudge, runSuite, type SuiteResult } from './compat/suite.js';

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startWeston, type WestonInstance } from '../bridge/harness/weston.js';
+import { startWeston, type WestonInstance } from '../harness/real/weston.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { BlockingClient } from './bench/blocking-client.js';
 import { selfTimeTable } from './bench/cpu-profile.js';

@@ -27,12 +27,10 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
-import { WaylandClient, type WaylandProxy } from '../ffi/wayland-client.js';
-import { createLifecycle } from '../bridge/cli/common.js';
-import { type WestonInstance, startWeston } from '../bridge/harness/weston.js';
-import { silentLogger } from '../bridge/log.js';
+import { WaylandClient, type WaylandProxy } from '../harness/client/wayland-client.js';
+import { assembleBridge } from '../bridge/assembly/assemble.js';
+import { type WestonInstance, startWeston } from '../harness/real/weston.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
-import { Bridge } from '../bridge/relay/bridge.js';
 
 const { values } = parseArgs({
   options: {
@@ -160,25 +158,19 @@ function resizeEveryFrame(frames: number): Client {
 async function record(weston: WestonInstance, name: string, client: Client): Promise<void> {
   const path = join(OUT, `${name}.jsonl`);
   process.stderr.write(`recording ${name} → ${path}\n`);
-  const lifecycle = createLifecycle(
-    { mode: 'grant', backend: 'memfd', record: path, policy: undefined, 'policy-opt': [] },
-    ['record-traces', name],
-    silentLogger,
-  );
-  const bridge = Bridge.start({
+  const bridge = assembleBridge({
     listenPath: join(weston.runtimeDir, `grantway-record-${name}`),
     upstreamPath: weston.socketPath,
     registry,
-    log: silentLogger,
-    observe: lifecycle.factory,
+    recordPath: path,
+    source: `grantway record-traces ${name}`,
   });
   try {
     await client(bridge.listenPath, weston.runtimeDir);
   } finally {
-    await Promise.race([bridge.whenIdle(), sleep(1000)]);
-    await lifecycle.settle(1000);
+    await Promise.race([bridge.bridge.whenIdle(), sleep(1000)]);
+    await bridge.settle(1000);
     bridge.close();
-    lifecycle.close();
   }
 }
 

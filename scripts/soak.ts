@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { westonAvailable } from '../bridge/harness/weston.js';
+import { westonAvailable } from '../harness/real/weston.js';
 import { type CompositorKind, defaultSoakOptions, runSoak } from './soak/run.js';
 import { formatTable } from './soak/table.js';
 

@@ -1,21 +1,21 @@
 // The bridge in front of a compositor with real clients: what a user sees must be what
 // they would see without it, minus only the globals the bridge has no protocol for. One
 // suite, run against each compositor the project supports (describe.each): weston's
-// headless backend and the embedded compositor (bridge/compositor), each in its own
+// headless backend and the embedded compositor (harness/compositor), each in its own
 // process. The bridge runs in this process; the clients are real programs
 // (wayland-info, weston-simple-shm, weston-terminal) or the libwayland-client binding.
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { commandAvailable, runClient } from '../bridge/harness/process.js';
-import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
+import { commandAvailable, runClient } from '../harness/real/process.js';
+import { startWeston, westonAvailable } from '../harness/real/weston.js';
 import { silentLogger } from '../bridge/log.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { Bridge } from '../bridge/relay/bridge.js';
 import { type TestBridge, startTestBridge } from './support/test-bridge.js';
 import { parseGlobals } from './support/wayland-info.js';
-import { WaylandClient } from '../ffi/wayland-client.js';
+import { WaylandClient } from '../harness/client/wayland-client.js';
 
 const registry = new ProtocolRegistry();
 
@@ -151,11 +151,11 @@ describe.each(compositors)('bridge in front of $name', (compositor) => {
         await bridge.bridge.whenIdle();
         // Grant mode: its pools were re-backed, every commit copied, and once it was
         // killed the compositor unmapped them and the extents came back.
-        await bridge.lifecycle.settle(3000);
+        await bridge.assembled.settle(3000);
         const stats = bridge.lifecycle.backing!.stats;
         expect(stats.extentsAllocated).toBeGreaterThan(0);
         expect(stats.commits).toBeGreaterThan(100);
-        expect(stats.extentsReclaimed).toBe(stats.extentsAllocated);
+        expect(bridge.assembled.figures().reclaimed).toBe(stats.extentsAllocated);
       } finally {
         bridge.close();
       }

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { E3_BLIND_MESSAGE } from '../bridge/oracle/types.js';
-import type { RgbaImage } from '../bridge/compositor/png.js';
+import type { RgbaImage } from '../harness/compositor/png.js';
 import { judgeBridged, judgeDirect } from '../scripts/compat/judge.js';
 import {
   renderMatrix,

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commandAvailable } from '../bridge/harness/process.js';
+import { commandAvailable } from '../harness/real/process.js';
 import { renderMatrix } from '../scripts/compat/matrix.js';
 import { programs } from '../scripts/compat/programs.js';
 import { type CompositorResult, type SuiteResult, runSuite } from '../scripts/compat/suite.js';

@@ -5,14 +5,11 @@
 
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type EmbeddedCompositorInstance,
-  startEmbeddedCompositor,
-} from '../bridge/compositor/harness.js';
-import { decodePng } from '../bridge/compositor/png.js';
-import { ScriptedWindow } from '../bridge/compositor/scripted-client.js';
-import type { PoolInfo } from '../bridge/compositor/shm.js';
-import { WaylandDisplayError } from '../ffi/wayland-client.js';
+import { type EmbeddedCompositorInstance, startEmbeddedCompositor } from '../harness/embedded.js';
+import { decodePng } from '../harness/compositor/png.js';
+import { ScriptedWindow } from '../harness/client/scripted-client.js';
+import type { PoolInfo } from '../harness/compositor/shm.js';
+import { WaylandDisplayError } from '../harness/client/wayland-client.js';
 
 const W = 32;
 const H = 16;

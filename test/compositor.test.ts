@@ -1,4 +1,4 @@
-// The embedded compositor (bridge/compositor) with real clients, in its own process:
+// The embedded compositor (harness/compositor) with real clients, in its own process:
 // wayland-info sees a complete, truthful compositor; weston-simple-shm runs against it
 // directly and through the bridge, and the PNG read back of its window is exactly the
 // image simple-shm is defined to draw for one of the frame times the compositor sent.
@@ -8,13 +8,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type EmbeddedCompositorInstance,
-  startEmbeddedCompositor,
-} from '../bridge/compositor/harness.js';
-import { decodePng, type RgbaImage } from '../bridge/compositor/png.js';
-import type { SurfaceInfo } from '../bridge/compositor/server.js';
-import { commandAvailable, runClient } from '../bridge/harness/process.js';
+import { type EmbeddedCompositorInstance, startEmbeddedCompositor } from '../harness/embedded.js';
+import { decodePng, type RgbaImage } from '../harness/compositor/png.js';
+import type { SurfaceInfo } from '../harness/compositor/server.js';
+import { commandAvailable, runClient } from '../harness/real/process.js';
 import { silentLogger } from '../bridge/log.js';
 import { startTestBridge } from './support/test-bridge.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';

@@ -23,16 +23,17 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
-import { type WaylandProxy, WaylandClient } from '../ffi/wayland-client.js';
-import { type WestonInstance, startWeston, westonAvailable } from '../bridge/harness/weston.js';
+import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
+import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
 import { silentLogger } from '../bridge/log.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
-import { Bridge } from '../bridge/relay/bridge.js';
-import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
+import { assembleBridge } from '../bridge/assembly/assemble.js';
+import type { GrantBackend } from '../bridge/grants/types.js';
+import type { Bridge } from '../bridge/relay/bridge.js';
 import { type CopyTarget, CopyThreads } from '../bridge/shm/copy-threads.js';
 import type { Span } from '../bridge/shm/copy.js';
 import { INLINE_COPY_BYTES } from '../bridge/shm/grant-mode.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../bridge/shm/lifecycle.js';
 import { startProxyProcess } from './support/proxy-process.js';
 import type { PoolState } from '../bridge/shm/state.js';
 
@@ -126,7 +127,7 @@ describe.skipIf(!westonAvailable())('grant mode copies big commits off the event
   let weston: WestonInstance;
   let bridge: Bridge | undefined;
   let lifecycle: Lifecycle | undefined;
-  let backend: MemfdGrantBackend;
+  let backend: GrantBackend;
   const clients: WaylandClient[] = [];
   const pools: ClientPool[] = [];
 
@@ -144,18 +145,16 @@ describe.skipIf(!westonAvailable())('grant mode copies big commits off the event
   });
 
   function start(copyThreads?: CopyThreads): void {
-    backend = new MemfdGrantBackend();
-    lifecycle = new Lifecycle({
-      mode: 'grant',
-      grants: { backend, log: silentLogger, copyThreads },
-    });
-    bridge = Bridge.start({
+    // No E3 oracle: extents go back at E2, as soon as the copies let them.
+    const assembled = assembleBridge({
       listenPath: join(weston.runtimeDir, 'gw-copy-threads-bridge'),
       upstreamPath: weston.socketPath,
       registry,
-      log: silentLogger,
-      observe: lifecycle.factory,
+      oracle: 'none',
+      copyThreads,
     });
+    ({ bridge, lifecycle } = assembled);
+    backend = assembled.backend!;
   }
 
   function connect(path = bridge!.listenPath): WaylandClient {

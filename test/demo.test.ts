@@ -9,15 +9,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePng, type RgbaImage } from '../bridge/compositor/png.js';
+import { decodePng, type RgbaImage } from '../harness/compositor/png.js';
 import {
   PAINTER_FIELD,
   PAINTER_SQUARE,
   resizerColour,
   shortLivedColour,
   victimColour,
-} from '../bridge/demo/colours.js';
-import { type DemoResult, runDemo } from '../bridge/demo/demo.js';
+} from '../harness/demo/colours.js';
+import { type DemoResult, runDemo } from '../harness/demo/demo.js';
 import { silentLogger } from '../bridge/log.js';
 import { chromiumAvailable, dumpDom, screenshot } from './support/chromium.js';
 
@@ -116,6 +116,9 @@ describe('grantway demo', () => {
     expect(result.leakedGrants).toBe(0);
     expect(result.grantsAllocated).toBeGreaterThan(10);
     expect(result.grantsReclaimed).toBe(result.grantsAllocated);
+    // The scheduler ran the default policy: one attempt per extent, none refused.
+    expect(result.reclaim).toMatchObject({ policy: 'evidence-E3', failed: 0, inUse: 0 });
+    expect(result.reclaim.attempts).toBe(result.grantsReclaimed);
     expect(result.trace.pools).toBe(result.grantsAllocated);
     expect(result.trace.evidenceReached.E3).toBe(result.trace.pools);
     expect(result.trace.clients).toBe(11);

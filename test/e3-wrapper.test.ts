@@ -3,7 +3,8 @@
 // and hand it to the embedded compositor (LISTEN_FDS); every client's SO_PEERCRED then
 // names the process that called listen(), which never maps a buffer. The compositor
 // keeps each pool mapped for KEEP_MS after the client destroyed it. Asserted, with the
-// bridge wired as the CLI wires it (one SystemOracle, the default evidence policy):
+// bridge assembled as the CLI assembles it (one SystemOracle, the default evidence
+// policy; and linux-deferred, which tries to end access at once and is refused):
 //   - while the compositor maps the extents (seen by a plain walk over every process's
 //     maps and fds, independent of the oracle), not one is freed;
 //   - every extent is reclaimed afterwards, and no free was unsafe or unverifiable
@@ -24,24 +25,19 @@ import {
   type CompositorListener,
   type EmbeddedCompositorInstance,
   startEmbeddedCompositor,
-} from '../bridge/compositor/harness.js';
-import { ScriptedWindow } from '../bridge/compositor/scripted-client.js';
-import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { VerifyingBackend } from '../bridge/grants/verifying.js';
-import { killGroup, trackChild, untrackChild, waitForServer } from '../bridge/harness/children.js';
-import { commandAvailable } from '../bridge/harness/process.js';
-import { westonAvailable } from '../bridge/harness/weston.js';
-import { silentLogger } from '../bridge/log.js';
+} from '../harness/embedded.js';
+import { ScriptedWindow } from '../harness/client/scripted-client.js';
+import { type AssembledBridge, assembleBridge } from '../bridge/assembly/assemble.js';
+import type { VerifyingBackend } from '../bridge/grants/verifying.js';
+import { killGroup, trackChild, untrackChild, waitForServer } from '../harness/real/children.js';
+import { commandAvailable } from '../harness/real/process.js';
+import { westonAvailable } from '../harness/real/weston.js';
 import { holdersOf, unreadableProcesses } from '../bridge/oracle/holders.js';
-import { SystemOracle } from '../bridge/oracle/system-oracle.js';
+import type { SystemOracle } from '../bridge/oracle/system-oracle.js';
 import type { FileIdentity } from '../bridge/oracle/types.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
-import { Bridge } from '../bridge/relay/bridge.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
-import { LiveReclaimer } from '../policies/live.js';
-import { DEFAULT_POLICY, createPolicy } from '../policies/registry.js';
+import { DEFAULT_POLICY } from '../policies/registry.js';
 
 /** How long the compositor keeps each destroyed pool mapped. */
 const KEEP_MS = 1500;
@@ -54,50 +50,52 @@ interface Case {
   readonly listener: CompositorListener;
   /** false: every file judged by the /proc walk instead of the kernel. */
   readonly leases: boolean;
-  /** false: no reclaim scheduler (the harness's and the demo's wiring). */
-  readonly scheduler: boolean;
+  /** The reclaim policy: the default, or one that tries at once and retries blindly. */
+  readonly policy: typeof DEFAULT_POLICY | 'linux-deferred';
 }
 
 const cases: Case[] = [
-  { listener: 'own', leases: true, scheduler: true },
-  { listener: 'wrapper', leases: true, scheduler: true },
-  { listener: 'wrapper', leases: true, scheduler: false },
-  { listener: 'wrapper', leases: false, scheduler: true },
-  { listener: 'socket-activate', leases: true, scheduler: true },
-  { listener: 'socket-activate+wrapper', leases: true, scheduler: true },
+  { listener: 'own', leases: true, policy: DEFAULT_POLICY },
+  { listener: 'wrapper', leases: true, policy: DEFAULT_POLICY },
+  { listener: 'wrapper', leases: true, policy: 'linux-deferred' },
+  { listener: 'wrapper', leases: false, policy: DEFAULT_POLICY },
+  { listener: 'socket-activate', leases: true, policy: DEFAULT_POLICY },
+  { listener: 'socket-activate+wrapper', leases: true, policy: DEFAULT_POLICY },
 ];
 
 /**
- * Lifetime tracking wired as the CLI wires it (one SystemOracle for the watcher and the
- * backend, the default policy's scheduler), on a backend that judges every free.
+ * The bridge assembled as the CLI assembles it (one SystemOracle for the watcher and the
+ * backend, the case's policy), on a backend that judges every free.
  */
-function judgedLifecycle(
+function judgedBridge(
+  paths: { listenPath: string; upstreamPath: string },
   vouched: readonly number[],
-  c: Pick<Case, 'leases' | 'scheduler'>,
+  c: Pick<Case, 'leases' | 'policy'>,
 ): {
+  assembled: AssembledBridge;
   oracle: SystemOracle;
   backend: VerifyingBackend;
   events: LifecycleEvent[];
-  lifecycle: Lifecycle;
 } {
-  const oracle = new SystemOracle({ useLeases: c.leases, vouchedPids: vouched });
-  const remote = oracleMappingSource(oracle);
-  const backend = new VerifyingBackend(new MemfdGrantBackend({ remote }), { vouched });
-  const reclaimer = c.scheduler
-    ? new LiveReclaimer({ backend, policy: createPolicy(DEFAULT_POLICY, []), oracle: remote })
-    : undefined;
   const events: LifecycleEvent[] = [];
-  const lifecycle = new Lifecycle({
-    mode: 'grant',
-    oracle,
+  const assembled = assembleBridge({
+    ...paths,
+    registry,
+    oracle: { useLeases: c.leases, vouchedPids: vouched },
+    verifyFrees: { vouched },
+    policy: c.policy,
     sinks: [(e) => events.push(e)],
-    grants: { backend, log: silentLogger, reclaimer },
   });
-  return { oracle, backend, events, lifecycle };
+  return {
+    assembled,
+    oracle: assembled.oracle as SystemOracle,
+    backend: assembled.verifier!,
+    events,
+  };
 }
 
 const name = (c: Case): string =>
-  `${c.listener}, ${c.leases ? 'kernel' : '/proc walk'}, ${c.scheduler ? 'scheduler' : 'no scheduler'}`;
+  `${c.listener}, ${c.leases ? 'kernel' : '/proc walk'}, ${c.policy}`;
 
 describe('E3 is judged on every process that may map an extent', () => {
   let compositor: EmbeddedCompositorInstance | undefined;
@@ -121,14 +119,12 @@ describe('E3 is judged on every process that may map an extent', () => {
       });
       const compositorPid = (await compositor.control.state()).pid;
 
-      const { oracle, backend, events, lifecycle } = judgedLifecycle(vouched, c);
-      const bridge = Bridge.start({
-        listenPath: join(compositor.runtimeDir, 'bridge'),
-        upstreamPath: compositor.socketPath,
-        registry,
-        log: silentLogger,
-        observe: lifecycle.factory,
-      });
+      const { assembled, oracle, backend, events } = judgedBridge(
+        { listenPath: join(compositor.runtimeDir, 'bridge'), upstreamPath: compositor.socketPath },
+        vouched,
+        c,
+      );
+      const { bridge, lifecycle } = assembled;
       const windows: ScriptedWindow[] = [];
       try {
         const files: FileIdentity[] = [];
@@ -180,6 +176,12 @@ describe('E3 is judged on every process that may map an extent', () => {
         expect(backend.frees).toBe(WINDOWS);
         expect(backend.unsafe).toBe(0);
         expect(backend.unverified).toBe(0);
+        // linux-deferred tried at once, while the compositor mapped each extent: the
+        // backend refused, and the scheduler's deferred list held them until it let go.
+        if (c.policy === 'linux-deferred') {
+          expect(assembled.figures().failed).toBeGreaterThanOrEqual(WINDOWS);
+          expect(assembled.figures().deferredPeak).toBeGreaterThan(0);
+        }
         for (const file of files) expect(holdersOf(file).holders).toEqual([]);
         const e3 = events.filter((e) => e.type === 'evidence' && e.level === 'E3').length;
         if (c.leases) expect(e3).toBe(WINDOWS);
@@ -197,8 +199,7 @@ describe('E3 is judged on every process that may map an extent', () => {
         );
       } finally {
         for (const w of windows) w.close();
-        bridge.close();
-        lifecycle.close();
+        assembled.close();
       }
     },
     30_000,
@@ -206,9 +207,7 @@ describe('E3 is judged on every process that may map an extent', () => {
 });
 
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const wrapperScript = fileURLToPath(
-  new URL('../bridge/harness/listen-wrapper.ts', import.meta.url),
-);
+const wrapperScript = fileURLToPath(new URL('../harness/real/listen-wrapper.ts', import.meta.url));
 
 describe.skipIf(!westonAvailable())('weston behind a wrapper', () => {
   it('weston (its systemd-notify.so takes the socket) maps a live pool that the process SO_PEERCRED names does not; E3 after, no unsafe free', async () => {
@@ -238,11 +237,7 @@ describe.skipIf(!westonAvailable())('weston behind a wrapper', () => {
     const exited = new Promise<void>((r) =>
       child.once('exit', (code, signal) => r(void (exit = { code, signal }))),
     );
-    const { oracle, backend, events, lifecycle } = judgedLifecycle(unreadableProcesses(), {
-      leases: true,
-      scheduler: true,
-    });
-    let bridge: Bridge | undefined;
+    let judged: ReturnType<typeof judgedBridge> | undefined;
     let window: ScriptedWindow | undefined;
     try {
       // Up once weston itself listens (its own socket), not only the wrapper.
@@ -253,14 +248,14 @@ describe.skipIf(!westonAvailable())('weston behind a wrapper', () => {
         exitStatus: () => exit,
       });
       expect(failure).toBeUndefined();
-      bridge = Bridge.start({
-        listenPath: join(dir, 'bridge'),
-        upstreamPath: path,
-        registry,
-        log: silentLogger,
-        observe: lifecycle.factory,
-      });
-      window = await ScriptedWindow.open(bridge.listenPath, { title: 'behind a wrapper' });
+      judged = judgedBridge(
+        { listenPath: join(dir, 'bridge'), upstreamPath: path },
+        unreadableProcesses(),
+        { leases: true, policy: DEFAULT_POLICY },
+      );
+      const { assembled, oracle, backend, events } = judged;
+      const lifecycle = assembled.lifecycle;
+      window = await ScriptedWindow.open(assembled.listenPath, { title: 'behind a wrapper' });
       const pool = window.createPool(64 * 64 * 4);
       const buffer = window.createBuffer(pool, 64, 64);
       buffer.fill(0xff2080c0);
@@ -286,8 +281,7 @@ describe.skipIf(!westonAvailable())('weston behind a wrapper', () => {
       expect(events.filter((e) => e.type === 'evidence' && e.level === 'E3')).toHaveLength(1);
     } finally {
       window?.close();
-      bridge?.close();
-      lifecycle.close();
+      judged?.assembled.close();
       killGroup(child.pid!, 'SIGTERM');
       await Promise.race([exited, sleep(3000)]);
       killGroup(child.pid!, 'SIGKILL');

@@ -11,9 +11,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ControlClient } from '../bridge/compositor/control.js';
-import { ScriptedWindow } from '../bridge/compositor/scripted-client.js';
-import { westonAvailable } from '../bridge/harness/weston.js';
+import { ControlClient } from '../harness/compositor/control.js';
+import { ScriptedWindow } from '../harness/client/scripted-client.js';
+import { westonAvailable } from '../harness/real/weston.js';
 import { encodeMessage, encodeMessageInto } from '../bridge/wire/encode.js';
 import {
   BridgeRig,
@@ -42,7 +42,7 @@ afterAll(() => console.log(`faults:\n  ${figures.join('\n  ')}`));
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
-/** bridge/demo/victim.ts in its own process: paints until killed, prints "frame N". */
+/** harness/demo/victim.ts in its own process: paints until killed, prints "frame N". */
 function spawnVictim(socket: string): {
   frames: () => number;
   kill: () => void;
@@ -50,7 +50,7 @@ function spawnVictim(socket: string): {
 } {
   const child = spawn(
     process.execPath,
-    ['--import', tsx, join(repo, 'bridge/demo/victim.ts'), socket],
+    ['--import', tsx, join(repo, 'harness/demo/victim.ts'), socket],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let frames = 0;

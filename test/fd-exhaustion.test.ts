@@ -12,8 +12,8 @@
 import { constants, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { sleep } from '../bridge/harness/children.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
+import { sleep } from '../harness/real/children.js';
 import { encodeMessage } from '../bridge/wire/encode.js';
 import {
   addSeals,

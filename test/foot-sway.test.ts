@@ -8,9 +8,9 @@
 // left once foot exits.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RealCompositor, startCompositor } from '../bridge/harness/compositors.js';
-import { type FootScrollResult, runFootScroll } from '../bridge/harness/foot-scroll.js';
-import { commandAvailable } from '../bridge/harness/process.js';
+import { type RealCompositor, startCompositor } from '../harness/real/compositors.js';
+import { type FootScrollResult, runFootScroll } from '../harness/real/foot-scroll.js';
+import { commandAvailable } from '../harness/real/process.js';
 
 const available =
   commandAvailable('sway') &&

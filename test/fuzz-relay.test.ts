@@ -13,12 +13,8 @@ import { encodeMessage } from '../bridge/wire/encode.js';
 import type { ArgValue } from '../bridge/wire/values.js';
 import { asDisplayError, concat, ErrorTrap, FuzzWorld, waitFor } from './support/fuzz-world.js';
 import { event, request } from './support/raw-peer.js';
-import {
-  eventScenarioArb,
-  relayScenarioArb,
-  runEventScenario,
-  runRelayScenario,
-} from './support/fuzz-scenarios.js';
+import { eventScenarioArb, runEventScenario } from './support/fuzz-event-scenarios.js';
+import { relayScenarioArb, runRelayScenario } from './support/fuzz-scenarios.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);

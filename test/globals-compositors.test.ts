@@ -11,9 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commandAvailable, runClient } from '../bridge/harness/process.js';
-import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
-import { startCompositor } from '../bridge/harness/compositors.js';
+import { commandAvailable, runClient } from '../harness/real/process.js';
+import { startWeston, westonAvailable } from '../harness/real/weston.js';
+import { startCompositor } from '../harness/real/compositors.js';
 import { parseGlobals } from './support/wayland-info.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'bridge', 'cli', 'main.js');

@@ -11,7 +11,6 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, expect, it } from 'vitest';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { silentLogger } from '../bridge/log.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { MessageTables } from '../bridge/relay/message-table.js';
 import type { WaylandObject } from '../bridge/relay/object-map.js';
@@ -19,6 +18,8 @@ import { GrantBacking } from '../bridge/shm/grant-mode.js';
 import { ShmTracker } from '../bridge/shm/tracker.js';
 import type { ArgValue } from '../bridge/wire/values.js';
 import { close as closeFd, dupCloexec, ftruncate, memfdCreate } from '../ffi/libc.js';
+import { LiveReclaimer } from '../policies/live.js';
+import { createPolicy } from '../policies/registry.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -45,7 +46,10 @@ afterEach(() => {
 
 it('create, attach, commit, destroy on one pool, 100 000 times: the heap stays flat', () => {
   const backend = new MemfdGrantBackend();
-  const backing = new GrantBacking(backend, silentLogger);
+  const backing = new GrantBacking(
+    backend,
+    new LiveReclaimer({ backend, policy: createPolicy('evidence') }),
+  );
   const tracker = new ShmTracker(
     1,
     { upstreamPid: 0, clientPid: 0 },

@@ -19,15 +19,14 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
-import { type WaylandProxy, WaylandClient } from '../ffi/wayland-client.js';
-import { type WestonInstance, startWeston, westonAvailable } from '../bridge/harness/weston.js';
-import { silentLogger } from '../bridge/log.js';
+import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
+import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
+import { type AssembledBridge, assembleBridge } from '../bridge/assembly/assemble.js';
+import type { GrantBackend } from '../bridge/grants/types.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
-import { Bridge } from '../bridge/relay/bridge.js';
-import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { SystemOracle } from '../bridge/oracle/system-oracle.js';
+import type { Bridge } from '../bridge/relay/bridge.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../bridge/shm/lifecycle.js';
 import type { PoolState } from '../bridge/shm/state.js';
 
 const registry = new ProtocolRegistry();
@@ -60,9 +59,10 @@ function fill(
 
 describe.skipIf(!westonAvailable())('grant mode on weston headless', () => {
   let weston: WestonInstance;
+  let assembled: AssembledBridge;
   let bridge: Bridge;
   let lifecycle: Lifecycle;
-  let backend: MemfdGrantBackend;
+  let backend: GrantBackend;
   let events: LifecycleEvent[];
   let client: WaylandClient;
 
@@ -75,29 +75,21 @@ describe.skipIf(!westonAvailable())('grant mode on weston headless', () => {
 
   beforeEach(() => {
     events = [];
-    const oracle = new SystemOracle();
-    backend = new MemfdGrantBackend();
-    lifecycle = new Lifecycle({
-      mode: 'grant',
-      sinks: [(e) => events.push(e)],
-      oracle,
-      grants: { backend, log: silentLogger },
-    });
-    bridge = Bridge.start({
+    assembled = assembleBridge({
       listenPath: join(weston.runtimeDir, 'gw-grant'),
       upstreamPath: weston.socketPath,
       registry,
-      log: silentLogger,
-      observe: lifecycle.factory,
+      sinks: [(e) => events.push(e)],
     });
+    ({ bridge, lifecycle } = assembled);
+    backend = assembled.backend!;
     client = WaylandClient.connect(bridge.listenPath);
     client.attachToLoop();
   });
 
   afterEach(() => {
     client.close();
-    bridge.close();
-    lifecycle.close();
+    assembled.close();
   });
 
   async function globals(): Promise<{ shm: WaylandProxy; compositor: WaylandProxy }> {
@@ -172,13 +164,13 @@ describe.skipIf(!westonAvailable())('grant mode on weston headless', () => {
       surface.destroy();
       await client.roundtripAsync();
       const deadline = Date.now() + 5000;
-      while (lifecycle.backing!.stats.extentsReclaimed < 1 && Date.now() < deadline) {
+      while (assembled.figures().reclaimed < 1 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       expect(
         events.filter((e) => e.type === 'evidence').map((e) => 'level' in e && e.level),
       ).toContain('E3');
-      expect(lifecycle.backing!.stats.extentsReclaimed).toBe(1);
+      expect(assembled.figures().reclaimed).toBe(1);
       expect(backend.stats().refsInUse).toBe(0);
       expect(backend.stats().endAccessFailures).toBe(0);
     } finally {

@@ -18,12 +18,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { SystemOracle } from '../bridge/oracle/system-oracle.js';
-import { Bridge } from '../bridge/relay/bridge.js';
+import { type AssembledBridge, assembleBridge } from '../bridge/assembly/assemble.js';
+import type { GrantBackend } from '../bridge/grants/types.js';
+import type { Bridge } from '../bridge/relay/bridge.js';
 import type { ClientLimits } from '../bridge/relay/limits.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../bridge/shm/lifecycle.js';
 import {
   F_SEAL_SHRINK,
   MFD_ALLOW_SEALING,
@@ -82,9 +81,10 @@ function limitOf(resource: 'nofile' | 'as'): { soft: string; hard: string } {
  * logs, grant backing and backend; `stop` says what it still held just before shutdown.
  */
 class PoolBridge {
+  assembled: AssembledBridge | undefined;
   bridge: Bridge | undefined;
   lifecycle: Lifecycle | undefined;
-  backend: MemfdGrantBackend | undefined;
+  backend: GrantBackend | undefined;
   logs: { level: number; msg: string }[] = [];
   readonly clients: RawClient[] = [];
   /** Closed by stop(). */
@@ -97,19 +97,8 @@ class PoolBridge {
 
   start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}): void {
     const compositor = this.compositor();
-    const oracle = new SystemOracle();
     this.logs = [];
-    this.backend =
-      mode === 'grant' ? new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }) : undefined;
-    this.lifecycle = new Lifecycle({
-      mode,
-      oracle,
-      grants:
-        this.backend === undefined
-          ? undefined
-          : { backend: this.backend, log: pino({ level: 'silent' }) },
-    });
-    this.bridge = Bridge.start({
+    this.assembled = assembleBridge({
       listenPath: join(compositor.runtimeDir, `${this.name}-${mode}`),
       upstreamPath: compositor.socketPath,
       registry,
@@ -117,9 +106,10 @@ class PoolBridge {
         { level: 'debug' },
         { write: (line: string) => this.logs.push(JSON.parse(line) as PoolBridge['logs'][number]) },
       ),
-      observe: this.lifecycle.factory,
+      mode,
       limits,
     });
+    ({ bridge: this.bridge, lifecycle: this.lifecycle, backend: this.backend } = this.assembled);
   }
 
   async client(): Promise<RawClient> {
@@ -141,14 +131,14 @@ class PoolBridge {
   async stop(): Promise<{ backed: number; extents: number; internalErrors: number }> {
     for (const c of this.clients.splice(0)) c.peer.close();
     await this.bridge?.whenIdle();
-    await this.lifecycle?.settle(5000); // pools still mapped wait for the compositor to unmap
+    await this.assembled?.settle(5000); // pools still mapped wait for the compositor to unmap
     const left = {
       backed: this.lifecycle?.backing?.extentsInUse ?? 0,
       extents: this.backend?.stats().extentsInUse ?? 0,
       internalErrors: this.logs.filter((l) => l.msg.includes('session failed')).length,
     };
-    this.bridge?.close();
-    this.lifecycle?.close();
+    this.assembled?.close();
+    this.assembled = undefined;
     this.bridge = undefined;
     this.lifecycle = undefined;
     this.backend = undefined;

@@ -12,14 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
+import { startWeston, westonAvailable } from '../harness/real/weston.js';
+import { type AssembledBridge, assembleBridge } from '../bridge/assembly/assemble.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
-import { SystemOracle } from '../bridge/oracle/system-oracle.js';
-import { Bridge } from '../bridge/relay/bridge.js';
+import type { Bridge } from '../bridge/relay/bridge.js';
 import type { ClientLimits } from '../bridge/relay/limits.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../bridge/shm/lifecycle.js';
 import { encodeMessage } from '../bridge/wire/encode.js';
 import type { ArgValue } from '../bridge/wire/values.js';
 import { close as closeFd, ftruncate, memfdCreate, socketPair } from '../ffi/libc.js';
@@ -59,6 +58,7 @@ describe.each(KINDS.filter((k) => k.available))(
   'hostile clients on the $kind compositor',
   ({ kind }) => {
     let compositor: RunningCompositor;
+    let assembled: AssembledBridge | undefined;
     let bridge: Bridge | undefined;
     let lifecycle: Lifecycle | undefined;
     let backend: MemfdGrantBackend | undefined;
@@ -94,8 +94,8 @@ describe.each(KINDS.filter((k) => k.available))(
 
     afterEach(async () => {
       for (const c of clients.splice(0)) c.peer.close();
-      bridge?.close();
-      lifecycle?.close();
+      assembled?.close();
+      assembled = undefined;
       bridge = undefined;
       lifecycle = undefined;
       for (const fd of fds.splice(0)) closeFd(fd);
@@ -109,33 +109,29 @@ describe.each(KINDS.filter((k) => k.available))(
 
     /** A bridge in front of the compositor with these limits; logs are kept in `logs`. */
     function start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}): Bridge {
-      const oracle = new SystemOracle();
-      backend =
-        mode === 'grant'
-          ? new MemfdGrantBackend({ remote: oracleMappingSource(oracle) })
-          : undefined;
-      lifecycle = new Lifecycle({
+      backend = undefined;
+      const log = pino(
+        { level: 'debug' },
+        { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) },
+      );
+      assembled = assembleBridge({
+        listenPath: join(compositor.runtimeDir, `gw-hostile-${mode}`),
+        upstreamPath: compositor.socketPath,
+        registry,
+        backend: {
+          kind: 'custom',
+          create: (remote) => (backend = new MemfdGrantBackend({ remote })),
+        },
+        log,
         mode,
-        oracle,
+        limits,
         sinks: [
           (e) => {
             if (e.type === 'buffer-committed') commits++;
           },
         ],
-        grants: backend === undefined ? undefined : { backend, log: pino({ level: 'silent' }) },
       });
-      const log = pino(
-        { level: 'debug' },
-        { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) },
-      );
-      bridge = Bridge.start({
-        listenPath: join(compositor.runtimeDir, `gw-hostile-${mode}`),
-        upstreamPath: compositor.socketPath,
-        registry,
-        log,
-        observe: lifecycle.factory,
-        limits,
-      });
+      ({ bridge, lifecycle } = assembled);
       return bridge;
     }
 

@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ScriptedWindow } from '../bridge/compositor/scripted-client.js';
-import { type Harness, startHarness } from '../bridge/harness/index.js';
-import { westonAvailable } from '../bridge/harness/weston.js';
+import type { ScriptedWindow } from '../harness/client/scripted-client.js';
+import { type Harness, startHarness } from '../harness/index.js';
+import { westonAvailable } from '../harness/real/weston.js';
 import { holdersOf } from '../bridge/oracle/holders.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
 
@@ -101,7 +101,7 @@ describe.each(compositors)('lifecycle paths on %s', (kind) => {
   });
 
   it('client killed mid-frame (SIGKILL): every pool it had reaches E3', async () => {
-    const script = fileURLToPath(new URL('../bridge/demo/victim.ts', import.meta.url));
+    const script = fileURLToPath(new URL('../harness/demo/victim.ts', import.meta.url));
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', script, harness.env.WAYLAND_DISPLAY],

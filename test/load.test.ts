@@ -6,7 +6,7 @@
 // grant and fd given back once the clients are gone.
 
 import { describe, expect, it } from 'vitest';
-import { westonAvailable } from '../bridge/harness/weston.js';
+import { westonAvailable } from '../harness/real/weston.js';
 import { runSoak, type SoakResult, type SoakSample } from '../scripts/soak/run.js';
 import { formatTable } from '../scripts/soak/table.js';
 import { judge } from '../scripts/soak/verdict.js';

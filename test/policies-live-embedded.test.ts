@@ -13,23 +13,11 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type EmbeddedCompositorInstance,
-  startEmbeddedCompositor,
-} from '../bridge/compositor/harness.js';
-import { sleep } from '../bridge/harness/children.js';
+import { type EmbeddedCompositorInstance, startEmbeddedCompositor } from '../harness/embedded.js';
+import { sleep } from '../harness/real/children.js';
 import { F_SEAL_SHRINK, addSeals, close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
-import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { VerifyingBackend } from '../bridge/grants/verifying.js';
-import { silentLogger } from '../bridge/log.js';
+import { assembleBridge } from '../bridge/index.js';
 import { unreadableProcesses } from '../bridge/oracle/holders.js';
-import { SystemOracle } from '../bridge/oracle/system-oracle.js';
-import { ProtocolRegistry } from '../bridge/protocol/registry.js';
-import { Bridge } from '../bridge/relay/bridge.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
-import { LiveReclaimer } from '../policies/live.js';
-import { createPolicy } from '../policies/registry.js';
 import { type Series, scrape, total } from './support/metrics-scrape.js';
 import { type ProxyProcess, startProxyProcess } from './support/proxy-process.js';
 import { RawClient } from './support/raw-client.js';
@@ -227,26 +215,17 @@ describe('live reclaim policies on the embedded compositor, pools kept mapped 30
     'linux-deferred in the bridge, E3 judged by %s: failed attempts, never a free while mapped',
     async (_judge, useLeases) => {
       const vouched = unreadableProcesses();
-      const oracle = new SystemOracle({ useLeases, vouchedPids: vouched });
-      const remote = oracleMappingSource(oracle);
-      const backend = new VerifyingBackend(new MemfdGrantBackend({ remote }), { vouched });
-      const reclaimer = new LiveReclaimer({
-        backend,
-        policy: createPolicy('linux-deferred', ['periodMs=200']),
-        oracle: remote,
-      });
-      const lifecycle = new Lifecycle({
-        mode: 'grant',
-        oracle,
-        grants: { backend, log: silentLogger, reclaimer },
-      });
-      const bridge = Bridge.start({
+      const assembled = assembleBridge({
         listenPath: join(compositor.runtimeDir, `gw-live-safe-${useLeases}`),
         upstreamPath: compositor.socketPath,
-        registry: new ProtocolRegistry(),
-        log: silentLogger,
-        observe: lifecycle.factory,
+        policy: 'linux-deferred',
+        policyOptions: ['periodMs=200'],
+        oracle: { useLeases, vouchedPids: vouched },
+        verifyFrees: { vouched },
       });
+      const { bridge, reclaimer: live, verifier } = assembled;
+      const reclaimer = live!;
+      const backend = verifier!;
       try {
         const c = await RawClient.open(bridge.listenPath);
         try {
@@ -259,8 +238,7 @@ describe('live reclaim policies on the embedded compositor, pools kept mapped 30
         expect(backend.frees).toBe(4);
         expect(backend.unsafeFrees).toEqual([]);
       } finally {
-        bridge.close();
-        lifecycle.close();
+        assembled.close();
       }
     },
   );

@@ -6,18 +6,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F_SEAL_SHRINK, addSeals, close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
-import { type WaylandProxy, WaylandClient } from '../ffi/wayland-client.js';
+import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
+import { assembleBridge } from '../bridge/assembly/assemble.js';
 import { policyFromFlags } from '../bridge/cli/common.js';
-import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { type WestonInstance, startWeston, westonAvailable } from '../bridge/harness/weston.js';
-import { silentLogger } from '../bridge/log.js';
-import { SystemOracle } from '../bridge/oracle/system-oracle.js';
+import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
-import { Bridge } from '../bridge/relay/bridge.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
-import { LiveReclaimer } from '../policies/live.js';
 
 const registry = new ProtocolRegistry();
 const W = 64;
@@ -35,26 +29,19 @@ describe.skipIf(!westonAvailable())('reclaim scheduler in the bridge, on weston 
   });
 
   it('the default policy reclaims a pool once weston has unmapped it', async () => {
-    const oracle = new SystemOracle();
-    const remote = oracleMappingSource(oracle);
-    const backend = new MemfdGrantBackend({ remote });
     const policy = policyFromFlags({ mode: 'grant', backend: 'memfd' }); // no --policy
     expect(policy.name).toBe('evidence-E3');
-    const reclaimer = new LiveReclaimer({ backend, policy, oracle: remote });
     const events: LifecycleEvent[] = [];
-    const lifecycle = new Lifecycle({
-      mode: 'grant',
-      sinks: [(e) => events.push(e)],
-      oracle,
-      grants: { backend, log: silentLogger, reclaimer },
-    });
-    const bridge = Bridge.start({
+    const assembled = assembleBridge({
       listenPath: join(weston.runtimeDir, 'gw-policies'),
       upstreamPath: weston.socketPath,
       registry,
-      log: silentLogger,
-      observe: lifecycle.factory,
+      policy,
+      sinks: [(e) => events.push(e)],
     });
+    const { bridge, lifecycle } = assembled;
+    const reclaimer = assembled.reclaimer!;
+    const backend = assembled.backend!;
     const client = WaylandClient.connect(bridge.listenPath);
     client.attachToLoop();
     const memfd = memfdCreate('policies-live');
@@ -92,15 +79,14 @@ describe.skipIf(!westonAvailable())('reclaim scheduler in the bridge, on weston 
         endAccessFailures: 0,
         refsInUse: 0,
       });
-      expect(lifecycle.backing!.stats).toMatchObject({ extentsRetired: 1, extentsReclaimed: 0 });
+      expect(lifecycle.backing!.stats).toMatchObject({ extentsRetired: 1 });
       expect(events.some((e) => e.type === 'evidence' && e.level === 'E3')).toBe(true);
       // The backend's end of access was checked against weston's mappings, not assumed.
       expect(backend.stats()).toMatchObject({ refsInUse: 0, endAccessUnverified: 0 });
     } finally {
       closeFd(memfd);
       client.close();
-      bridge.close();
-      lifecycle.close();
+      assembled.close();
     }
   });
 });

@@ -181,6 +181,60 @@ describe('evidence', () => {
   });
 });
 
+describe('verdicts pushed by the bridge’s one E3 poller', () => {
+  /** An evidence scheduler whose oracle counts the questions it is asked. */
+  function pushedSetup(policy: ReclaimPolicy = evidencePolicy()) {
+    const sim = new SimGrantBackend({ frames: 1 });
+    const asked: GrantExtent[] = [];
+    const oracle = {
+      isMapped(extent: GrantExtent): boolean | 'unknown' {
+        asked.push(extent);
+        return sim.isMapped(extent);
+      },
+    };
+    const scheduler = new ReclaimScheduler({
+      backend: sim,
+      policy,
+      oracle,
+      verdicts: 'pushed',
+    });
+    const pool = (): GrantExtent => {
+      const extent = scheduler.acquire(1, 0);
+      sim.simulateRemoteMap(extent);
+      return extent;
+    };
+    return { sim, scheduler, asked, pool };
+  }
+
+  it('re-checks read the last pushed verdict and never ask the oracle themselves', () => {
+    const { sim, scheduler, asked, pool } = pushedSetup();
+    const x = pool();
+    scheduler.retire(x, { evidence: 'E2', oracle: 'mapped' }, 0);
+    scheduler.advance(100); // a dozen backoff re-checks
+    expect(scheduler.stats().probes).toBeGreaterThan(5);
+    expect(asked).toEqual([]);
+    expect(scheduler.grant(x.id)).toBeDefined();
+    sim.simulateRemoteUnmap(x);
+    scheduler.update(x, { evidence: 'E3', oracle: 'unmapped' }, 101);
+    expect(scheduler.grant(x.id)).toBeUndefined();
+    expect(scheduler.stats()).toMatchObject({ endAccessAttempts: 1, endAccessFailures: 0 });
+    expect(asked).toEqual([]);
+  });
+
+  it('asks the oracle itself once the poller has given up on the file (unavailable)', () => {
+    // unavailable=wait: E2 alone is not enough, only the oracle can free it.
+    const { sim, scheduler, asked, pool } = pushedSetup(
+      evidencePolicy({ ...EVIDENCE_DEFAULTS, unavailable: 'wait' }),
+    );
+    const x = pool();
+    sim.simulateRemoteUnmap(x);
+    scheduler.retire(x, { evidence: 'E2', oracle: 'unavailable' }, 0);
+    scheduler.advance(10);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(scheduler.grant(x.id)).toBeUndefined();
+  });
+});
+
 describe('watermark', () => {
   const small = { ...WATERMARK_DEFAULTS, high: 8, low: 4, maxHoldMs: 1000, recheckMs: 50 };
 

@@ -14,7 +14,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
 import { BridgeControlClient, controlPathFor } from '../bridge/control/bridge-control.js';
 import {
   addSeals,

@@ -10,12 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../bridge/grants/oracle-source.js';
-import { SystemOracle } from '../bridge/oracle/system-oracle.js';
-import { Bridge } from '../bridge/relay/bridge.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
+import { assembleBridge } from '../bridge/assembly/assemble.js';
 import { LifecycleRecorder, RecordFileError } from '../bridge/shm/recorder.js';
 import { parseLifecycleTrace } from '../bridge/shm/trace-file.js';
 import { close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
@@ -71,24 +67,14 @@ describe('a lifecycle record on a full disk', () => {
         { level: 'warn' },
         { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) },
       );
-      const oracle = new SystemOracle();
-      const lifecycle = new Lifecycle({
-        mode: 'grant',
-        recordPath,
-        log,
-        oracle,
-        grants: {
-          backend: new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }),
-          log,
-        },
-      });
-      const bridge = Bridge.start({
+      const assembled = assembleBridge({
         listenPath: join(compositor.runtimeDir, 'gw-record-bridge'),
         upstreamPath: compositor.socketPath,
         registry,
         log,
-        observe: lifecycle.factory,
+        recordPath,
       });
+      const { bridge, lifecycle } = assembled;
       const fd = memfdCreate('record');
       ftruncate(fd, 65536);
       const clients: RawClient[] = [];
@@ -134,8 +120,7 @@ describe('a lifecycle record on a full disk', () => {
       } finally {
         for (const client of clients) client.peer.close();
         closeFd(fd);
-        bridge.close();
-        lifecycle.close();
+        assembled.close();
       }
       // Closing says how much is missing.
       expect(logs.at(-1)?.msg).toMatch(/events dropped/);

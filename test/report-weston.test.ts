@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { startWeston, westonAvailable } from '../bridge/harness/weston.js';
-import { commandAvailable } from '../bridge/harness/process.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
+import { startWeston, westonAvailable } from '../harness/real/weston.js';
+import { commandAvailable } from '../harness/real/process.js';
 import type { TraceSummary } from '../bridge/shm/report.js';
 import { readLifecycleTrace } from '../bridge/shm/trace-file.js';
 

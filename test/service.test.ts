@@ -21,9 +21,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCompositor } from '../bridge/compositor/harness.js';
-import { sleep } from '../bridge/harness/children.js';
-import { commandAvailable } from '../bridge/harness/process.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
+import { sleep } from '../harness/real/children.js';
+import { commandAvailable } from '../harness/real/process.js';
 import { close as closeFd } from '../ffi/libc.js';
 import { bindDatagramSocket, receiveDatagram } from '../ffi/unix-datagram.js';
 

@@ -20,12 +20,12 @@ import {
   PROT_WRITE,
   punchHole,
 } from '../ffi/libc.js';
-import { silentLogger } from '../bridge/log.js';
+import { assembleBridge } from '../bridge/assembly/assemble.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
-import { Bridge } from '../bridge/relay/bridge.js';
+import type { Bridge } from '../bridge/relay/bridge.js';
 import type { ClientLimits } from '../bridge/relay/limits.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../bridge/shm/lifecycle.js';
 import type { PoolState } from '../bridge/shm/state.js';
 import { FakeCompositor } from './support/fake-compositor.js';
 import { RawPeer, event, registry, request } from './support/raw-peer.js';
@@ -58,20 +58,18 @@ const peers: RawPeer[] = [];
 const fds: number[] = [];
 
 function start(mode: 'grant' | 'passthrough', limits: Partial<ClientLimits> = {}): void {
-  backend = new MemfdGrantBackend();
-  lifecycle = new Lifecycle({
-    mode,
-    sinks: [(e) => events.push(e)],
-    grants: mode === 'grant' ? { backend, log: silentLogger } : undefined,
-  });
-  bridge = Bridge.start({
+  // No E3 oracle (the compositor is this very process): extents go back at E2.
+  const assembled = assembleBridge({
     listenPath: join(compositor.dir, 'bridge'),
     upstreamPath: compositor.path,
     registry,
-    log: silentLogger,
-    observe: lifecycle.factory,
+    mode,
+    oracle: 'none',
+    backend: { kind: 'custom', create: (remote) => (backend = new MemfdGrantBackend({ remote })) },
+    sinks: [(e) => events.push(e)],
     limits,
   });
+  ({ bridge, lifecycle } = assembled);
 }
 
 beforeEach(() => {

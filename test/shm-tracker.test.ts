@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
 import { createLogger, silentLogger } from '../bridge/log.js';
-import { Bridge } from '../bridge/relay/bridge.js';
+import { type AssembledBridge, assembleBridge } from '../bridge/assembly/assemble.js';
+import type { Bridge } from '../bridge/relay/bridge.js';
 import type { LifecycleEvent } from '../bridge/shm/events.js';
-import { Lifecycle } from '../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../bridge/shm/lifecycle.js';
 import type {
   Blindness,
   MappingOracle,
@@ -53,6 +54,7 @@ class ScriptedOracle implements MappingOracle {
 }
 
 let compositor: FakeCompositor;
+let assembled: AssembledBridge;
 let bridge: Bridge;
 let lifecycle: Lifecycle;
 let events: LifecycleEvent[];
@@ -64,26 +66,23 @@ beforeEach(() => {
   compositor = new FakeCompositor();
   events = [];
   oracle = new ScriptedOracle();
-  lifecycle = new Lifecycle({
+  assembled = assembleBridge({
+    listenPath: join(compositor.dir, 'bridge'),
+    upstreamPath: compositor.path,
+    registry,
     mode: 'passthrough',
     trackDamage: true,
     sinks: [(e) => events.push(e)],
     oracle,
-  });
-  bridge = Bridge.start({
-    listenPath: join(compositor.dir, 'bridge'),
-    upstreamPath: compositor.path,
-    registry,
     log: process.env.GW_TEST_LOG ? createLogger('debug') : silentLogger,
-    observe: lifecycle.factory,
     ...(process.env.GW_TEST_LOG ? { trace: (l: string) => console.error(l) } : {}),
   });
+  ({ bridge, lifecycle } = assembled);
 });
 
 afterEach(() => {
   for (const p of peers.splice(0)) p.close();
-  bridge.close();
-  lifecycle.close();
+  assembled.close();
   compositor.close();
   for (const fd of fds.splice(0)) closeFd(fd);
 });

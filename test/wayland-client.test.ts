@@ -1,5 +1,5 @@
-// The libwayland-client binding (ffi/wayland-client.ts) against a real compositor:
-// weston's headless backend, started per suite by bridge/harness/weston.ts. Scripted
+// The libwayland-client binding (harness/client/wayland-client.ts) against a real compositor:
+// weston's headless backend, started per suite by harness/real/weston.ts. Scripted
 // clients for every later integration test are built on this binding, so it must get
 // the wire right, dispatch from both the blocking calls and Node's loop, and give back
 // every fd and native block on close.
@@ -21,14 +21,14 @@ import {
   WaylandDisplayError,
   WaylandProxy,
   WaylandProxyDestroyedError,
-} from '../ffi/wayland-client.js';
-import { commandAvailable, runClient } from '../bridge/harness/process.js';
+} from '../harness/client/wayland-client.js';
+import { commandAvailable, runClient } from '../harness/real/process.js';
 import {
   startWeston,
   WestonStartError,
   type WestonInstance,
   westonAvailable,
-} from '../bridge/harness/weston.js';
+} from '../harness/real/weston.js';
 
 const protocols = new ProtocolRegistry();
 

@@ -4,16 +4,20 @@
 // `--json` for machines, `--html FILE` for a self-contained report with plots.
 
 import { writeFileSync } from 'node:fs';
-import { PolicyOptionError, UnknownPolicyError } from '../../policies/errors.js';
+import {
+  PolicyOptionError,
+  UnknownPolicyError,
+  createPolicy,
+  parsePolicyOptions,
+} from '../../policies/index.js';
 import {
   type BenchPolicy,
   type BenchRow,
   loadBenchTraces,
   runBench,
-} from '../../policies/replay/bench.js';
-import { renderHtmlReport } from '../../policies/replay/html.js';
-import { formatTable } from '../../policies/replay/table.js';
-import { createPolicy, parsePolicyOptions } from '../../policies/registry.js';
+  renderHtmlReport,
+  formatTable,
+} from '../../policies/replay/index.js';
 import { OptionError, benchOptionsSchema, validateOptions } from './options.js';
 
 const BENCH_USAGE =

@@ -7,8 +7,7 @@
 
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ControlServer } from '../compositor/control.js';
-import { EmbeddedCompositor } from '../compositor/server.js';
+import { ControlServer, EmbeddedCompositor } from '../../harness/compositor/index.js';
 import { createLogger } from '../log.js';
 import { resolveSocketPath } from '../relay/socket-path.js';
 import { boundPath } from '../../ffi/libc.js';

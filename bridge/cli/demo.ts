@@ -3,9 +3,9 @@
 
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { runDemo, type DemoResult } from '../demo/demo.js';
-import { demoSummaryRows } from '../demo/summary.js';
+import { demoSummaryRows, runDemo, type DemoResult } from '../../harness/index.js';
 import { createLogger } from '../log.js';
+import { policyFromFlags } from './common.js';
 import { logLevels, validateOptions } from './options.js';
 
 const demoOptionsSchema = z.object({
@@ -15,6 +15,8 @@ const demoOptionsSchema = z.object({
   html: z.string().min(1).optional(),
   json: z.boolean().default(false),
   'log-level': z.enum(logLevels).default('warn'),
+  policy: z.string().optional(),
+  'policy-opt': z.array(z.string()).optional(),
 });
 
 function progressBar(done: number, total: number, what: string): void {
@@ -28,6 +30,8 @@ function progressBar(done: number, total: number, what: string): void {
 export async function demoCommand(flags: Record<string, unknown>): Promise<number> {
   const options = validateOptions(demoOptionsSchema, flags);
   const log = createLogger(options['log-level']);
+  // Checked before anything starts: a bad --policy is one line and exit code 2.
+  policyFromFlags({ mode: 'grant', backend: 'memfd', ...options });
   const tty = process.stderr.isTTY === true && !options.json;
   if (!options.json) {
     process.stderr.write(
@@ -39,6 +43,8 @@ export async function demoCommand(flags: Record<string, unknown>): Promise<numbe
     htmlPath: resolve(options.html ?? options.png.replace(/(\.png)?$/i, '.html')),
     frames: options.frames,
     log,
+    policy: options.policy,
+    policyOptions: options['policy-opt'],
     onProgress: tty ? progressBar : undefined,
   });
   if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

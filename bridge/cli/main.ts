@@ -16,8 +16,6 @@ import { GntallocUnavailableError } from '../grants/errors.js';
 import { RecordFileError } from '../shm/recorder.js';
 import { TraceFileError } from '../shm/trace-file.js';
 import { benchCommand } from './bench.js';
-import { compositorCommand } from './compositor.js';
-import { demoCommand } from './demo.js';
 import { SocketActivationError } from '../service/socket-activation.js';
 import { FLAG_SPEC, OptionError } from './options.js';
 import { proxyCommand } from './proxy.js';
@@ -31,12 +29,12 @@ import { InvalidProxyLimitsError } from '../relay/proxy-limits.js';
 import { InvalidClientLimitsError } from '../relay/limits.js';
 
 const USAGE = `usage:
-  grantway demo [--frames N] [--png FILE] [--html FILE] [--json]
+  grantway demo [--frames N] [--png FILE] [--html FILE] [--json] [--policy NAME [--policy-opt K=V]...]
       The whole idea, nothing to install: the embedded compositor, a bridge in grant
-      mode and scripted clients (one killed mid-frame); ends with a summary table, a
-      PNG of every client's window (default grantway-demo.png) and an HTML page with
-      those windows and a timeline of grants and evidence (default: the PNG's name
-      with .html).
+      mode and scripted clients (one killed mid-frame); ends with a summary table (the
+      reclaim policy's attempts and deferred queue too), a PNG of every client's window
+      (default grantway-demo.png) and an HTML page with those windows and a timeline of
+      grants and evidence (default: the PNG's name with .html).
   grantway proxy --listen NAME --upstream NAME [--metrics ADDR] [--config FILE] [--trace] [--protocol-dir DIR]...
       Serve Wayland clients on NAME, relaying each to the compositor at --upstream.
       Takes a listening socket passed the systemd way (LISTEN_FDS) instead of --listen,
@@ -126,10 +124,12 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(values, positionals);
     case 'report':
       return reportCommand(values, positionals);
+    // The embedded compositor and the demo are the test harness's (harness/): loaded only
+    // for these commands, so the bridge's own commands never load the harness.
     case 'compositor':
-      return compositorCommand(values);
+      return (await import('./compositor.js')).compositorCommand(values);
     case 'demo':
-      return demoCommand(values);
+      return (await import('./demo.js')).demoCommand(values);
     case 'bench':
       return benchCommand(values, positionals);
     case 'status':

@@ -42,8 +42,8 @@ export async function proxyCommand(flags: Record<string, unknown>): Promise<numb
   // The clients are gone; give the compositor a moment to unmap their pools, so their
   // grants end on evidence rather than by force (bounded: a stuck compositor cannot
   // hold the shutdown).
-  await served.tracking.lifecycle.settle(1000);
-  served.tracking.lifecycle.close();
+  await served.assembled.settle(1000);
+  served.assembled.close();
   return 0;
 }
 

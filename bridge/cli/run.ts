@@ -32,7 +32,7 @@ export async function runCommand(
     log,
     process.argv.slice(2),
   );
-  const { bridge, tracking } = served;
+  const { bridge, assembled } = served;
   try {
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(program, args, {
@@ -58,8 +58,8 @@ export async function runCommand(
     // The client is gone; give the compositor a moment to unmap what it had, so the
     // record ends with the evidence that followed (bounded: never holds the exit long).
     await Promise.race([bridge.whenIdle(), sleep(500)]);
-    await tracking.lifecycle.settle(1000);
+    await assembled.settle(1000);
     await served.stopServing();
-    tracking.lifecycle.close();
+    assembled.close();
   }
 }

@@ -1,8 +1,13 @@
-// Starting the bridge for a command (proxy, run) from its flags: the relay, buffer-lifetime
-// tracking, the control socket beside the listening socket (`grantway status`), and
-// --metrics. A start that fails — the socket is in use, --listen names something else,
-// the compositor is not there, --metrics cannot listen — leaves nothing behind that the
-// command set up before it, not even an empty --record.
+// Starting the bridge for a command (proxy, run) from its flags, through the one bridge
+// assembly (bridge/assembly/): buffer-lifetime tracking is always on; grant mode
+// re-backs pools on the chosen backend and the reclaim scheduler (--policy) decides when
+// their extents go; --record writes the events. E3 evidence comes from one oracle for
+// the whole bridge, which judges every process on this kernel (not one pid: SO_PEERCRED
+// may name a wrapper that never maps). Beside it: the control socket next to the
+// listening socket (`grantway status`), and --metrics. A start that fails — the socket
+// is in use, --listen names something else, the compositor is not there, --metrics
+// cannot listen — leaves nothing behind that the command set up before it, not even an
+// empty --record.
 
 import type { Logger } from 'pino';
 import { BridgeControlServer, controlPathFor } from '../control/bridge-control.js';
@@ -11,16 +16,9 @@ import { MetricsServer } from '../metrics/server.js';
 import { SnapshotCollector } from '../ops/collect.js';
 import { reclaimTimingHooks } from '../ops/reclaim-timings.js';
 import type { ProtocolRegistry } from '../protocol/registry.js';
-import { Bridge } from '../relay/bridge.js';
-import { resolveClientLimits } from '../relay/limits.js';
-import { resolveProxyLimits } from '../relay/proxy-limits.js';
-import {
-  createShmTracking,
-  limitsFromFlags,
-  proxyLimitsFromFlags,
-  type ShmTracking,
-  traceFor,
-} from './common.js';
+import type { Bridge } from '../relay/bridge.js';
+import { type AssembledBridge, assembleBridge } from '../assembly/assemble.js';
+import { limitsFromFlags, policyFromFlags, proxyLimitsFromFlags, traceFor } from './common.js';
 import type { BridgeModeOptions, LimitFlags, MetricsAddress } from './options.js';
 
 export interface ServeFlags extends LimitFlags, BridgeModeOptions {
@@ -32,7 +30,8 @@ export interface ServeFlags extends LimitFlags, BridgeModeOptions {
 
 export interface ServedBridge {
   readonly bridge: Bridge;
-  readonly tracking: ShmTracking;
+  /** Everything the assembly made (tracking, backend, scheduler); close() releases it. */
+  readonly assembled: AssembledBridge;
   /** Where `grantway status` finds it (undefined: no control socket could be made). */
   readonly controlPath: string | undefined;
   /** Where --metrics serves (a path, or host:port). */
@@ -53,35 +52,38 @@ export async function serveBridge(
   log: Logger,
   argv: readonly string[],
 ): Promise<ServedBridge> {
-  const limits = resolveClientLimits(limitsFromFlags(flags));
-  const proxyLimits = resolveProxyLimits(proxyLimitsFromFlags(flags), limits);
   // prom-client takes ~0.2 s to load: only a bridge with --metrics pays for it.
   const metrics: BridgeMetrics | undefined =
     flags.metrics === undefined
       ? undefined
       : new (await import('../metrics/metrics.js')).BridgeMetrics();
-  const tracking = createShmTracking(
-    flags,
-    argv,
+  const hooks: Partial<ReturnType<typeof reclaimTimingHooks>> =
+    metrics === undefined ? {} : reclaimTimingHooks(metrics);
+  const assembled = assembleBridge({
+    ...where,
+    registry,
     log,
-    proxyLimits.maxShmTotalAll,
-    metrics === undefined ? {} : reclaimTimingHooks(metrics),
-  );
-  let bridge: Bridge | undefined;
+    trace: traceFor(flags.trace),
+    limits: limitsFromFlags(flags),
+    proxyLimits: proxyLimitsFromFlags(flags),
+    mode: flags.mode,
+    backend:
+      flags.backend === 'gntalloc'
+        ? { kind: 'gntalloc', domid: flags.domid ?? 0 }
+        : { kind: 'memfd' },
+    policy: policyFromFlags(flags),
+    recordPath: flags.record,
+    source: `grantway ${argv.join(' ')}`,
+    whole: flags['whole-extents'],
+    poolHooks: hooks.poolHooks,
+    schedulerListener: hooks.schedulerListener,
+  });
+  const bridge = assembled.bridge;
   let control: BridgeControlServer | undefined;
   try {
-    bridge = Bridge.start({
-      ...where,
-      registry,
-      log,
-      trace: traceFor(flags.trace),
-      observe: tracking.lifecycle.factory,
-      limits,
-      proxyLimits,
-    });
     const collector = new SnapshotCollector({
       relay: bridge,
-      shm: tracking.view,
+      shm: assembled.view,
       upstreamPath: where.upstreamPath,
       mode: flags.mode,
     });
@@ -95,7 +97,7 @@ export async function serveBridge(
     const controlServer = control;
     return {
       bridge: served,
-      tracking,
+      assembled,
       controlPath: controlServer?.path,
       metricsAt: metricsServer?.where,
       async stopServing(): Promise<void> {
@@ -106,8 +108,8 @@ export async function serveBridge(
     };
   } catch (err) {
     await control?.close();
-    bridge?.close();
-    tracking.lifecycle.close({ discardRecord: true });
+    bridge.close();
+    assembled.lifecycle.close({ discardRecord: true });
     throw err;
   }
 }

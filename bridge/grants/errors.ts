@@ -1,4 +1,4 @@
-// The ways a grant backend refuses, one class each with a stable `code` (DESIGN §9,
+// The ways a grant backend refuses, one class each with a stable `code` (ARCHITECTURE.md §7,
 // undici's model), so the shm tracker and the scheduler match on the kind of failure and
 // never on message text.
 

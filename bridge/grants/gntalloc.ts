@@ -1,4 +1,4 @@
-// Real Xen grants through /dev/xen/gntalloc (DESIGN §4), for a bridge running in a Xen
+// Real Xen grants through /dev/xen/gntalloc (ARCHITECTURE.md §4), for a bridge running in a Xen
 // domain whose compositor lives in another domain. One device fd per backend; each
 // extent is one IOCTL_GNTALLOC_ALLOC_GREF of `pages` writable grants to `domid`, mapped
 // read-write by the bridge at offset = index. Works only inside a Xen domain with the

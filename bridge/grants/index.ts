@@ -1,4 +1,4 @@
-// The grant backends' public surface (DESIGN §4): the interface types, the three
+// The grant backends' public surface (ARCHITECTURE.md §4): the interface types, the three
 // backends, the factory, their errors, and the oracle adapter.
 
 export * from './types.js';
@@ -21,3 +21,5 @@ export {
 export { MEMFD_SEALS, MemfdGrantBackend, type MemfdGrantOptions } from './memfd.js';
 export { GntallocGrantBackend, readGntallocLimit, type GntallocGrantOptions } from './gntalloc.js';
 export { oracleMappingSource } from './oracle-source.js';
+export { DelegatingBackend } from './delegating.js';
+export { PageSet, pagesIn } from './page-set.js';

@@ -1,4 +1,4 @@
-// Grant extents as real shared pages on any Linux (the default backend, DESIGN §4): one
+// Grant extents as real shared pages on any Linux (the default backend, ARCHITECTURE.md §4): one
 // sealed memfd per extent, mapped read-write by the bridge, whose fd the compositor
 // receives in place of the client's pool fd. There is no grant table, so refs are
 // synthetic; "is the remote side still mapping it" comes from a RemoteMappingSource

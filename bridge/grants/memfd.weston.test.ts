@@ -6,8 +6,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { close as closeFd, nativeView } from '../../ffi/libc.js';
-import { WaylandClient, type WaylandProxy } from '../../ffi/wayland-client.js';
-import { startWeston, type WestonInstance, westonAvailable } from '../harness/weston.js';
+import { WaylandClient, type WaylandProxy } from '../../harness/client/wayland-client.js';
+import { startWeston, type WestonInstance, westonAvailable } from '../../harness/real/weston.js';
 import { Backoff } from '../oracle/backoff.js';
 import { unreadableProcesses } from '../oracle/holders.js';
 import { SystemOracle } from '../oracle/system-oracle.js';

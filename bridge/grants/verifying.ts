@@ -2,7 +2,8 @@
 // at each free, asks the plain holder walk (bridge/oracle/holders.ts: every process's
 // maps and fds, nothing shared with the oracle's own walk or its leases) whether any
 // process but the bridge still maps or holds the extent. Such a free is an unsafe
-// reclaim, counted at the moment it happens. Used by the demo and the fault tests.
+// reclaim, counted at the moment it happens. Used by the demo and the tests, through
+// the bridge assembly's verifyFrees.
 
 import { type Holder, holdersOf } from '../oracle/holders.js';
 import { DelegatingBackend } from './delegating.js';
@@ -11,6 +12,13 @@ import type { GrantBackend, GrantExtent } from './types.js';
 export interface UnsafeFree {
   readonly extent: number;
   readonly holders: readonly Holder[];
+}
+
+export interface VerifyingOptions {
+  /** Processes whose holds do not count (default: this one, the bridge). */
+  readonly exclude?: readonly number[];
+  /** Unreadable processes that do not make a free unverified (see vouchedPids). */
+  readonly vouched?: readonly number[];
 }
 
 export class VerifyingBackend extends DelegatingBackend {
@@ -24,15 +32,7 @@ export class VerifyingBackend extends DelegatingBackend {
   private readonly exclude: readonly number[];
   private readonly vouched: ReadonlySet<number>;
 
-  constructor(
-    inner: GrantBackend,
-    options: {
-      /** Processes whose holds do not count (default: this one, the bridge). */
-      readonly exclude?: readonly number[];
-      /** Unreadable processes that do not make a free unverified (see vouchedPids). */
-      readonly vouched?: readonly number[];
-    } = {},
-  ) {
+  constructor(inner: GrantBackend, options: VerifyingOptions = {}) {
     super(inner);
     this.exclude = options.exclude ?? [process.pid];
     this.vouched = new Set(options.vouched ?? []);
@@ -47,6 +47,6 @@ export class VerifyingBackend extends DelegatingBackend {
       } else if (unreadable.some((pid) => !this.vouched.has(pid))) this.unverified++;
     }
     this.frees++;
-    this.inner.free(extent);
+    super.free(extent);
   }
 }

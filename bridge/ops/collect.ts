@@ -15,8 +15,8 @@ import type { RelayedCounts, RelayTotals } from '../relay/relay-totals.js';
 import type { SessionStats } from '../relay/session.js';
 import type { GrantCopyStats } from '../shm/grant-mode.js';
 import type { PoolState } from '../shm/state.js';
-import type { GrantInfo } from '../../policies/types.js';
-import type { SchedulerStats } from '../../policies/scheduler.js';
+import type { GrantInfo } from '../../policies/index.js';
+import type { SchedulerStats } from '../../policies/index.js';
 import {
   type BridgeSnapshot,
   type ClientSnapshot,

@@ -4,8 +4,8 @@
 // adds). The tracker's pool hooks give the first, the scheduler's listener the second;
 // both fire once per pool or grant, never per message.
 
-import type { SchedulerListener } from '../../policies/scheduler.js';
-import type { GrantId } from '../../policies/types.js';
+import type { SchedulerListener } from '../../policies/index.js';
+import type { GrantId } from '../../policies/index.js';
 import type { PoolHooks } from '../shm/tracker.js';
 
 export interface ReclaimTimingSink {

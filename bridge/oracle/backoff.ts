@@ -1,9 +1,9 @@
-// How long to wait before looking at /proc again. An 'evidence' policy re-checks the
-// oracle for an extent until it reads 'unmapped'; right after a pool is destroyed the
-// compositor usually unmaps within a roundtrip, but a compositor that holds a buffer may
-// keep it for seconds. Exponential backoff keeps the first looks quick and the long
-// tail cheap. Pure: the caller passes the time in, so policies stay replayable and
-// tests need no clock.
+// How long to wait before looking at /proc again: the one backoff of the bridge's E3
+// poller (shm/mapping-watcher.ts) and of the 'evidence' policy's re-checks in a replay.
+// Right after a pool is destroyed the compositor usually unmaps within a roundtrip, but
+// a compositor that holds a buffer may keep it for seconds: exponential backoff keeps
+// the first looks quick and the long tail cheap. Pure: the caller passes the time in, so
+// policies stay replayable and tests need no clock.
 
 export interface BackoffOptions {
   /** First delay, ms (> 0). */
@@ -14,7 +14,11 @@ export interface BackoffOptions {
   readonly maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { startMs: 1, factor: 2, maxMs: 1000 };
+/**
+ * Sized for the reclaim-latency target: an unmap is seen within one 60 Hz frame (looks
+ * 1, 2, 4, 8, 8… ms apart, unless the oracle's CPU budget asks for more).
+ */
+export const DEFAULT_BACKOFF: BackoffOptions = { startMs: 1, factor: 2, maxMs: 8 };
 
 function validate(options: BackoffOptions): void {
   const { startMs, factor, maxMs } = options;

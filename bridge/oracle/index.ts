@@ -1,4 +1,4 @@
-// The mapping oracle's public surface (DESIGN §2, E3): the types, the oracle a bridge
+// The mapping oracle's public surface (ARCHITECTURE.md §2, E3): the types, the oracle a bridge
 // runs (the kernel's answer where it has one, a walk over /proc otherwise), the walk
 // itself, the plain holder check that judges it in tests and the demo, the pure maps
 // parser and dev_t helpers, and the poll backoff.
@@ -23,3 +23,4 @@ export { holdersOf, unreadableProcesses, type Holder, type HolderReport } from '
 export { fileKey, MapsParseError, parseMappedFiles, type MappedFiles } from './maps.js';
 export { devMajor, devMinor, makeDev } from './dev-t.js';
 export { Backoff, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { E3_BLIND_MESSAGE } from './types.js';

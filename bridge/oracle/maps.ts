@@ -1,5 +1,5 @@
 // A pure parser of /proc/PID/maps: which files (device, inode) a process maps. It is the
-// core of the E3 oracle's /proc walk (DESIGN §2) and is kept free of I/O so it can be
+// core of the E3 oracle's /proc walk (ARCHITECTURE.md §2) and is kept free of I/O so it can be
 // tested against literal maps text. Anonymous mappings (inode 0: heap, stack, [vdso], MAP_ANONYMOUS)
 // are not files and are skipped; a memfd shows as `/memfd:NAME (deleted)` with the
 // shmem device and its own inode, and is kept like any other file.

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { close, fstat, ftruncate, memfdCreate } from '../../ffi/libc.js';
-import { commandAvailable } from '../harness/process.js';
+import { commandAvailable } from '../../harness/real/process.js';
 import { fileKey } from './maps.js';
 import { ProcScanner, type ScanItem, type ScanVerdict } from './proc-scan.js';
 import type { FileIdentity } from './types.js';

@@ -1,4 +1,4 @@
-// The E3 evidence of DESIGN §2, judged on every possible mapper: whether any process on
+// The E3 evidence of ARCHITECTURE.md §2, judged on every possible mapper: whether any process on
 // this kernel other than the bridge still maps a file or holds it open (an open fd can
 // map it again). A verdict is never a guess: when the bridge cannot see a process that
 // might hold the file (another pid namespace, no permission, hidepid), it says

@@ -23,7 +23,10 @@ export function protocolModuleStem(protocolName: string): string {
  * `header` is plain text (one or more lines); each line becomes a `//` comment at the
  * top of the module. The module exports `protocol`, typed as ProtocolSpec (not as its
  * literal value: nothing needs the literal types, and with ~120 modules they would
- * multiply the declaration files and the type-check time).
+ * multiply the declaration files and the type-check time), and `enums`: every enum's
+ * values by interface, enum and camelCase entry name, as constants, so that code
+ * naming an error code or a format (`enums.wl_shm.error.invalidFd`) takes it from the
+ * specification instead of a hand copy.
  * `typesModule` is the import path of types.ts as seen from the module.
  */
 export function renderProtocolModule(
@@ -39,8 +42,34 @@ export function renderProtocolModule(
     `  name: ${quote(spec.name)},`,
     ...renderList('interfaces', spec.interfaces, renderInterface, '  '),
     '};',
+    '',
+    ...renderEnumConstants(spec),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** `export const enums = { iface: { enum: { entry: value } } } as const;` */
+function renderEnumConstants(spec: ProtocolSpec): string[] {
+  const withEnums = spec.interfaces.filter((i) => i.enums.length > 0);
+  if (withEnums.length === 0) return ['export const enums = {} as const;'];
+  return [
+    'export const enums = {',
+    ...withEnums.flatMap((i) => [
+      `  ${key(i.name)}: {`,
+      ...i.enums.flatMap((e) => [
+        `    ${key(e.name)}: {`,
+        ...e.entries.map((entry) => `      ${key(camelCase(entry.name))}: ${entry.value},`),
+        '    },',
+      ]),
+      '  },',
+    ]),
+    '} as const;',
+  ];
+}
+
+/** An object key: bare when it is an identifier, quoted otherwise (`'90'`). */
+function key(name: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(name) ? name : quote(name);
 }
 
 /** The index module: `builtinProtocols`, in the order given. */
@@ -138,7 +167,10 @@ function quote(text: string): string {
   return `'${escaped}'`;
 }
 
-/** `wayland-protocols/xdg-shell-unstable-v6` → `waylandProtocolsXdgShellUnstableV6`. */
+/**
+ * `wayland-protocols/xdg-shell-unstable-v6` → `waylandProtocolsXdgShellUnstableV6`;
+ * `invalid_fd` → `invalidFd`.
+ */
 function camelCase(path: string): string {
   return path.replace(/[_/-]+([A-Za-z0-9])/g, (_match, next: string) => next.toUpperCase());
 }

@@ -2,6 +2,7 @@
 // A ClientProtocolError becomes a wl_display.error sent to that client alone, whose
 // session is then closed; no other session is touched.
 
+import { wayland } from '../protocol/enums.js';
 import { type ClientLimitName, LIMIT_UNITS } from './limits.js';
 import { PROXY_LIMIT_UNITS, type ProxyLimitName } from './proxy-limits.js';
 
@@ -18,12 +19,7 @@ export function overLimitMessage(limit: LimitName, value: number, what: string):
 }
 
 /** wl_display.error codes (the wl_display.error enum of wayland.xml). */
-export const DisplayErrorCode = {
-  invalidObject: 0,
-  invalidMethod: 1,
-  noMemory: 2,
-  implementation: 3,
-} as const;
+export const DisplayErrorCode = wayland.wl_display.error;
 export type DisplayErrorCode = (typeof DisplayErrorCode)[keyof typeof DisplayErrorCode];
 
 /** The client broke the protocol; it gets wl_display.error and is disconnected. */

@@ -1,9 +1,16 @@
 // The one place where the bridge decides which Wayland objects exist on a connection.
 // Both ends of a session share one id space (the bridge never renumbers), so this map
 // mirrors what libwayland keeps on each side: client ids below 0xff000000, server ids
-// from 0xff000000 up.
+// from 0xff000000 up. The id rules themselves are the protocol core's
+// (bridge/protocol/ids.ts), shared with the embedded compositor.
 
-import { SERVER_ID_BASE } from '../wire/constants.js';
+import {
+  DISPLAY_ID,
+  SERVER_ID_BASE,
+  clientNewIdProblem,
+  isServerId,
+  serverNewIdProblem,
+} from '../protocol/ids.js';
 import { ClientProtocolError, DisplayErrorCode, UpstreamProtocolError } from './errors.js';
 import type { InterfaceTable } from './message-table.js';
 
@@ -19,6 +26,13 @@ export interface WaylandObject {
    */
   alive: boolean;
 }
+
+/** How the relay words each id problem in its wl_display.error (after `invalid new id N`). */
+const CLIENT_ID_PROBLEM = {
+  'null-or-server-range': '',
+  'out-of-sequence': ': out of sequence',
+  'in-use': ': in use',
+} as const;
 
 export class ObjectMap {
   // Dense arrays: libwayland hands out the lowest free id, so both ranges stay compact.
@@ -42,23 +56,14 @@ export class ObjectMap {
 
   /** A new_id sent by the client in a request. */
   createFromClient(id: number, table: InterfaceTable, version: number): WaylandObject {
-    if (id === 0 || id >= SERVER_ID_BASE) {
-      throw new ClientProtocolError(1, DisplayErrorCode.invalidObject, `invalid new id ${id}`);
-    }
-    // Like libwayland-server, ids may not leave gaps: a new id is at most one past the
-    // highest id ever used, which also keeps the array dense against hostile ids.
-    if (id > this.clientIds.length) {
+    // The array's length is one past the highest id ever used (entries are cleared, never
+    // removed): no gaps also keeps the array dense against hostile ids.
+    const problem = clientNewIdProblem(id, this.clientIds.length, this.clientIds[id] !== undefined);
+    if (problem !== undefined) {
       throw new ClientProtocolError(
-        1,
+        DISPLAY_ID,
         DisplayErrorCode.invalidObject,
-        `invalid new id ${id}: out of sequence`,
-      );
-    }
-    if (this.clientIds[id] !== undefined) {
-      throw new ClientProtocolError(
-        1,
-        DisplayErrorCode.invalidObject,
-        `invalid new id ${id}: in use`,
+        `invalid new id ${id}${CLIENT_ID_PROBLEM[problem]}`,
       );
     }
     const obj: WaylandObject = { id, table, version, alive: true };
@@ -69,11 +74,11 @@ export class ObjectMap {
 
   /** A new_id sent by the compositor in an event. */
   createFromServer(id: number, table: InterfaceTable, version: number): WaylandObject {
-    if (id < SERVER_ID_BASE) {
+    const problem = serverNewIdProblem(id, this.serverIds[id - SERVER_ID_BASE]?.alive === true);
+    if (problem === 'client-range') {
       throw new UpstreamProtocolError(`compositor created object with client-range id ${id}`);
     }
-    const previous = this.serverIds[id - SERVER_ID_BASE];
-    if (previous?.alive) {
+    if (problem === 'in-use') {
       throw new UpstreamProtocolError(`compositor reused live id ${id}`);
     }
     const obj: WaylandObject = { id, table, version, alive: true };
@@ -91,7 +96,7 @@ export class ObjectMap {
 
   /** wl_display.delete_id: the compositor has retired a client id; it may be reused. */
   confirmDeleted(id: number): void {
-    if (id >= SERVER_ID_BASE || id === 1) {
+    if (isServerId(id) || id === DISPLAY_ID) {
       throw new UpstreamProtocolError(`delete_id for id ${id}, which the client does not own`);
     }
     const obj = this.clientIds[id];

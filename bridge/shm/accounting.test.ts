@@ -4,7 +4,8 @@
 // maxShmDeclared — each refused before anything is recorded.
 
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.js';
+import { LiveReclaimer, createPolicy } from '../../policies/index.js';
+import type { GrantBackend } from '../grants/types.js';
 import { DelegatingBackend } from '../grants/delegating.js';
 import { MemfdGrantBackend } from '../grants/memfd.js';
 import { SimGrantBackend } from '../grants/sim.js';
@@ -45,8 +46,10 @@ class WholeOnly extends DelegatingBackend {
 }
 
 describe('pool charges', () => {
-  const memfd = new GrantBacking(new MemfdGrantBackend(), silentLogger);
-  const whole = new GrantBacking(new WholeOnly(new SimGrantBackend()), silentLogger);
+  const backing = (backend: GrantBackend): GrantBacking =>
+    new GrantBacking(backend, new LiveReclaimer({ backend, policy: createPolicy('evidence') }));
+  const memfd = backing(new MemfdGrantBackend());
+  const whole = backing(new WholeOnly(new SimGrantBackend()));
 
   it('charges what buffers cover: foot’s 512 MiB pool with a 4 MiB buffer', () => {
     expect(PASSTHROUGH_CHARGES.charge(512 * MiB, 4 * MiB, true)).toEqual({

@@ -6,10 +6,11 @@
 import { SyscallError } from '../../ffi/errors.js';
 import { ERRNO } from '../../ffi/libc.js';
 import { GrantTableFullError } from '../grants/errors.js';
+import { wayland } from '../protocol/enums.js';
 import { BridgeResourceError } from '../relay/errors.js';
 
 /** wl_shm.error codes. */
-export const ShmError = { invalidFormat: 0, invalidStride: 1, invalidFd: 2 } as const;
+export const ShmError = wayland.wl_shm.error;
 
 /** What ran out, in words, if `err` is a shortage of the bridge's; else undefined. */
 export function shortageOf(err: unknown): string | undefined {

@@ -13,7 +13,7 @@ import { z } from 'zod';
 export const LIFECYCLE_FORMAT = 'grantway-lifecycle';
 export const LIFECYCLE_VERSION = 2;
 
-/** Evidence that a pool is unmapped by the compositor (DESIGN §2). */
+/** Evidence that a pool is unmapped by the compositor (ARCHITECTURE.md §2). */
 export const evidenceLevels = ['E0', 'E1', 'E2', 'E3'] as const;
 export type EvidenceLevel = (typeof evidenceLevels)[number];
 export const evidenceRank = (level: EvidenceLevel): number => evidenceLevels.indexOf(level);

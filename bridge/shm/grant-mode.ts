@@ -1,14 +1,13 @@
-// Grant mode (DESIGN §3): every client pool is re-backed by a grant extent. The
+// Grant mode (ARCHITECTURE.md §3): every client pool is re-backed by a grant extent. The
 // compositor maps the extent, never the client's memory; on each commit the bridge
 // copies what changed in the committed buffer from the client's pool into the extent,
-// then lets the commit through. Once the client has let go of a pool and the compositor
-// has its fd, the extent goes to the reclaim scheduler (policies/) with the evidence
-// known then, and every later piece of evidence follows it — as in a trace replay — so
-// the policy decides when to try to end foreign access and free it (the backend refuses
-// while the compositor maps it). Without a scheduler it is ended and freed at once when
-// the tracker is done with the pool (E3, or nothing more can be learnt). A pool that
-// fails after its extent was taken gives the extent back before the error goes up:
-// nothing is held for a refused pool.
+// then lets the commit through. Extents come from the reclaimer (reclaimer.ts; the
+// reclaim scheduler of policies/ in a bridge) and go back to it once the client has let
+// go of a pool and the compositor has its fd, with the evidence known then; every later
+// piece of evidence (E3 from the one poller) follows it — as in a trace replay — so the
+// scheduler's policy decides when to try to end foreign access and free it (the backend
+// refuses while the compositor maps it). A pool that fails after its extent was taken
+// gives the extent back before the error goes up: nothing is held for a refused pool.
 //
 // Extents are sparse where the backend can grant page by page (memfd, sim): the extent
 // spans the pool's declared size — the compositor maps it whole, every buffer at its own
@@ -81,11 +80,15 @@ import {
 } from './copy.js';
 import type { CopyTarget, CopyThreads } from './copy-threads.js';
 import { ShmError } from './errors.js';
-import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
-import type { ExtentReclaimer } from '../../policies/live.js';
-
-/** Past this many rectangles a buffer's pending damage is simply "everything". */
-const MAX_PENDING_RECTS = 32;
+import { silentLogger } from '../log.js';
+import type { ExtentReclaimer, UnmapFacts } from './reclaimer.js';
+import {
+  type BufferState,
+  MAX_DAMAGE_RECTS,
+  type PoolState,
+  type Rect,
+  bytesPerPixel,
+} from './state.js';
 const pageBytes = (size: number): number => Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
 
 /** Below this many bytes a copy runs inline: a thread hand-off would cost more. */
@@ -143,11 +146,7 @@ export interface GrantCopyStats {
    */
   copyMs: number;
   extentsAllocated: number;
-  /** Reclaimed directly (no scheduler); with one, see its stats(). */
-  extentsReclaimed: number;
-  /** Extents whose end of access failed when reclaimed directly (still mapped). */
-  reclaimFailures: number;
-  /** Extents handed to the reclaim scheduler. */
+  /** Extents handed back to the reclaimer (what became of them: its stats). */
   extentsRetired: number;
 }
 
@@ -176,8 +175,6 @@ export class GrantBacking implements PoolBacking {
     bytesDiscarded: 0,
     bytesMissing: 0,
     extentsAllocated: 0,
-    extentsReclaimed: 0,
-    reclaimFailures: 0,
     extentsRetired: 0,
   };
 
@@ -189,12 +186,12 @@ export class GrantBacking implements PoolBacking {
   readonly sparse: boolean;
   /** Where big copies run; undefined: every copy runs inline, on the event loop. */
   private readonly threads: CopyThreads | undefined;
+  private readonly log: Logger;
 
   constructor(
     private readonly backend: GrantBackend,
-    private readonly log: Logger,
-    /** Decides when extents are reclaimed; undefined: at once, in forgotten(). */
-    private readonly reclaimer?: ExtentReclaimer,
+    /** Where extents come from and go back to; its policy decides when they are freed. */
+    private readonly reclaimer: ExtentReclaimer,
     options: {
       /**
        * Grant pools whole even where the backend could grant sparsely (the old way; a
@@ -203,10 +200,13 @@ export class GrantBacking implements PoolBacking {
       readonly whole?: boolean;
       /** Where big copies run; undefined: every copy runs inline, on the event loop. */
       readonly threads?: CopyThreads | undefined;
+      /** Where backing warnings go (default: silent). */
+      readonly log?: Logger | undefined;
     } = {},
   ) {
     this.sparse = backend.grantsSparsely && options.whole !== true;
     this.threads = options.threads;
+    this.log = options.log ?? silentLogger;
   }
 
   charge(size: number, covered: number, sealedAgainstShrink: boolean, letGo = false): PoolCharge {
@@ -233,8 +233,7 @@ export class GrantBacking implements PoolBacking {
     request: PoolRequest,
   ): { fd: number; mappedFile: FileIdentity | undefined } {
     const pages = Math.ceil(pool.size / PAGE_SIZE);
-    const sparse = { sparse: this.sparse };
-    const extent = this.reclaimer?.allocate(pages, sparse) ?? this.backend.allocate(pages, sparse);
+    const extent = this.reclaimer.allocate(pages, { sparse: this.sparse });
     let opened: Pick<Backed, 'source' | 'mapping'> | undefined;
     try {
       if (extent.fd === undefined || extent.ptr === undefined) {
@@ -262,7 +261,7 @@ export class GrantBacking implements PoolBacking {
     // resize cannot race a copy; were it to, growing would move the extent under it.
     if (b.inFlight > 0) throw new Error('wl_shm_pool.resize while a copy of the pool runs');
     const pages = Math.ceil(pool.size / PAGE_SIZE);
-    b.extent = this.reclaimer?.grow(b.extent, pages) ?? this.backend.grow(b.extent, pages);
+    b.extent = this.reclaimer.grow(b.extent, pages);
     this.closeSource(b);
     // Until the new mapping exists, read with pread: never through a stale mapping.
     b.source = { kind: 'pread', fd: pool.clientFd };
@@ -272,8 +271,7 @@ export class GrantBacking implements PoolBacking {
   covered(pool: PoolState, range: PageRange): void {
     const b = this.backed.get(pool);
     if (b === undefined || !this.sparse) return;
-    if (this.reclaimer !== undefined) this.reclaimer.cover(b.extent, range);
-    else this.backend.grantPages(b.extent, range);
+    this.reclaimer.cover(b.extent, range);
   }
 
   uncovered(pool: PoolState, ranges: readonly PageRange[]): void {
@@ -281,8 +279,7 @@ export class GrantBacking implements PoolBacking {
     if (b === undefined || !this.sparse) return;
     for (const range of ranges) {
       try {
-        if (this.reclaimer !== undefined) this.reclaimer.uncover(b.extent, range);
-        else this.backend.releasePages(b.extent, range);
+        this.reclaimer.uncover(b.extent, range);
       } catch (err) {
         // The pages stay in the extent until it goes as a whole; nothing else is lost.
         this.log.warn(
@@ -461,7 +458,6 @@ export class GrantBacking implements PoolBacking {
 
   handOff(pool: PoolState, settled: (verdict: MappingVerdict) => void): void {
     const reclaimer = this.reclaimer;
-    if (reclaimer === undefined) return; // reclaimed at once, when forgotten
     const b = this.backed.get(pool);
     if (b === undefined) return;
     this.letGo(pool);
@@ -470,7 +466,7 @@ export class GrantBacking implements PoolBacking {
     this.stats.extentsRetired++;
     const give = (): void =>
       // The facts as they are when it goes: updates before then found no extent to tell.
-      reclaimer.retire(b.extent, { evidence: pool.evidence, oracle: pool.oracle }, (verdict) => {
+      reclaimer.retire(b.extent, factsOf(pool), (verdict) => {
         // Gone from the map first: what the tracker does with the verdict comes back here
         // (updated, forgotten) and must not reach the scheduler, which is calling us.
         if (this.handedOff.get(pool) !== b.extent) return;
@@ -484,7 +480,7 @@ export class GrantBacking implements PoolBacking {
   updated(pool: PoolState): void {
     const extent = this.handedOff.get(pool);
     if (extent === undefined) return;
-    this.reclaimer?.update(extent, { evidence: pool.evidence, oracle: pool.oracle });
+    this.reclaimer.update(extent, factsOf(pool));
   }
 
   forgotten(pool: PoolState): void {
@@ -493,8 +489,11 @@ export class GrantBacking implements PoolBacking {
     if (b === undefined) return;
     this.letGo(pool);
     this.backed.delete(pool);
-    const facts = { evidence: pool.evidence, oracle: pool.oracle };
-    const reclaim = (): void => this.retire(b.extent, facts);
+    // Not handed off (never acked, or bridge shutdown): the reclaimer's now, with what
+    // is known (it ends access only once the compositor maps it no more).
+    const facts = factsOf(pool);
+    this.stats.extentsRetired++;
+    const reclaim = (): void => this.reclaimer.retire(b.extent, facts);
     if (b.inFlight > 0) b.afterCopies = reclaim;
     else reclaim();
   }
@@ -528,30 +527,8 @@ export class GrantBacking implements PoolBacking {
 
   /** An extent never shown to the compositor goes back: it is certainly unmapped. */
   private giveBack(extent: GrantExtent): void {
-    this.retire(extent, { evidence: 'E3', oracle: 'unmapped' });
-  }
-
-  private retire(extent: GrantExtent, facts: Parameters<ExtentReclaimer['retire']>[1]): void {
-    if (this.reclaimer === undefined) {
-      this.endAndFree(extent);
-    } else {
-      this.reclaimer.retire(extent, facts);
-      this.stats.extentsRetired++;
-    }
-  }
-
-  /** Ends access to and frees an extent; one that is still mapped is kept and reported. */
-  private endAndFree(extent: GrantExtent): void {
-    if (this.backend.endForeignAccess(extent) === 'ok') {
-      this.backend.free(extent);
-      this.stats.extentsReclaimed++;
-    } else {
-      this.stats.reclaimFailures++;
-      this.log.warn(
-        { extent: extent.id },
-        'grant extent still mapped when reclaimed; left to the backend',
-      );
-    }
+    this.reclaimer.retire(extent, { evidence: 'E3', oracle: 'unmapped' });
+    this.stats.extentsRetired++;
   }
 
   /** `buffer` (already shown on this surface) missed the damage `from` just committed. */
@@ -564,7 +541,7 @@ export class GrantBacking implements PoolBacking {
       return;
     }
     copy.pending.push(...damage);
-    if (copy.pending.length > MAX_PENDING_RECTS) copy.pending = 'full';
+    if (copy.pending.length > MAX_DAMAGE_RECTS) copy.pending = 'full';
   }
 
   /**
@@ -628,13 +605,15 @@ export class GrantBacking implements PoolBacking {
   }
 
   /**
-   * Reclaims (or retires) every extent left, and stops the scheduler (bridge shutdown).
-   * Extents with copies in flight are reclaimed when those end: call whenIdle() first
+   * Retires every extent left, and stops the reclaimer's timers (bridge shutdown).
+   * Extents with copies in flight are handed over when those end: call whenIdle() first
    * to have them all back before the scheduler stops.
    */
   close(): void {
     this.handedOff.clear();
     for (const pool of [...this.backed.keys()]) this.forgotten(pool);
-    this.reclaimer?.close();
+    this.reclaimer.close();
   }
 }
+
+const factsOf = (pool: PoolState): UnmapFacts => ({ evidence: pool.evidence, oracle: pool.oracle });

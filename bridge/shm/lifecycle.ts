@@ -1,16 +1,20 @@
-// Assembles buffer-lifetime tracking for one bridge: a tracker per session, the mapping
-// watcher that collects E3 evidence for all of them, and the sinks that receive the
-// lifecycle events (the --record file, tests, later the reclaim scheduler).
+// Buffer-lifetime tracking for one bridge: a tracker per session, the mapping watcher
+// (the one E3 poller) that collects evidence for all of them, grant mode's backing with
+// the reclaimer it hands extents to, and the sinks that receive the lifecycle events
+// (the --record file, tests). The bridge assembly (bridge/assembly/) builds one with
+// everything it needs; this module knows nothing of policies.
 
 import type { Logger } from 'pino';
+import { silentLogger } from '../log.js';
+import type { BackoffOptions } from '../oracle/backoff.js';
 import type { GrantBackend } from '../grants/types.js';
-import type { ExtentReclaimer } from '../../policies/live.js';
 import type { ObserverFactory } from '../relay/observer.js';
 import type { MappingOracle } from '../oracle/types.js';
 import type { LifecycleEvent, LifecycleSink } from './events.js';
 import { CopyThreads, defaultCopyThreads, sharedCopyThreads } from './copy-threads.js';
 import { GrantBacking } from './grant-mode.js';
 import { MappingWatcher } from './mapping-watcher.js';
+import type { ExtentReclaimer } from './reclaimer.js';
 import { LifecycleRecorder } from './recorder.js';
 import type { ShmBudget } from './shm-budget.js';
 import { type PoolHooks, type ShmTracker, shmTrackerFactory } from './tracker.js';
@@ -29,6 +33,8 @@ export interface LifecycleOptions {
    * should ask the same one); without it, evidence stops at E2.
    */
   readonly oracle?: MappingOracle;
+  /** How the mapping watcher backs off on a file still mapped (default DEFAULT_BACKOFF). */
+  readonly pollBackoff?: BackoffOptions;
   /** More receivers of every event. */
   readonly sinks?: readonly LifecycleSink[];
   /** More observers of pools (let go, evidence, forgotten), after the mapping watcher. */
@@ -38,14 +44,13 @@ export interface LifecycleOptions {
   /** Decode damage (needed by grant mode and worth having in a record). */
   readonly trackDamage?: boolean;
   /**
-   * Grant mode: the backend that backs every pool, where backing logs go, and the reclaim
-   * scheduler that decides when extents are reclaimed (without one: at once, when the
-   * tracker forgets the pool).
+   * Grant mode: the backend that backs every pool, and the reclaimer (the reclaim
+   * scheduler) that extents come from and go back to, whose policy decides when they are
+   * freed. The backend is closed with the lifecycle.
    */
   readonly grants?: {
     readonly backend: GrantBackend;
-    readonly log: Logger;
-    readonly reclaimer?: ExtentReclaimer | undefined;
+    readonly reclaimer: ExtentReclaimer;
     /**
      * Threads that copy big commits off the event loop (copy-threads.ts): how many (the
      * process's shared pool of that size), or a pool of the caller's; 0: every copy
@@ -83,20 +88,24 @@ export class Lifecycle {
             },
             options.log,
           );
-    this.watcher = options.oracle === undefined ? undefined : new MappingWatcher(options.oracle);
+    this.watcher =
+      options.oracle === undefined
+        ? undefined
+        : new MappingWatcher(options.oracle, options.pollBackoff);
     this.backend = options.grants?.backend;
     const grants = options.grants;
     const threads = grants?.copyThreads ?? defaultCopyThreads();
     this.backing =
       grants === undefined
         ? undefined
-        : new GrantBacking(grants.backend, grants.log, grants.reclaimer, {
+        : new GrantBacking(grants.backend, grants.reclaimer, {
             whole: grants.whole,
+            log: options.log,
             threads:
               threads instanceof CopyThreads
                 ? threads
                 : threads > 0
-                  ? sharedCopyThreads(threads, grants.log)
+                  ? sharedCopyThreads(threads, options.log ?? silentLogger)
                   : undefined,
           });
     const sinks = [...(options.sinks ?? [])];

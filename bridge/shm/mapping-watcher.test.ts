@@ -1,6 +1,7 @@
 // The mapping watcher asks the bridge's one oracle a batch per tick, says who the
 // compositor is only as a hint, lets a passthrough pool's owner off, counts a pool whose
-// fd may still be in flight as undelivered, and waits for the oracle's CPU floor.
+// fd may still be in flight as undelivered, waits for the oracle's CPU floor, and never
+// asks about an extent already freed.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Blindness, MappingOracle, MappingQuestion, MappingVerdict } from '../oracle/types.js';
@@ -83,10 +84,33 @@ describe('MappingWatcher', () => {
     expect(watcher.pending).toBe(0);
   });
 
+  it('stops asking about a settled pool (its extent ended or cached: its file may back another pool)', async () => {
+    const oracle = new RecordingOracle(() => 'mapped');
+    watcher = new MappingWatcher(oracle, { startMs: 1, factor: 2, maxMs: 4 });
+    const seen: [number, MappingVerdict][] = [];
+    const t = tracker(seen);
+    const freed = pool(1, false, true);
+    const held = pool(2, false, true);
+    watcher.watch(t, freed);
+    watcher.watch(t, held);
+    await sleep(20);
+    expect(seen.filter(([id]) => id === 1).every(([, v]) => v === 'mapped')).toBe(true);
+    // The reclaimer ended access to its extent (the tracker heard the verdict then).
+    freed.settled = true;
+    const asked = oracle.batches.length;
+    await sleep(30);
+    expect(oracle.batches.length).toBeGreaterThan(asked);
+    // Later batches asked only about the other pool.
+    for (const batch of oracle.batches.slice(asked)) {
+      expect(batch.map((q) => q.file.ino)).toEqual([1002n]);
+    }
+    expect(watcher.pending).toBe(1);
+  });
+
   it('looks again on its backoff while mapped, never before the oracle’s floor', async () => {
     let verdict: MappingVerdict = 'mapped';
     const oracle = new RecordingOracle(() => verdict);
-    watcher = new MappingWatcher(oracle, { initialMs: 1, factor: 2, maxMs: 4 });
+    watcher = new MappingWatcher(oracle, { startMs: 1, factor: 2, maxMs: 4 });
     const seen: [number, MappingVerdict][] = [];
     oracle.floor = performance.now() + 150;
     watcher.watch(tracker(seen), pool(1, false, true));

@@ -1,30 +1,23 @@
-// Collects E3 evidence: once a client has let go of a pool (destroyed it and all its
-// buffers, or left), asks the mapping oracle, with backoff, whether any process but the
-// bridge still maps or holds the pool's file, until none does (or the oracle cannot
+// The bridge's one E3 poller: once a client has let go of a pool (destroyed it and all
+// its buffers, or left), asks the mapping oracle, on a backoff, whether any process but
+// the bridge still maps or holds the pool's file, until none does (or the oracle cannot
 // tell). One oracle serves the whole bridge and answers a batch per tick, so every pool
 // waiting, whatever its session, shares one timer and one look; the oracle's own floor
-// (notBefore) keeps the looks within its CPU budget.
+// (notBefore) keeps the looks within its CPU budget. Each verdict goes to the pool's
+// tracker, which passes it on to grant mode's backing and from there to the reclaim
+// scheduler: the scheduler's policy never looks at /proc on its own (its probes read
+// what this poller last saw), so there is one poller and one backoff (oracle/backoff.ts).
 
+import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from '../oracle/backoff.js';
 import type { MappingOracle, MappingQuestion, MappingVerdict } from '../oracle/types.js';
 import type { PoolState } from './state.js';
 import type { ShmTracker } from './tracker.js';
 
-export interface BackoffOptions {
-  /** First look this long after the pool was destroyed. */
-  readonly initialMs: number;
-  readonly factor: number;
-  /** Looks are never further apart than this, unless the oracle's floor says so. */
-  readonly maxMs: number;
-}
-
-/** Defaults sized for the reclaim-latency target: an unmap is seen within one 60 Hz frame. */
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1, factor: 2, maxMs: 8 };
-
 interface Watched {
   readonly tracker: ShmTracker;
   readonly pool: PoolState;
+  readonly backoff: Backoff;
   dueAt: number;
-  delayMs: number;
 }
 
 export class MappingWatcher {
@@ -36,6 +29,7 @@ export class MappingWatcher {
   constructor(
     /** The bridge's one oracle (shared with the grant backend's end-access check). */
     private readonly oracle: MappingOracle,
+    /** When to look again at a file still mapped (the policy's, in a bridge). */
     private readonly backoff: BackoffOptions = DEFAULT_BACKOFF,
     private readonly now: () => number = () => performance.now(),
   ) {}
@@ -51,8 +45,8 @@ export class MappingWatcher {
       tracker.onOracle(pool, 'unavailable', this.now());
       return;
     }
-    const delayMs = this.backoff.initialMs;
-    this.watched.set(pool, { tracker, pool, dueAt: this.now() + delayMs, delayMs });
+    const backoff = new Backoff(this.backoff);
+    this.watched.set(pool, { tracker, pool, backoff, dueAt: backoff.nextAt(this.now()) });
     this.schedule();
   }
 
@@ -91,10 +85,7 @@ export class MappingWatcher {
       due.forEach((w, i) => {
         const verdict = verdicts[i] ?? 'unavailable';
         if (verdict !== 'mapped') this.watched.delete(w.pool);
-        else {
-          w.delayMs = Math.min(this.backoff.maxMs, w.delayMs * this.backoff.factor);
-          w.dueAt = at + w.delayMs;
-        }
+        else w.dueAt = w.backoff.nextAt(at);
         w.tracker.onOracle(w.pool, verdict, at);
       });
     }

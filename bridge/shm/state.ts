@@ -1,8 +1,9 @@
 // The state the shm tracker keeps per client, and the one pure rule that turns it into
-// an evidence level (DESIGN §2). Kept apart from the tracker so the rule can be read,
+// an evidence level (ARCHITECTURE.md §2). Kept apart from the tracker so the rule can be read,
 // and tested, on its own.
 
 import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
+import { wayland } from '../protocol/enums.js';
 import type { PageCoverage, PageRange } from './coverage.js';
 import type { EvidenceLevel } from './events.js';
 
@@ -98,6 +99,13 @@ export interface BufferState {
 
 export type Rect = [x: number, y: number, width: number, height: number];
 
+/**
+ * Past this many rectangles, damage is "everything": a surface's damage between two
+ * commits (surfaces.ts) and what a buffer has missed since its last copy (grant mode)
+ * are both bounded by it, so a client can make neither list grow without bound.
+ */
+export const MAX_DAMAGE_RECTS = 64;
+
 export interface SurfaceState {
   readonly id: number;
   /** From attach since the last commit: a buffer, null (detach), or nothing attached. */
@@ -149,33 +157,23 @@ export function poolEvidence(pool: PoolState): EvidenceLevel {
   return 'E1';
 }
 
+const F = wayland.wl_shm.format;
+/** Bytes per pixel of the wl_shm formats the bridge can reason about, by format code. */
+const BYTES_PER_PIXEL = new Map<number, number>(
+  (
+    [
+      [4, [F.argb8888, F.xrgb8888, F.abgr8888, F.xbgr8888, F.rgba8888, F.rgbx8888]],
+      [4, [F.bgra8888, F.bgrx8888, F.argb2101010, F.xrgb2101010, F.abgr2101010, F.xbgr2101010]],
+      [3, [F.rgb888, F.bgr888]],
+      [2, [F.rgb565, F.bgr565]],
+      [1, [F.r8]],
+    ] as const
+  ).flatMap(([bpp, formats]) => formats.map((f): [number, number] => [f, bpp])),
+);
+
 /** Bytes per pixel of the wl_shm formats the bridge can reason about; undefined if unknown. */
 export function bytesPerPixel(format: number): number | undefined {
-  switch (format) {
-    case 0: // argb8888
-    case 1: // xrgb8888
-    case 0x34324241: // abgr8888
-    case 0x34324258: // xbgr8888
-    case 0x34324152: // rgba8888
-    case 0x34325852: // rgbx8888
-    case 0x34324142: // bgra8888
-    case 0x34325842: // bgrx8888
-    case 0x30335241: // argb2101010
-    case 0x30335258: // xrgb2101010
-    case 0x30334241: // abgr2101010
-    case 0x30334258: // xbgr2101010
-      return 4;
-    case 0x34324752: // rgb888
-    case 0x34324742: // bgr888
-      return 3;
-    case 0x36314752: // rgb565
-    case 0x36314742: // bgr565
-      return 2;
-    case 0x20203852: // r8
-      return 1;
-    default:
-      return undefined;
-  }
+  return BYTES_PER_PIXEL.get(format);
 }
 
 /**

@@ -6,14 +6,13 @@
 import type { ArgValue } from '../wire/values.js';
 import {
   type BufferState,
+  MAX_DAMAGE_RECTS,
   type Rect,
   type SurfaceState,
   damageInBufferCoordinates,
   newSurfaceState,
 } from './state.js';
 
-/** Past this many rectangles between commits, a surface's damage is "everything". */
-const MAX_PENDING_DAMAGE = 64;
 const EVERYTHING: Rect = [0, 0, 0x7fffffff, 0x7fffffff];
 
 /** What a commit does to a surface's content. */
@@ -106,7 +105,7 @@ export class SurfaceTable {
  */
 function addDamage(list: Rect[], a: readonly ArgValue[]): void {
   if (list[0] === EVERYTHING) return; // nothing can add to "everything"
-  if (list.length >= MAX_PENDING_DAMAGE) {
+  if (list.length >= MAX_DAMAGE_RECTS) {
     list.splice(0, list.length, EVERYTHING);
     return;
   }

@@ -1,7 +1,7 @@
 // One owner for the state of every wl_shm_pool, wl_buffer and wl_surface of a client:
 // it follows the protocol as the relay forwards it, validates what a compositor would
 // otherwise trust (sizes, strides, formats, truncation), and turns what it sees into
-// typed lifecycle events and per-pool evidence levels (DESIGN §2). It is a relay
+// typed lifecycle events and per-pool evidence levels (ARCHITECTURE.md §2). It is a relay
 // observer: it never touches a socket, and the relay's object map stays the authority on
 // which ids exist. Its parts, each in its own module: pool validation (pool-fd.ts), limits
 // accounting (accounting.ts), surface and damage state (surfaces.ts), event emission
@@ -537,6 +537,8 @@ export class ShmTracker implements SessionObserver {
       this.events.pool(time, pool, { type: 'evidence', level });
       this.options.hooks?.poolEvidence?.(this, pool, time);
     }
+    // Let go and acked (the compositor has the fd): the backing goes to the reclaimer
+    // once, and every later piece of evidence follows it.
     const backing = this.options.backing;
     if (pool.handedOff === true) backing?.updated(pool);
     else if (pool.letGo && pool.acked && backing !== undefined && this.tracked.has(pool)) {
@@ -546,8 +548,8 @@ export class ShmTracker implements SessionObserver {
         pool.settled = true;
       });
     }
-    // Final: nothing more can happen to this pool on either side.
     const retired = pool.destroyed && pool.acked && pool.buffers.size === 0;
+    // Final: nothing more can happen to this pool on either side.
     const final =
       retired &&
       (level === 'E3' || pool.oracle === 'unavailable' || this.options.watchesMappings !== true);

@@ -2,19 +2,21 @@
 // no longer maps the grant, so that (at E3) no attempt ever fails. The live default.
 //
 // When to use it: whenever the bridge can see the compositor — always, in practice.
-// At `level=E3` (default) a retired grant is reclaimed the moment the E3 oracle
-// (/proc/PID/maps of the compositor) says its pages are unmapped; the oracle is asked
-// again on an exponential backoff (1, 2, 4, 8, 8… ms by default, so an unmap is seen
-// within one 60 Hz frame) and a verdict pushed by the bridge's mapping watcher is acted
-// on at once. Lower levels (`E2`: the compositor retired the pool and all its buffers;
-// `E1`: all buffers released) also attempt on the protocol's word, for a compositor in
-// another domain the oracle cannot see (the oracle is still asked, and E3 meets any
-// level); an attempt that fails there is never repeated blindly: the grant waits for
-// the oracle (or, when none can tell, retries on the backoff). `unavailable=E2` (default) accepts E2 when the oracle says it cannot
-// tell; `unavailable=wait` keeps waiting for E3.
+// At `level=E3` (default) a retired grant is reclaimed the moment the E3 oracle says no
+// process but the bridge maps or holds its pages. The oracle is asked again on an
+// exponential backoff (1, 2, 4, 8, 8… ms by default, so an unmap is seen within one
+// 60 Hz frame): in a live bridge by its one E3 poller, the mapping watcher, which looks
+// on this policy's backoff (`recheck`) and whose verdicts are acted on at once; in a
+// replay by the policy's own probes. Lower levels (`E2`: the compositor retired the
+// pool and all its buffers; `E1`: all buffers released) also attempt on the protocol's
+// word, for a compositor in another domain the oracle cannot see (the oracle is still
+// asked, and E3 meets any level); an attempt that fails there is never repeated
+// blindly: the grant waits for the oracle (or, when none can tell, retries on the
+// backoff). `unavailable=E2` (default) accepts E2 when the oracle says it cannot tell;
+// `unavailable=wait` keeps waiting for E3.
 
-import { Backoff } from '../../bridge/oracle/backoff.js';
-import { type EvidenceLevel, evidenceRank } from '../../bridge/shm/events.js';
+import { Backoff, DEFAULT_BACKOFF } from '../../bridge/oracle/index.js';
+import { type EvidenceLevel, evidenceRank } from '../../bridge/shm/index.js';
 import { MinHeap } from '../heap.js';
 import type { GrantId, GrantInfo, PolicyContext, PolicyEvent, ReclaimPolicy } from '../types.js';
 
@@ -31,9 +33,9 @@ export interface EvidencePolicyOptions {
 
 export const EVIDENCE_DEFAULTS: EvidencePolicyOptions = {
   level: 'E3',
-  backoffStartMs: 1,
-  backoffFactor: 2,
-  backoffMaxMs: 8,
+  backoffStartMs: DEFAULT_BACKOFF.startMs,
+  backoffFactor: DEFAULT_BACKOFF.factor,
+  backoffMaxMs: DEFAULT_BACKOFF.maxMs,
   unavailable: 'E2',
 };
 
@@ -127,6 +129,7 @@ export function evidencePolicy(
 
   return {
     name,
+    recheck: backoffOptions,
     handle(event: PolicyEvent, ctx: PolicyContext): void {
       switch (event.type) {
         case 'retired': {

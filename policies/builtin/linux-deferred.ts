@@ -1,6 +1,6 @@
 // `linux-deferred` (and its `qubes` preset): what the Linux kernel does with a grant
 // that cannot be ended because the other domain still maps it — the baseline every
-// other policy is measured against (DESIGN §1, §5).
+// other policy is measured against (ARCHITECTURE.md §1, §5).
 //
 // When to use it: to reproduce what a guest gets today from gntalloc/gnttab_end_foreign_
 // access — try to end access at once, and if the page is still mapped, put it on a

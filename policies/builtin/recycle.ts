@@ -82,6 +82,7 @@ export function recycleInterceptor(options: RecycleOptions = RECYCLE_DEFAULTS): 
 
     return {
       name: `recycle+${next.name}`,
+      recheck: next.recheck,
       handle(event: PolicyEvent, ctx: PolicyContext): void {
         if (event.type === 'timer') expire(ctx, false);
         if (event.type === 'pressure') expire(ctx, true);

@@ -5,8 +5,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LifecycleTrace } from '../../bridge/shm/trace-file.js';
-import { readLifecycleTrace } from '../../bridge/shm/trace-file.js';
+import type { LifecycleTrace } from '../../bridge/shm/index.js';
+import { readLifecycleTrace } from '../../bridge/shm/index.js';
 import { createPolicy } from '../registry.js';
 import { GENERATOR_NAMES, generateTrace, steadyTrace } from './generators.js';
 import { REMOTE_MODEL_NAMES, type RemoteModelName, remoteModel } from './remote.js';

@@ -11,8 +11,8 @@ import {
   LIFECYCLE_VERSION,
   type LifecycleEvent,
   type LifecycleHeader,
-} from '../../bridge/shm/events.js';
-import type { LifecycleTrace } from '../../bridge/shm/trace-file.js';
+} from '../../bridge/shm/index.js';
+import type { LifecycleTrace } from '../../bridge/shm/index.js';
 import { type Random, randomInt, seededRandom } from './random.js';
 
 const FRAME_MS = 1000 / 60;

@@ -14,13 +14,20 @@
 // policy shows up as drain time and latency rather than as leaks; grants the model
 // never unmapped are reported as leaked-while-mapped.
 
-import { GrantTableFullError } from '../../bridge/grants/errors.js';
-import { DelegatingBackend } from '../../bridge/grants/delegating.js';
-import { SimGrantBackend } from '../../bridge/grants/sim.js';
-import type { EndAccessResult, GrantExtent } from '../../bridge/grants/types.js';
-import { type EvidenceLevel, type LifecycleEvent, evidenceRank } from '../../bridge/shm/events.js';
-import { type LatencyStats, latency } from '../../bridge/shm/report.js';
-import type { LifecycleTrace } from '../../bridge/shm/trace-file.js';
+import {
+  DelegatingBackend,
+  GrantTableFullError,
+  SimGrantBackend,
+} from '../../bridge/grants/index.js';
+import type { EndAccessResult, GrantExtent } from '../../bridge/grants/index.js';
+import {
+  type EvidenceLevel,
+  type LifecycleEvent,
+  evidenceRank,
+  type LatencyStats,
+  latency,
+} from '../../bridge/shm/index.js';
+import type { LifecycleTrace } from '../../bridge/shm/index.js';
 import { MinHeap } from '../heap.js';
 import { ReclaimScheduler } from '../scheduler.js';
 import type { GrantId, ReclaimPolicy } from '../types.js';

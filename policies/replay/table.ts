@@ -1,5 +1,5 @@
 // The bench's rows as a plain-text table for the terminal (and the README): one line
-// per trace × remote model × policy, the columns DESIGN §5 asks for. Pure.
+// per trace × remote model × policy, the columns ARCHITECTURE.md §5 asks for. Pure.
 
 import type { BenchRow } from './bench.js';
 

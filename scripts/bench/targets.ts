@@ -7,7 +7,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acceptsConnections, sleep } from '../../bridge/harness/children.js';
+import { acceptsConnections, sleep } from '../../harness/real/children.js';
 
 export interface Target {
   readonly name: string;

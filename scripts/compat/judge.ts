@@ -5,7 +5,7 @@
 // bridge said it cannot see every process) and none is left (so no grant is left); the globals equal direct's; the pixels equal direct's
 // where the compositor can take a screenshot and the program shows a still. Pure.
 
-import type { RgbaImage } from '../../bridge/compositor/png.js';
+import type { RgbaImage } from '../../harness/compositor/png.js';
 import { diffGlobals, type GlobalsDiff, globalsEqual } from './observe.js';
 import { comparePixels, isStill } from './pixels.js';
 import { CLIPBOARD_TEXT, type ProgramSpec } from './programs.js';

@@ -3,7 +3,7 @@
 // what differs from the empty desktop, then the two cut-outs are compared pixel by
 // pixel. Pure: RGBA images in, a verdict out.
 
-import type { RgbaImage } from '../../bridge/compositor/png.js';
+import type { RgbaImage } from '../../harness/compositor/png.js';
 
 export interface Box {
   readonly x: number;

@@ -9,15 +9,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodePng, encodePng, type RgbaImage } from '../../bridge/compositor/png.js';
+import { decodePng, encodePng, type RgbaImage } from '../../harness/compositor/png.js';
 import {
   type CompositorKind,
   CompositorStartError,
   type RealCompositor,
   compositorCommand,
   startCompositor,
-} from '../../bridge/harness/compositors.js';
-import { commandAvailable } from '../../bridge/harness/process.js';
+} from '../../harness/real/compositors.js';
+import { commandAvailable } from '../../harness/real/process.js';
 import { type CellVerdict, judgeBridged, judgeDirect } from './judge.js';
 import type { ProgramSpec } from './programs.js';
 import { cellDir, type Mode, type ProgramRun, runProgram } from './run-program.js';

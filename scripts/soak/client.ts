@@ -5,12 +5,12 @@
 // on the new ones, possibly still attached, as a resizing client does). It counts every
 // frame it commits and every callback it gets, so "nothing lost" is checked per frame.
 
-import { WaylandDisplayError, type WaylandProxy } from '../../ffi/wayland-client.js';
+import { WaylandDisplayError, type WaylandProxy } from '../../harness/client/wayland-client.js';
 import {
   type ScriptedBuffer,
   type ScriptedPool,
   ScriptedWindow,
-} from '../../bridge/compositor/scripted-client.js';
+} from '../../harness/client/scripted-client.js';
 import { LatencyHistogram } from './histogram.js';
 import type { ClientFailure, ClientSpec, ClientTotals } from './messages.js';
 

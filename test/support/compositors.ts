@@ -2,8 +2,8 @@
 // (always) and weston headless (when installed; suites skip it otherwise). Suites
 // describe.each over COMPOSITORS and start one per suite.
 
-import { startEmbeddedCompositor } from '../../bridge/compositor/harness.js';
-import { startWeston, westonAvailable } from '../../bridge/harness/weston.js';
+import { startEmbeddedCompositor } from '../../harness/embedded.js';
+import { startWeston, westonAvailable } from '../../harness/real/weston.js';
 
 export type CompositorKind = 'embedded' | 'weston';
 

@@ -1,8 +1,9 @@
 // The fault tests' rig: a compositor process that can be killed and started again on
 // the same socket path (the embedded one or weston), a grant-mode bridge in this process
-// in front of it, and a grant backend that checks every free against the ground truth —
-// the maps and fds of every process on the machine (bridge/grants/verifying.ts) — so an
-// unsafe reclaim is counted at the moment it happens. Scripted windows that paint until
+// in front of it (assembled as the CLI assembles it), and a grant backend that checks
+// every free against the ground truth — the maps and fds of every process on the
+// machine (bridge/grants/verifying.ts) — so an unsafe reclaim is counted at the moment
+// it happens. Scripted windows that paint until
 // told to stop, and notice a hang-up as a clean disconnect rather than waiting forever.
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -11,15 +12,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type ScriptedPool, ScriptedWindow } from '../../bridge/compositor/scripted-client.js';
-import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../../bridge/grants/oracle-source.js';
-import { VerifyingBackend } from '../../bridge/grants/verifying.js';
-import { silentLogger } from '../../bridge/log.js';
-import { SystemOracle } from '../../bridge/oracle/system-oracle.js';
+import { type ScriptedPool, ScriptedWindow } from '../../harness/client/scripted-client.js';
+import { type AssembledBridge, assembleBridge } from '../../bridge/assembly/assemble.js';
+import type { VerifyingBackend } from '../../bridge/grants/verifying.js';
 import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
-import { Bridge } from '../../bridge/relay/bridge.js';
-import { Lifecycle } from '../../bridge/shm/lifecycle.js';
+import type { Bridge } from '../../bridge/relay/bridge.js';
+import type { Lifecycle } from '../../bridge/shm/lifecycle.js';
 import { close as closeFd, connectUnix } from '../../ffi/libc.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -164,6 +162,7 @@ export class BridgeRig {
   readonly dir: string;
   readonly upstreamPath: string;
   readonly listenPath: string;
+  assembled!: AssembledBridge;
   backend!: VerifyingBackend;
   lifecycle!: Lifecycle;
   bridge!: Bridge;
@@ -176,22 +175,14 @@ export class BridgeRig {
 
   /** A fresh bridge (and backend) in front of whatever listens at upstreamPath. */
   startBridge(): void {
-    const oracle = new SystemOracle();
-    this.backend = new VerifyingBackend(
-      new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }),
-    );
-    this.lifecycle = new Lifecycle({
-      mode: 'grant',
-      oracle,
-      grants: { backend: this.backend, log: silentLogger },
-    });
-    this.bridge = Bridge.start({
+    this.assembled = assembleBridge({
       listenPath: this.listenPath,
       upstreamPath: this.upstreamPath,
       registry,
-      log: silentLogger,
-      observe: this.lifecycle.factory,
+      verifyFrees: true,
     });
+    this.backend = this.assembled.verifier!;
+    ({ lifecycle: this.lifecycle, bridge: this.bridge } = this.assembled);
   }
 
   async startCompositor(
@@ -222,7 +213,7 @@ export class BridgeRig {
     if (settleMs > 0) {
       await until(() => this.extentsInUse === 0, settleMs);
     }
-    this.lifecycle.close();
+    this.assembled.close();
   }
 
   dispose(): void {

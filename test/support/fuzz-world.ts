@@ -9,11 +9,11 @@ import { mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
+import { type AssembledBridge, assembleBridge } from '../../bridge/assembly/assemble.js';
 import { silentLogger } from '../../bridge/log.js';
 import { Bridge } from '../../bridge/relay/bridge.js';
 import { WaylandListener } from '../../bridge/relay/listener.js';
-import { Lifecycle } from '../../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../../bridge/shm/lifecycle.js';
 import { decodeArgs } from '../../bridge/wire/decode.js';
 import { encodeMessage } from '../../bridge/wire/encode.js';
 import { FdQueue } from '../../bridge/wire/fd-queue.js';
@@ -297,27 +297,29 @@ export class FuzzWorld {
     readonly compositor: FuzzCompositor,
     readonly bridge: Bridge,
     readonly lifecycle: Lifecycle | undefined,
+    private readonly assembled?: AssembledBridge,
   ) {}
 
   static start(kind: BridgeKind): FuzzWorld {
     const compositor = new FuzzCompositor();
     // Grant mode with no E3 oracle (the compositor is this very process): evidence stops
-    // at E2, and extents go back then.
-    const lifecycle =
-      kind === 'grant'
-        ? new Lifecycle({
-            mode: 'grant',
-            grants: { backend: new MemfdGrantBackend(), log: silentLogger },
-          })
-        : undefined;
+    // at E2, and the default policy reclaims extents then. The relay alone otherwise.
+    if (kind === 'grant') {
+      const assembled = assembleBridge({
+        listenPath: join(compositor.dir, 'bridge'),
+        upstreamPath: compositor.path,
+        registry,
+        oracle: 'none',
+      });
+      return new FuzzWorld(compositor, assembled.bridge, assembled.lifecycle, assembled);
+    }
     const bridge = Bridge.start({
       listenPath: join(compositor.dir, 'bridge'),
       upstreamPath: compositor.path,
       registry,
       log: silentLogger,
-      observe: lifecycle?.factory,
     });
-    return new FuzzWorld(compositor, bridge, lifecycle);
+    return new FuzzWorld(compositor, bridge, undefined);
   }
 
   /** Connects a raw client and returns it with the upstream connection the bridge made for it. */
@@ -332,8 +334,8 @@ export class FuzzWorld {
 
   close(): void {
     for (const c of this.clients) c.close();
-    this.bridge.close();
-    this.lifecycle?.close();
+    if (this.assembled !== undefined) this.assembled.close();
+    else this.bridge.close();
     this.compositor.close();
   }
 }

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { acceptsConnections, sleep } from '../../bridge/harness/children.js';
+import { acceptsConnections, sleep } from '../../harness/real/children.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'bridge', 'cli', 'main.js');
 const MAX_OUTPUT = 1024 * 1024;

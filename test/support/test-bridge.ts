@@ -1,21 +1,20 @@
-// A bridge for integration tests, in the mode under test: grant mode (the default, as
-// on the command line) puts a memfd grant backend and the E3 oracle behind it, so every
-// real client a test runs through it exercises re-backed pools and copies.
+// A bridge for integration tests, in the mode under test, assembled as the CLI assembles
+// it (bridge/assembly/): grant mode (the default, as on the command line) puts a memfd
+// grant backend, the E3 oracle and the default reclaim policy behind it, so every real
+// client a test runs through it exercises re-backed pools, copies and reclaims.
 
-import { silentLogger } from '../../bridge/log.js';
-import { MemfdGrantBackend } from '../../bridge/grants/memfd.js';
-import { oracleMappingSource } from '../../bridge/grants/oracle-source.js';
-import { SystemOracle } from '../../bridge/oracle/system-oracle.js';
+import { type AssembledBridge, assembleBridge } from '../../bridge/assembly/assemble.js';
 import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
-import { Bridge } from '../../bridge/relay/bridge.js';
+import type { Bridge } from '../../bridge/relay/bridge.js';
 import type { TraceSink } from '../../bridge/relay/session.js';
-import { Lifecycle } from '../../bridge/shm/lifecycle.js';
+import type { Lifecycle } from '../../bridge/shm/lifecycle.js';
 
 export type BridgeMode = 'grant' | 'passthrough';
 
 export interface TestBridge {
   readonly bridge: Bridge;
   readonly lifecycle: Lifecycle;
+  readonly assembled: AssembledBridge;
   readonly listenPath: string;
   close(): void;
 }
@@ -28,33 +27,18 @@ export function startTestBridge(options: {
   mode?: BridgeMode;
   trace?: TraceSink;
 }): TestBridge {
-  const oracle = new SystemOracle();
-  const lifecycle = new Lifecycle({
-    mode: options.mode ?? 'grant',
-    oracle,
-    grants:
-      (options.mode ?? 'grant') === 'grant'
-        ? {
-            backend: new MemfdGrantBackend({ remote: oracleMappingSource(oracle) }),
-            log: silentLogger,
-          }
-        : undefined,
-  });
-  const bridge = Bridge.start({
+  const assembled = assembleBridge({
     listenPath: options.listenPath,
     upstreamPath: options.upstreamPath,
     registry,
-    log: silentLogger,
+    mode: options.mode ?? 'grant',
     trace: options.trace,
-    observe: lifecycle.factory,
   });
   return {
-    bridge,
-    lifecycle,
-    listenPath: bridge.listenPath,
-    close(): void {
-      bridge.close();
-      lifecycle.close();
-    },
+    bridge: assembled.bridge,
+    lifecycle: assembled.lifecycle,
+    assembled,
+    listenPath: assembled.listenPath,
+    close: () => assembled.close(),
   };
 }

@@ -1,7 +1,7 @@
 // Waiting in tests that watch a real run: poll a (possibly async) check until it holds,
 // or fail naming what was awaited. Time bounds are generous (machines are loaded).
 
-import { sleep } from '../../bridge/harness/children.js';
+import { sleep } from '../../harness/real/children.js';
 
 export async function until(
   what: string,

@@ -86,3 +86,36 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  gtk_shell1: {
+    capability: {
+      globalAppMenu: 1,
+      globalMenuBar: 2,
+      desktopIcons: 3,
+    },
+  },
+  gtk_surface1: {
+    state: {
+      tiled: 1,
+      tiledTop: 2,
+      tiledRight: 3,
+      tiledBottom: 4,
+      tiledLeft: 5,
+    },
+    edge_constraint: {
+      resizableTop: 1,
+      resizableRight: 2,
+      resizableBottom: 3,
+      resizableLeft: 4,
+    },
+    gesture: {
+      doubleClick: 1,
+      rightClick: 2,
+      middleClick: 3,
+    },
+    error: {
+      invalidGesture: 0,
+    },
+  },
+} as const;

@@ -32,3 +32,5 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {} as const;

@@ -40,3 +40,14 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  org_kde_kwin_dpms: {
+    mode: {
+      On: 0,
+      Standby: 1,
+      Suspend: 2,
+      Off: 3,
+    },
+  },
+} as const;

@@ -57,3 +57,22 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  _wl_fullscreen_shell: {
+    capability: {
+      arbitraryModes: 1,
+      cursorPlane: 2,
+    },
+    present_method: {
+      default: 0,
+      center: 1,
+      zoom: 2,
+      zoomCrop: 3,
+      stretch: 4,
+    },
+    error: {
+      invalidMethod: 0,
+    },
+  },
+} as const;

@@ -24,3 +24,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  kde_lockscreen_overlay_v1: {
+    error: {
+      invalidSurfaceState: 0,
+    },
+  },
+} as const;

@@ -200,3 +200,84 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  kde_output_device_registry_v2: {
+    error: {
+      unsupportedVersion: 0,
+    },
+  },
+  kde_output_device_v2: {
+    subpixel: {
+      unknown: 0,
+      none: 1,
+      horizontalRgb: 2,
+      horizontalBgr: 3,
+      verticalRgb: 4,
+      verticalBgr: 5,
+    },
+    transform: {
+      normal: 0,
+      '90': 1,
+      '180': 2,
+      '270': 3,
+      flipped: 4,
+      flipped90: 5,
+      flipped180: 6,
+      flipped270: 7,
+    },
+    capability: {
+      overscan: 1,
+      vrr: 2,
+      rgbRange: 4,
+      highDynamicRange: 8,
+      wideColorGamut: 16,
+      autoRotate: 32,
+      iccProfile: 64,
+      brightness: 128,
+      builtInColor: 256,
+      ddcCi: 512,
+      maxBitsPerColor: 1024,
+      edr: 2048,
+      sharpness: 4096,
+      customModes: 8192,
+      autoBrightness: 16384,
+      hdrIccProfile: 32768,
+      abmLevel: 65536,
+    },
+    vrr_policy: {
+      never: 0,
+      always: 1,
+      automatic: 2,
+    },
+    rgb_range: {
+      automatic: 0,
+      full: 1,
+      limited: 2,
+    },
+    auto_rotate_policy: {
+      never: 0,
+      inTabletMode: 1,
+      always: 2,
+    },
+    color_profile_source: {
+      sRGB: 0,
+      ICC: 1,
+      EDID: 2,
+    },
+    color_power_tradeoff: {
+      efficiency: 0,
+      accuracy: 1,
+    },
+    edr_policy: {
+      never: 0,
+      always: 1,
+    },
+  },
+  kde_output_device_mode_v2: {
+    flags: {
+      custom: 1,
+      reducedBlanking: 2,
+    },
+  },
+} as const;

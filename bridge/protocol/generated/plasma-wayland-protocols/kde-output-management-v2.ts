@@ -142,3 +142,44 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  kde_output_configuration_v2: {
+    error: {
+      alreadyApplied: 0,
+    },
+    vrr_policy: {
+      never: 0,
+      always: 1,
+      automatic: 2,
+    },
+    rgb_range: {
+      automatic: 0,
+      full: 1,
+      limited: 2,
+    },
+    auto_rotate_policy: {
+      never: 0,
+      inTabletMode: 1,
+      always: 2,
+    },
+    color_profile_source: {
+      sRGB: 0,
+      ICC: 1,
+      EDID: 2,
+    },
+    color_power_tradeoff: {
+      efficiency: 0,
+      accuracy: 1,
+    },
+    edr_policy: {
+      never: 0,
+      always: 1,
+    },
+  },
+  kde_mode_list_v2: {
+    error: {
+      missingParameters: 0,
+    },
+  },
+} as const;

@@ -47,3 +47,19 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  kde_screen_edge_manager_v1: {
+    error: {
+      invalidBorder: 0,
+      invalidRole: 1,
+      alreadyConstructed: 2,
+    },
+    border: {
+      top: 1,
+      bottom: 2,
+      left: 3,
+      right: 4,
+    },
+  },
+} as const;

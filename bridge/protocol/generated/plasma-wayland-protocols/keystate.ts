@@ -43,3 +43,24 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  org_kde_kwin_keystate: {
+    key: {
+      capslock: 0,
+      numlock: 1,
+      scrolllock: 2,
+      alt: 3,
+      control: 4,
+      shift: 5,
+      meta: 6,
+      altgr: 7,
+    },
+    state: {
+      unlocked: 0,
+      latched: 1,
+      locked: 2,
+      pressed: 3,
+    },
+  },
+} as const;

@@ -88,3 +88,43 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  org_kde_kwin_outputdevice: {
+    subpixel: {
+      unknown: 0,
+      none: 1,
+      horizontalRgb: 2,
+      horizontalBgr: 3,
+      verticalRgb: 4,
+      verticalBgr: 5,
+    },
+    transform: {
+      normal: 0,
+      '90': 1,
+      '180': 2,
+      '270': 3,
+      flipped: 4,
+      flipped90: 5,
+      flipped180: 6,
+      flipped270: 7,
+    },
+    mode: {
+      current: 1,
+      preferred: 2,
+    },
+    enablement: {
+      disabled: 0,
+      enabled: 1,
+    },
+    capability: {
+      overscan: 1,
+      vrr: 2,
+    },
+    vrr_policy: {
+      never: 0,
+      always: 1,
+      automatic: 2,
+    },
+  },
+} as const;

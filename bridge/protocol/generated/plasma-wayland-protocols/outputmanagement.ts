@@ -47,3 +47,13 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  org_kde_kwin_outputconfiguration: {
+    vrr_policy: {
+      never: 0,
+      always: 1,
+      automatic: 2,
+    },
+  },
+} as const;

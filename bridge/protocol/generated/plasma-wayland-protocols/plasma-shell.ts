@@ -69,3 +69,27 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  org_kde_plasma_surface: {
+    role: {
+      normal: 0,
+      desktop: 1,
+      panel: 2,
+      onscreendisplay: 3,
+      notification: 4,
+      tooltip: 5,
+      criticalnotification: 6,
+      appletpopup: 7,
+    },
+    panel_behavior: {
+      alwaysVisible: 1,
+      autoHide: 2,
+      windowsCanCover: 3,
+      windowsGoBelow: 4,
+    },
+    error: {
+      panelNotAutoHide: 0,
+    },
+  },
+} as const;

@@ -137,3 +137,36 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  org_kde_plasma_window_management: {
+    state: {
+      active: 1,
+      minimized: 2,
+      maximized: 4,
+      fullscreen: 8,
+      keepAbove: 16,
+      keepBelow: 32,
+      onAllDesktops: 64,
+      demandsAttention: 128,
+      closeable: 256,
+      minimizable: 512,
+      maximizable: 1024,
+      fullscreenable: 2048,
+      skiptaskbar: 4096,
+      shadeable: 8192,
+      shaded: 16384,
+      movable: 32768,
+      resizable: 65536,
+      virtualDesktopChangeable: 131072,
+      skipswitcher: 262144,
+      noBorder: 524288,
+      canSetNoBorder: 1048576,
+      excludeFromCapture: 2097152,
+    },
+    show_desktop: {
+      disabled: 0,
+      enabled: 1,
+    },
+  },
+} as const;

@@ -49,3 +49,20 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  org_kde_kwin_server_decoration_manager: {
+    mode: {
+      None: 0,
+      Client: 1,
+      Server: 2,
+    },
+  },
+  org_kde_kwin_server_decoration: {
+    mode: {
+      None: 0,
+      Client: 1,
+      Server: 2,
+    },
+  },
+} as const;

@@ -39,3 +39,14 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  org_kde_kwin_slide: {
+    location: {
+      left: 0,
+      top: 1,
+      right: 2,
+      bottom: 3,
+    },
+  },
+} as const;

@@ -53,3 +53,20 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  qt_extended_surface: {
+    orientation: {
+      PrimaryOrientation: 0,
+      PortraitOrientation: 1,
+      LandscapeOrientation: 2,
+      InvertedPortraitOrientation: 4,
+      InvertedLandscapeOrientation: 8,
+    },
+    windowflag: {
+      OverridesSystemGestures: 1,
+      StaysOnTop: 2,
+      BypassWindowManager: 4,
+    },
+  },
+} as const;

@@ -34,3 +34,17 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wl_eglstream_controller: {
+    present_mode: {
+      dontCare: 0,
+      fifo: 1,
+      mailbox: 2,
+    },
+    attrib: {
+      presentMode: 0,
+      fifoLength: 1,
+    },
+  },
+} as const;

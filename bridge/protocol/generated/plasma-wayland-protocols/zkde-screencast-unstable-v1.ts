@@ -44,3 +44,13 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zkde_screencast_unstable_v1: {
+    pointer: {
+      hidden: 1,
+      embedded: 2,
+      metadata: 4,
+    },
+  },
+} as const;

@@ -63,3 +63,14 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwf_output_v2: {
+    hotspot_edge: {
+      top: 1,
+      bottom: 2,
+      left: 4,
+      right: 8,
+    },
+  },
+} as const;

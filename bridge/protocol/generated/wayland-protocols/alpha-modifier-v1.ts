@@ -42,3 +42,16 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_alpha_modifier_v1: {
+    error: {
+      alreadyConstructed: 0,
+    },
+  },
+  wp_alpha_modifier_surface_v1: {
+    error: {
+      noSurface: 0,
+    },
+  },
+} as const;

@@ -271,3 +271,103 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_color_manager_v1: {
+    error: {
+      unsupportedFeature: 0,
+      surfaceExists: 1,
+    },
+    render_intent: {
+      perceptual: 0,
+      relative: 1,
+      saturation: 2,
+      absolute: 3,
+      relativeBpc: 4,
+      absoluteNoAdaptation: 5,
+    },
+    feature: {
+      iccV2V4: 0,
+      parametric: 1,
+      setPrimaries: 2,
+      setTfPower: 3,
+      setLuminances: 4,
+      setMasteringDisplayPrimaries: 5,
+      extendedTargetVolume: 6,
+      windowsScrgb: 7,
+      windowsBt2100: 8,
+    },
+    primaries: {
+      srgb: 1,
+      palM: 2,
+      pal: 3,
+      ntsc: 4,
+      genericFilm: 5,
+      bt2020: 6,
+      cie1931Xyz: 7,
+      dciP3: 8,
+      displayP3: 9,
+      adobeRgb: 10,
+    },
+    transfer_function: {
+      bt1886: 1,
+      gamma22: 2,
+      gamma28: 3,
+      st240: 4,
+      extLinear: 5,
+      log100: 6,
+      log316: 7,
+      xvycc: 8,
+      srgb: 9,
+      extSrgb: 10,
+      st2084Pq: 11,
+      st428: 12,
+      hlg: 13,
+      compoundPower24: 14,
+    },
+  },
+  wp_color_management_surface_v1: {
+    error: {
+      renderIntent: 0,
+      imageDescription: 1,
+      inert: 2,
+    },
+  },
+  wp_color_management_surface_feedback_v1: {
+    error: {
+      inert: 0,
+      unsupportedFeature: 1,
+    },
+  },
+  wp_image_description_creator_icc_v1: {
+    error: {
+      incompleteSet: 0,
+      alreadySet: 1,
+      badFd: 2,
+      badSize: 3,
+      outOfFile: 4,
+    },
+  },
+  wp_image_description_creator_params_v1: {
+    error: {
+      incompleteSet: 0,
+      alreadySet: 1,
+      unsupportedFeature: 2,
+      invalidTf: 3,
+      invalidPrimariesNamed: 4,
+      invalidLuminance: 5,
+    },
+  },
+  wp_image_description_v1: {
+    error: {
+      notReady: 0,
+      noInformation: 1,
+    },
+    cause: {
+      lowVersion: 0,
+      unsupported: 1,
+      operatingSystem: 2,
+      noOutput: 3,
+    },
+  },
+} as const;

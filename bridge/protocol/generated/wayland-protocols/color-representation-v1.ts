@@ -95,3 +95,47 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_color_representation_manager_v1: {
+    error: {
+      surfaceExists: 1,
+    },
+  },
+  wp_color_representation_surface_v1: {
+    error: {
+      alphaMode: 1,
+      coefficients: 2,
+      pixelFormat: 3,
+      inert: 4,
+      chromaLocation: 5,
+    },
+    alpha_mode: {
+      premultipliedElectrical: 0,
+      premultipliedOptical: 1,
+      straight: 2,
+    },
+    coefficients: {
+      identity: 1,
+      bt709: 2,
+      fcc: 3,
+      bt601: 4,
+      smpte240: 5,
+      bt2020: 6,
+      bt2020Cl: 7,
+      ictcp: 8,
+    },
+    range: {
+      full: 1,
+      limited: 2,
+    },
+    chroma_location: {
+      type0: 1,
+      type1: 2,
+      type2: 3,
+      type3: 4,
+      type4: 5,
+      type5: 6,
+    },
+  },
+} as const;

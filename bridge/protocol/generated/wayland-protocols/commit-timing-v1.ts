@@ -44,3 +44,18 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_commit_timing_manager_v1: {
+    error: {
+      commitTimerExists: 0,
+    },
+  },
+  wp_commit_timer_v1: {
+    error: {
+      invalidTimestamp: 0,
+      timestampExists: 1,
+      surfaceDestroyed: 2,
+    },
+  },
+} as const;

@@ -45,3 +45,19 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_content_type_manager_v1: {
+    error: {
+      alreadyConstructed: 0,
+    },
+  },
+  wp_content_type_v1: {
+    type: {
+      none: 0,
+      photo: 1,
+      video: 2,
+      game: 3,
+    },
+  },
+} as const;

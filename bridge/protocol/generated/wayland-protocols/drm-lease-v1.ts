@@ -68,3 +68,13 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_drm_lease_request_v1: {
+    error: {
+      wrongDevice: 0,
+      duplicateConnector: 1,
+      emptyLease: 2,
+    },
+  },
+} as const;

@@ -51,3 +51,19 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  ext_background_effect_manager_v1: {
+    error: {
+      backgroundEffectExists: 0,
+    },
+    capability: {
+      blur: 1,
+    },
+  },
+  ext_background_effect_surface_v1: {
+    error: {
+      surfaceDestroyed: 0,
+    },
+  },
+} as const;

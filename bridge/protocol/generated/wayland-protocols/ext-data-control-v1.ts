@@ -74,3 +74,16 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  ext_data_control_device_v1: {
+    error: {
+      usedSource: 1,
+    },
+  },
+  ext_data_control_source_v1: {
+    error: {
+      invalidOffer: 1,
+    },
+  },
+} as const;

@@ -34,3 +34,5 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {} as const;

@@ -117,3 +117,36 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  ext_image_copy_capture_manager_v1: {
+    error: {
+      invalidOption: 1,
+    },
+    options: {
+      paintCursors: 1,
+    },
+  },
+  ext_image_copy_capture_session_v1: {
+    error: {
+      duplicateFrame: 1,
+    },
+  },
+  ext_image_copy_capture_frame_v1: {
+    error: {
+      noBuffer: 1,
+      invalidBufferDamage: 2,
+      alreadyCaptured: 3,
+    },
+    failure_reason: {
+      unknown: 0,
+      bufferConstraints: 1,
+      stopped: 2,
+    },
+  },
+  ext_image_copy_capture_cursor_session_v1: {
+    error: {
+      duplicateSession: 1,
+    },
+  },
+} as const;

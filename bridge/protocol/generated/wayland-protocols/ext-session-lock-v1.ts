@@ -65,3 +65,23 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  ext_session_lock_v1: {
+    error: {
+      invalidDestroy: 0,
+      invalidUnlock: 1,
+      role: 2,
+      duplicateOutput: 3,
+      alreadyConstructed: 4,
+    },
+  },
+  ext_session_lock_surface_v1: {
+    error: {
+      commitBeforeFirstAck: 0,
+      nullBuffer: 1,
+      dimensionsMismatch: 2,
+      invalidSerial: 3,
+    },
+  },
+} as const;

@@ -28,3 +28,5 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {} as const;

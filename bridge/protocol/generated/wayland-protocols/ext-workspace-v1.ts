@@ -86,3 +86,24 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  ext_workspace_group_handle_v1: {
+    group_capabilities: {
+      createWorkspace: 1,
+    },
+  },
+  ext_workspace_handle_v1: {
+    state: {
+      active: 1,
+      urgent: 2,
+      hidden: 4,
+    },
+    workspace_capabilities: {
+      activate: 1,
+      deactivate: 2,
+      remove: 4,
+      assign: 8,
+    },
+  },
+} as const;

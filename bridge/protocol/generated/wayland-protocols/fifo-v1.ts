@@ -43,3 +43,16 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_fifo_manager_v1: {
+    error: {
+      alreadyExists: 0,
+    },
+  },
+  wp_fifo_v1: {
+    error: {
+      surfaceDestroyed: 0,
+    },
+  },
+} as const;

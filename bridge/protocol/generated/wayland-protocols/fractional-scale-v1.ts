@@ -35,3 +35,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_fractional_scale_manager_v1: {
+    error: {
+      fractionalScaleExists: 0,
+    },
+  },
+} as const;

@@ -58,3 +58,23 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_fullscreen_shell_v1: {
+    capability: {
+      arbitraryModes: 1,
+      cursorPlane: 2,
+    },
+    present_method: {
+      default: 0,
+      center: 1,
+      zoom: 2,
+      zoomCrop: 3,
+      stretch: 4,
+    },
+    error: {
+      invalidMethod: 0,
+      role: 1,
+    },
+  },
+} as const;

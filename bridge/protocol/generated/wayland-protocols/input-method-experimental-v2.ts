@@ -149,3 +149,57 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xx_input_method_v1: {
+    error: {
+      surfaceHasRole: 0,
+      inactive: 1,
+    },
+    protocol_compat: {
+      textInputV3: 0,
+      xxTextInput: 1,
+    },
+  },
+  xx_input_popup_surface_v2: {
+    error: {
+      invalidSerial: 0,
+    },
+  },
+  xx_input_popup_positioner_v1: {
+    error: {
+      invalidInput: 0,
+    },
+    anchor: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 3,
+      right: 4,
+      topLeft: 5,
+      bottomLeft: 6,
+      topRight: 7,
+      bottomRight: 8,
+    },
+    gravity: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 3,
+      right: 4,
+      topLeft: 5,
+      bottomLeft: 6,
+      topRight: 7,
+      bottomRight: 8,
+    },
+    constraint_adjustment: {
+      none: 0,
+      slideX: 1,
+      slideY: 2,
+      flipX: 4,
+      flipY: 8,
+      resizeX: 16,
+      resizeY: 32,
+    },
+  },
+} as const;

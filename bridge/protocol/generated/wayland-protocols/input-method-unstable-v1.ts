@@ -72,3 +72,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_input_panel_surface_v1: {
+    position: {
+      centerBottom: 0,
+    },
+  },
+} as const;

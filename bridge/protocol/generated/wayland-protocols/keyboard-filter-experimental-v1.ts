@@ -52,3 +52,21 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xx_keyboard_filter_v1: {
+    error: {
+      invalidSerial: 1,
+    },
+    filter_action: {
+      consume: 0,
+      passthrough: 1,
+    },
+  },
+  xx_keyboard_filter_manager_v1: {
+    error: {
+      alreadyBound: 1,
+      wrongSeat: 2,
+    },
+  },
+} as const;

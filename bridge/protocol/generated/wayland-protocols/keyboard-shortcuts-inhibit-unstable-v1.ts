@@ -36,3 +36,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_keyboard_shortcuts_inhibit_manager_v1: {
+    error: {
+      alreadyInhibited: 0,
+    },
+  },
+} as const;

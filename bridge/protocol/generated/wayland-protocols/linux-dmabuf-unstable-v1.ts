@@ -85,3 +85,28 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_linux_buffer_params_v1: {
+    error: {
+      alreadyUsed: 0,
+      planeIdx: 1,
+      planeSet: 2,
+      incomplete: 3,
+      invalidFormat: 4,
+      invalidDimensions: 5,
+      outOfBounds: 6,
+      invalidWlBuffer: 7,
+    },
+    flags: {
+      yInvert: 1,
+      interlaced: 2,
+      bottomFirst: 4,
+    },
+  },
+  zwp_linux_dmabuf_feedback_v1: {
+    tranche_flags: {
+      scanout: 1,
+    },
+  },
+} as const;

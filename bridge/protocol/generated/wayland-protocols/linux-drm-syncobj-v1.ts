@@ -59,3 +59,22 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_linux_drm_syncobj_manager_v1: {
+    error: {
+      surfaceExists: 0,
+      invalidTimeline: 1,
+    },
+  },
+  wp_linux_drm_syncobj_surface_v1: {
+    error: {
+      noSurface: 1,
+      unsupportedBuffer: 2,
+      noBuffer: 3,
+      noAcquirePoint: 4,
+      noReleasePoint: 5,
+      conflictingPoints: 6,
+    },
+  },
+} as const;

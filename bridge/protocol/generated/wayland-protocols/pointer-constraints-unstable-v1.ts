@@ -60,3 +60,15 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_pointer_constraints_v1: {
+    error: {
+      alreadyConstrained: 1,
+    },
+    lifetime: {
+      oneshot: 1,
+      persistent: 2,
+    },
+  },
+} as const;

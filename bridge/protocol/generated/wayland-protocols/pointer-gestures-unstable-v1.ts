@@ -56,3 +56,5 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {} as const;

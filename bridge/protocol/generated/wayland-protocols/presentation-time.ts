@@ -49,3 +49,20 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_presentation: {
+    error: {
+      invalidTimestamp: 0,
+      invalidFlag: 1,
+    },
+  },
+  wp_presentation_feedback: {
+    kind: {
+      vsync: 1,
+      hwClock: 2,
+      hwCompletion: 4,
+      zeroCopy: 8,
+    },
+  },
+} as const;

@@ -48,3 +48,19 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_security_context_manager_v1: {
+    error: {
+      invalidListenFd: 1,
+      nested: 2,
+    },
+  },
+  wp_security_context_v1: {
+    error: {
+      alreadyUsed: 1,
+      alreadySet: 2,
+      invalidMetadata: 3,
+    },
+  },
+} as const;

@@ -115,3 +115,33 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_tablet_tool_v1: {
+    type: {
+      pen: 320,
+      eraser: 321,
+      brush: 322,
+      pencil: 323,
+      airbrush: 324,
+      finger: 325,
+      mouse: 326,
+      lens: 327,
+    },
+    capability: {
+      tilt: 1,
+      pressure: 2,
+      distance: 3,
+      rotation: 4,
+      slider: 5,
+      wheel: 6,
+    },
+    button_state: {
+      released: 0,
+      pressed: 1,
+    },
+    error: {
+      role: 0,
+    },
+  },
+} as const;

@@ -233,3 +233,58 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_tablet_tool_v2: {
+    type: {
+      pen: 320,
+      eraser: 321,
+      brush: 322,
+      pencil: 323,
+      airbrush: 324,
+      finger: 325,
+      mouse: 326,
+      lens: 327,
+    },
+    capability: {
+      tilt: 1,
+      pressure: 2,
+      distance: 3,
+      rotation: 4,
+      slider: 5,
+      wheel: 6,
+    },
+    button_state: {
+      released: 0,
+      pressed: 1,
+    },
+    error: {
+      role: 0,
+    },
+  },
+  zwp_tablet_v2: {
+    bustype: {
+      usb: 3,
+      bluetooth: 5,
+      virtual: 6,
+      serial: 17,
+      i2c: 24,
+    },
+  },
+  zwp_tablet_pad_ring_v2: {
+    source: {
+      finger: 1,
+    },
+  },
+  zwp_tablet_pad_strip_v2: {
+    source: {
+      finger: 1,
+    },
+  },
+  zwp_tablet_pad_v2: {
+    button_state: {
+      released: 0,
+      pressed: 1,
+    },
+  },
+} as const;

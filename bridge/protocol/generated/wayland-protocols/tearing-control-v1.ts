@@ -43,3 +43,17 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_tearing_control_manager_v1: {
+    error: {
+      tearingControlExists: 0,
+    },
+  },
+  wp_tearing_control_v1: {
+    presentation_hint: {
+      vsync: 0,
+      async: 1,
+    },
+  },
+} as const;

@@ -110,3 +110,53 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_text_input_v1: {
+    content_hint: {
+      none: 0,
+      default: 7,
+      password: 192,
+      autoCompletion: 1,
+      autoCorrection: 2,
+      autoCapitalization: 4,
+      lowercase: 8,
+      uppercase: 16,
+      titlecase: 32,
+      hiddenText: 64,
+      sensitiveData: 128,
+      latin: 256,
+      multiline: 512,
+    },
+    content_purpose: {
+      normal: 0,
+      alpha: 1,
+      digits: 2,
+      number: 3,
+      phone: 4,
+      url: 5,
+      email: 6,
+      name: 7,
+      password: 8,
+      date: 9,
+      time: 10,
+      datetime: 11,
+      terminal: 12,
+    },
+    preedit_style: {
+      default: 0,
+      none: 1,
+      active: 2,
+      inactive: 3,
+      highlight: 4,
+      underline: 5,
+      selection: 6,
+      incorrect: 7,
+    },
+    text_direction: {
+      auto: 0,
+      ltr: 1,
+      rtl: 2,
+    },
+  },
+} as const;

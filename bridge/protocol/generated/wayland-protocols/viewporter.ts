@@ -46,3 +46,19 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  wp_viewporter: {
+    error: {
+      viewportExists: 0,
+    },
+  },
+  wp_viewport: {
+    error: {
+      badValue: 0,
+      badSize: 1,
+      outOfBuffer: 2,
+      noSurface: 3,
+    },
+  },
+} as const;

@@ -40,3 +40,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xdg_activation_token_v1: {
+    error: {
+      alreadyUsed: 0,
+    },
+  },
+} as const;

@@ -48,3 +48,18 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zxdg_toplevel_decoration_v1: {
+    error: {
+      unconfiguredBuffer: 0,
+      alreadyConstructed: 1,
+      orphaned: 2,
+      invalidMode: 3,
+    },
+    mode: {
+      clientSide: 1,
+      serverSide: 2,
+    },
+  },
+} as const;

@@ -35,3 +35,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xdg_wm_dialog_v1: {
+    error: {
+      alreadyUsed: 0,
+    },
+  },
+} as const;

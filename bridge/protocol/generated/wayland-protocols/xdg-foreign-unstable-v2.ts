@@ -65,3 +65,16 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zxdg_exporter_v2: {
+    error: {
+      invalidSurface: 0,
+    },
+  },
+  zxdg_imported_v2: {
+    error: {
+      invalidSurface: 0,
+    },
+  },
+} as const;

@@ -31,3 +31,5 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {} as const;

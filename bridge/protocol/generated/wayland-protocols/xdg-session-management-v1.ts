@@ -75,3 +75,26 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xdg_session_manager_v1: {
+    error: {
+      inUse: 1,
+      invalidSessionId: 2,
+      invalidReason: 3,
+    },
+    reason: {
+      launch: 1,
+      recover: 2,
+      sessionRestore: 3,
+    },
+  },
+  xdg_session_v1: {
+    error: {
+      nameInUse: 1,
+      alreadyMapped: 2,
+      invalidName: 3,
+      alreadyAdded: 4,
+    },
+  },
+} as const;

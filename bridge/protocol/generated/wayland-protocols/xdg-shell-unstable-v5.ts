@@ -101,3 +101,36 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xdg_shell: {
+    version: {
+      current: 5,
+    },
+    error: {
+      role: 0,
+      defunctSurfaces: 1,
+      notTheTopmostPopup: 2,
+      invalidPopupParent: 3,
+    },
+  },
+  xdg_surface: {
+    resize_edge: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 4,
+      topLeft: 5,
+      bottomLeft: 6,
+      right: 8,
+      topRight: 9,
+      bottomRight: 10,
+    },
+    state: {
+      maximized: 1,
+      fullscreen: 2,
+      resizing: 3,
+      activated: 4,
+    },
+  },
+} as const;

@@ -188,3 +188,75 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zxdg_shell_v6: {
+    error: {
+      role: 0,
+      defunctSurfaces: 1,
+      notTheTopmostPopup: 2,
+      invalidPopupParent: 3,
+      invalidSurfaceState: 4,
+      invalidPositioner: 5,
+    },
+  },
+  zxdg_positioner_v6: {
+    error: {
+      invalidInput: 0,
+    },
+    anchor: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 4,
+      right: 8,
+    },
+    gravity: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 4,
+      right: 8,
+    },
+    constraint_adjustment: {
+      none: 0,
+      slideX: 1,
+      slideY: 2,
+      flipX: 4,
+      flipY: 8,
+      resizeX: 16,
+      resizeY: 32,
+    },
+  },
+  zxdg_surface_v6: {
+    error: {
+      notConstructed: 1,
+      alreadyConstructed: 2,
+      unconfiguredBuffer: 3,
+    },
+  },
+  zxdg_toplevel_v6: {
+    resize_edge: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 4,
+      topLeft: 5,
+      bottomLeft: 6,
+      right: 8,
+      topRight: 9,
+      bottomRight: 10,
+    },
+    state: {
+      maximized: 1,
+      fullscreen: 2,
+      resizing: 3,
+      activated: 4,
+    },
+  },
+  zxdg_popup_v6: {
+    error: {
+      invalidGrab: 0,
+    },
+  },
+} as const;

@@ -235,3 +235,107 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xdg_wm_base: {
+    error: {
+      role: 0,
+      defunctSurfaces: 1,
+      notTheTopmostPopup: 2,
+      invalidPopupParent: 3,
+      invalidSurfaceState: 4,
+      invalidPositioner: 5,
+      unresponsive: 6,
+    },
+  },
+  xdg_positioner: {
+    error: {
+      invalidInput: 0,
+    },
+    anchor: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 3,
+      right: 4,
+      topLeft: 5,
+      bottomLeft: 6,
+      topRight: 7,
+      bottomRight: 8,
+    },
+    gravity: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 3,
+      right: 4,
+      topLeft: 5,
+      bottomLeft: 6,
+      topRight: 7,
+      bottomRight: 8,
+    },
+    constraint_adjustment: {
+      none: 0,
+      slideX: 1,
+      slideY: 2,
+      flipX: 4,
+      flipY: 8,
+      resizeX: 16,
+      resizeY: 32,
+    },
+  },
+  xdg_surface: {
+    error: {
+      notConstructed: 1,
+      alreadyConstructed: 2,
+      unconfiguredBuffer: 3,
+      invalidSerial: 4,
+      invalidSize: 5,
+      defunctRoleObject: 6,
+    },
+  },
+  xdg_toplevel: {
+    error: {
+      invalidResizeEdge: 0,
+      invalidParent: 1,
+      invalidSize: 2,
+    },
+    resize_edge: {
+      none: 0,
+      top: 1,
+      bottom: 2,
+      left: 4,
+      topLeft: 5,
+      bottomLeft: 6,
+      right: 8,
+      topRight: 9,
+      bottomRight: 10,
+    },
+    state: {
+      maximized: 1,
+      fullscreen: 2,
+      resizing: 3,
+      activated: 4,
+      tiledLeft: 5,
+      tiledRight: 6,
+      tiledTop: 7,
+      tiledBottom: 8,
+      suspended: 9,
+      constrainedLeft: 10,
+      constrainedRight: 11,
+      constrainedTop: 12,
+      constrainedBottom: 13,
+    },
+    wm_capabilities: {
+      windowMenu: 1,
+      maximize: 2,
+      fullscreen: 3,
+      minimize: 4,
+    },
+  },
+  xdg_popup: {
+    error: {
+      invalidGrab: 0,
+    },
+  },
+} as const;

@@ -43,3 +43,17 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xdg_toplevel_drag_manager_v1: {
+    error: {
+      invalidSource: 0,
+    },
+  },
+  xdg_toplevel_drag_v1: {
+    error: {
+      toplevelAttached: 0,
+      ongoingDrag: 1,
+    },
+  },
+} as const;

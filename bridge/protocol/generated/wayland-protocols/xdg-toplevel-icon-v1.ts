@@ -41,3 +41,13 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xdg_toplevel_icon_v1: {
+    error: {
+      invalidBuffer: 1,
+      immutable: 2,
+      noBuffer: 3,
+    },
+  },
+} as const;

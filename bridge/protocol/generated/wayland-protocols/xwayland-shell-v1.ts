@@ -43,3 +43,17 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xwayland_shell_v1: {
+    error: {
+      role: 0,
+    },
+  },
+  xwayland_surface_v1: {
+    error: {
+      alreadyAssociated: 0,
+      invalidSerial: 1,
+    },
+  },
+} as const;

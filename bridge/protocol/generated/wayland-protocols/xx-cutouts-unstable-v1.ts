@@ -66,3 +66,28 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xx_cutouts_manager_v1: {
+    error: {
+      invalidRole: 0,
+      defunctCutoutsObject: 1,
+    },
+  },
+  xx_cutouts_v1: {
+    type: {
+      cutout: 0,
+      notch: 1,
+      waterfall: 2,
+    },
+    corner_position: {
+      topLeft: 0,
+      topRight: 1,
+      bottomRight: 2,
+      bottomLeft: 3,
+    },
+    error: {
+      invalidElementId: 0,
+    },
+  },
+} as const;

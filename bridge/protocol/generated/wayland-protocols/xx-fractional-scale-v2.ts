@@ -44,3 +44,16 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xx_fractional_scale_manager_v2: {
+    error: {
+      fractionalScaleExists: 0,
+    },
+  },
+  xx_fractional_scale_v2: {
+    error: {
+      invalidScale: 0,
+    },
+  },
+} as const;

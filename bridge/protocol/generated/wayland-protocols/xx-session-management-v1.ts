@@ -71,3 +71,23 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xx_session_manager_v1: {
+    error: {
+      inUse: 1,
+    },
+    reason: {
+      launch: 1,
+      recover: 2,
+      sessionRestore: 3,
+    },
+  },
+  xx_session_v1: {
+    error: {
+      invalidRestore: 1,
+      nameInUse: 2,
+      alreadyMapped: 3,
+    },
+  },
+} as const;

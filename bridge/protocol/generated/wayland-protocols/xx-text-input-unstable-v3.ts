@@ -105,3 +105,49 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xx_text_input_v3: {
+    change_cause: {
+      inputMethod: 0,
+      other: 1,
+    },
+    content_hint: {
+      none: 0,
+      completion: 1,
+      spellcheck: 2,
+      autoCapitalization: 4,
+      lowercase: 8,
+      uppercase: 16,
+      titlecase: 32,
+      hiddenText: 64,
+      sensitiveData: 128,
+      latin: 256,
+      multiline: 512,
+    },
+    content_purpose: {
+      normal: 0,
+      alpha: 1,
+      digits: 2,
+      number: 3,
+      phone: 4,
+      url: 5,
+      email: 6,
+      name: 7,
+      password: 8,
+      pin: 9,
+      date: 10,
+      time: 11,
+      datetime: 12,
+      terminal: 13,
+    },
+    action: {
+      none: 1,
+      finish: 0,
+    },
+    supported_features: {
+      none: 0,
+      moveCursor: 1,
+    },
+  },
+} as const;

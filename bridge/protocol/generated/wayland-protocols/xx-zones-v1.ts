@@ -59,3 +59,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  xx_zone_v1: {
+    error: {
+      invalid: 0,
+    },
+  },
+} as const;

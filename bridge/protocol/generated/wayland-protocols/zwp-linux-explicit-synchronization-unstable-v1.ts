@@ -58,3 +58,21 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_linux_explicit_synchronization_v1: {
+    error: {
+      synchronizationExists: 0,
+    },
+  },
+  zwp_linux_surface_synchronization_v1: {
+    error: {
+      invalidFence: 0,
+      duplicateFence: 1,
+      duplicateRelease: 2,
+      noSurface: 3,
+      unsupportedBuffer: 4,
+      noBuffer: 5,
+    },
+  },
+} as const;

@@ -35,3 +35,12 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  ivi_application: {
+    error: {
+      role: 0,
+      iviId: 1,
+    },
+  },
+} as const;

@@ -39,3 +39,18 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  ivi_hmi_controller: {
+    layout_mode: {
+      tiling: 0,
+      sideBySide: 1,
+      fullScreen: 2,
+      random: 3,
+    },
+    home: {
+      off: 0,
+      on: 1,
+    },
+  },
+} as const;

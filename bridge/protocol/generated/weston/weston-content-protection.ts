@@ -55,3 +55,21 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  weston_content_protection: {
+    error: {
+      surfaceExists: 0,
+    },
+  },
+  weston_protected_surface: {
+    error: {
+      invalidType: 0,
+    },
+    type: {
+      unprotected: 0,
+      hdcp0: 1,
+      hdcp1: 2,
+    },
+  },
+} as const;

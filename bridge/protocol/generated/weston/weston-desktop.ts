@@ -70,3 +70,31 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  weston_desktop_shell: {
+    cursor: {
+      none: 0,
+      resizeTop: 1,
+      resizeBottom: 2,
+      arrow: 3,
+      resizeLeft: 4,
+      resizeTopLeft: 5,
+      resizeBottomLeft: 6,
+      move: 7,
+      resizeRight: 8,
+      resizeTopRight: 9,
+      resizeBottomRight: 10,
+      busy: 11,
+    },
+    panel_position: {
+      top: 0,
+      bottom: 1,
+      left: 2,
+      right: 3,
+    },
+    error: {
+      invalidArgument: 0,
+    },
+  },
+} as const;

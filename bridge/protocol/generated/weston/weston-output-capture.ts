@@ -60,3 +60,23 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  weston_capture_v1: {
+    error: {
+      invalidSource: 0,
+    },
+    source: {
+      writeback: 0,
+      framebuffer: 1,
+      fullFramebuffer: 2,
+      blending: 3,
+    },
+  },
+  weston_capture_source_v1: {
+    error: {
+      badBuffer: 0,
+      sequence: 1,
+    },
+  },
+} as const;

@@ -67,3 +67,20 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  weston_touch_calibration: {
+    error: {
+      invalidSurface: 0,
+      invalidDevice: 1,
+      alreadyExists: 2,
+    },
+  },
+  weston_touch_calibrator: {
+    error: {
+      badSize: 0,
+      notMapped: 1,
+      badCoordinates: 2,
+    },
+  },
+} as const;

@@ -47,3 +47,16 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_export_dmabuf_frame_v1: {
+    flags: {
+      transient: 1,
+    },
+    cancel_reason: {
+      temporary: 0,
+      permanent: 1,
+      resizing: 2,
+    },
+  },
+} as const;

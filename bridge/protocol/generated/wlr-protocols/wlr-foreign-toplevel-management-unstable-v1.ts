@@ -63,3 +63,17 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_foreign_toplevel_handle_v1: {
+    state: {
+      maximized: 0,
+      minimized: 1,
+      activated: 2,
+      fullscreen: 3,
+    },
+    error: {
+      invalidRectangle: 0,
+    },
+  },
+} as const;

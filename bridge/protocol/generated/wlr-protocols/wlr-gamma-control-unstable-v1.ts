@@ -37,3 +37,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_gamma_control_v1: {
+    error: {
+      invalidGamma: 1,
+    },
+  },
+} as const;

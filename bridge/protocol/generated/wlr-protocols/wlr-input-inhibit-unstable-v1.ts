@@ -32,3 +32,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_input_inhibit_manager_v1: {
+    error: {
+      alreadyInhibited: 0,
+    },
+  },
+} as const;

@@ -88,3 +88,39 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_layer_shell_v1: {
+    error: {
+      role: 0,
+      invalidLayer: 1,
+      alreadyConstructed: 2,
+    },
+    layer: {
+      background: 0,
+      bottom: 1,
+      top: 2,
+      overlay: 3,
+    },
+  },
+  zwlr_layer_surface_v1: {
+    keyboard_interactivity: {
+      none: 0,
+      exclusive: 1,
+      onDemand: 2,
+    },
+    error: {
+      invalidSurfaceState: 0,
+      invalidSize: 1,
+      invalidAnchor: 2,
+      invalidKeyboardInteractivity: 3,
+      invalidExclusiveEdge: 4,
+    },
+    anchor: {
+      top: 1,
+      bottom: 2,
+      left: 4,
+      right: 8,
+    },
+  },
+} as const;

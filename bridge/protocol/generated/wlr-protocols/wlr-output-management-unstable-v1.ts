@@ -121,3 +121,29 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_output_head_v1: {
+    adaptive_sync_state: {
+      disabled: 0,
+      enabled: 1,
+    },
+  },
+  zwlr_output_configuration_v1: {
+    error: {
+      alreadyConfiguredHead: 1,
+      unconfiguredHead: 2,
+      alreadyUsed: 3,
+    },
+  },
+  zwlr_output_configuration_head_v1: {
+    error: {
+      alreadySet: 1,
+      invalidMode: 2,
+      invalidCustomMode: 3,
+      invalidTransform: 4,
+      invalidScale: 5,
+      invalidAdaptiveSyncState: 6,
+    },
+  },
+} as const;

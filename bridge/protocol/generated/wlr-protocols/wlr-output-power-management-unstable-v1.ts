@@ -45,3 +45,15 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_output_power_v1: {
+    mode: {
+      off: 0,
+      on: 1,
+    },
+    error: {
+      invalidMode: 1,
+    },
+  },
+} as const;

@@ -52,3 +52,15 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_screencopy_frame_v1: {
+    error: {
+      alreadyUsed: 0,
+      invalidBuffer: 1,
+    },
+    flags: {
+      yInvert: 1,
+    },
+  },
+} as const;

@@ -43,3 +43,12 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwlr_virtual_pointer_v1: {
+    error: {
+      invalidAxis: 0,
+      invalidAxisSource: 1,
+    },
+  },
+} as const;

@@ -72,3 +72,11 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_input_method_v2: {
+    error: {
+      role: 0,
+    },
+  },
+} as const;

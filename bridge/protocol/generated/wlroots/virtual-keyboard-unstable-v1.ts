@@ -43,3 +43,16 @@ export const protocol: ProtocolSpec = {
     },
   ],
 };
+
+export const enums = {
+  zwp_virtual_keyboard_v1: {
+    error: {
+      noKeymap: 0,
+    },
+  },
+  zwp_virtual_keyboard_manager_v1: {
+    error: {
+      unauthorized: 0,
+    },
+  },
+} as const;
