@@ -6,14 +6,16 @@
 //
 // Why no view of that mapping: V8 counts a view of native memory as external memory,
 // and a bridge that held one per pool (16 MiB for a 1080p pool) ran major collections
-// of tens of ms every commit burst on the event loop, delaying every client. A memcpy
-// per row costs a koffi call instead of a copyWithin (about as cheap with addresses
-// as numbers), and copies of many rows run on the copy threads anyway. pread costs a
+// of tens of ms every commit burst on the event loop, delaying every client. All the
+// rows of a copy go to native code in one call (ffi/span-copy.ts: a memcpy per row in
+// C; a koffi call per row, twice as slow for a narrow rectangle, where that helper is
+// not built), and copies of many rows run on the copy threads anyway. pread costs a
 // syscall per span (one full frame ≈ 0.7 ms, a pread per row ≈ 1.5 ms here), hence
 // few, large spans on that path. Holes in the client's pool are neither read nor
 // copied (holesIn / withoutHoles, at the end of this file).
 
-import { type NativePointer, memcpyAt, preadInto, seekData } from '../../ffi/libc.js';
+import { type NativePointer, preadInto, seekData } from '../../ffi/libc.js';
+import { copyRowsAt } from '../../ffi/span-copy.js';
 import type { Rect } from './state.js';
 
 /**
@@ -162,15 +164,13 @@ export function copySpans(
   source: PoolSource,
   extentPtr: NativePointer,
 ): number {
+  if (source.kind === 'joint') {
+    return copyRowsAt(source.base + source.extentAt, source.base, spans);
+  }
   let copied = 0;
   for (const { start, length, rows, stride } of spans) {
     for (let row = 0, at = start; row < rows; row++, at += stride) {
-      if (source.kind === 'joint') {
-        memcpyAt(source.base + source.extentAt + at, source.base + at, length);
-        copied += length;
-      } else {
-        copied += preadInto(source.fd, extentPtr + BigInt(at), length, at);
-      }
+      copied += preadInto(source.fd, extentPtr + BigInt(at), length, at);
     }
   }
   return copied;
