@@ -24,10 +24,16 @@ import {
 import { forceRowByRow, spanCopyMode } from '../ffi/span-copy.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { LiveReclaimer, createPolicy } from '../policies/index.js';
-import { bufferPages, PageCoverage } from '../bridge/shm/coverage.js';
+import { bufferPages } from '../bridge/shm/coverage.js';
 import { GrantBacking } from '../bridge/shm/grant-mode.js';
 import { ownFdOf } from '../bridge/shm/pool-fd.js';
-import type { BufferState, PoolState, Rect } from '../bridge/shm/state.js';
+import {
+  type BufferState,
+  type PoolState,
+  type Rect,
+  newBufferState,
+  newPoolState,
+} from '../bridge/shm/state.js';
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +66,7 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
   const st = fstat(fd);
   // As the tracker opens it: the bridge's own description, so copies look for holes.
   const own = ownFdOf(fd);
-  const pool: PoolState = {
+  const pool = newPoolState({
     id: 1,
     key: 1,
     size: SIZE,
@@ -69,15 +75,8 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
     clientFd: own.fd,
     ownDescription: own.ownDescription,
     sealedAgainstShrink: sealed,
-    buffers: new Set(),
-    coverage: new PageCoverage(),
-    destroyed: false,
-    letGo: false,
-    acked: false,
-    oracle: undefined,
-    evidence: 'E1',
-  };
-  const buffer: BufferState = {
+  });
+  const buffer = newBufferState({
     id: 2,
     pool,
     offset: 0,
@@ -85,13 +84,8 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
     height: H,
     stride: STRIDE,
     format: 0,
-    busy: false,
-    destroyed: false,
-    acked: false,
-    readable: false,
     pages: bufferPages(0, STRIDE, H),
-    covering: true,
-  };
+  });
   pool.buffers.add(buffer);
   return { pool, buffer, fd };
 }

@@ -26,10 +26,10 @@ import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { silentLogger } from '../bridge/log.js';
 import { wayland } from '../bridge/protocol/enums.js';
 import { CopyThreads } from '../bridge/shm/copy-threads.js';
-import { PageCoverage, bufferPages } from '../bridge/shm/coverage.js';
+import { bufferPages } from '../bridge/shm/coverage.js';
 import { GrantBacking, INLINE_COPY_BYTES } from '../bridge/shm/grant-mode.js';
 import { ownFdOf } from '../bridge/shm/pool-fd.js';
-import { type BufferState, type PoolState, type Rect, bytesPerPixel } from '../bridge/shm/state.js';
+import { type Rect, bytesPerPixel, newBufferState, newPoolState } from '../bridge/shm/state.js';
 import { LiveReclaimer, createPolicy } from '../policies/index.js';
 
 const F = wayland.wl_shm.format;
@@ -114,7 +114,7 @@ async function check(c: Case): Promise<void> {
   const backing = new GrantBacking(backend, reclaimer, c.threads ? { threads } : {});
   const st = fstat(fd);
   const own = ownFdOf(fd);
-  const pool: PoolState = {
+  const pool = newPoolState({
     id: 1,
     key: 1,
     size,
@@ -123,15 +123,8 @@ async function check(c: Case): Promise<void> {
     clientFd: own.fd,
     ownDescription: own.ownDescription,
     sealedAgainstShrink: c.sealed,
-    buffers: new Set(),
-    coverage: new PageCoverage(),
-    destroyed: false,
-    letGo: false,
-    acked: false,
-    oracle: undefined,
-    evidence: 'E1',
-  };
-  const buffer: BufferState = {
+  });
+  const buffer = newBufferState({
     id: 2,
     pool,
     offset: c.offset,
@@ -139,13 +132,8 @@ async function check(c: Case): Promise<void> {
     height: c.height,
     stride,
     format: c.format,
-    busy: false,
-    destroyed: false,
-    acked: false,
-    readable: false,
     pages: bufferPages(c.offset, stride, c.height),
-    covering: true,
-  };
+  });
   pool.buffers.add(buffer);
   forceRowByRow(c.rowByRow);
   try {
