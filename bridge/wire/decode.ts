@@ -217,9 +217,12 @@ export function decodeFixedArgsInto(
   offset: number,
   args: ArgValue[],
 ): ArgValue[] {
-  args.length = spec.args.length;
+  const count = spec.args.length;
+  // Setting an array's length is a runtime call even when it does not change: on the
+  // relay's fast path (one reused array per session) it cost more than the decoding.
+  if (args.length !== count) args.length = count;
   let pos = offset + HEADER_SIZE;
-  for (let i = 0; i < spec.args.length; i++) {
+  for (let i = 0; i < count; i++) {
     const type = spec.args[i]!.type;
     args[i] =
       type === 'int'
