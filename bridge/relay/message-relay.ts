@@ -14,7 +14,7 @@ import { encodeMessage } from '../wire/encode.js';
 import { WireError } from '../wire/errors.js';
 import { formatMessage } from '../wire/format.js';
 import { readObjectId, readOpcode, readSize } from '../wire/header.js';
-import { readU32 } from '../wire/le.js';
+import { readI32, readU32 } from '../wire/le.js';
 import type { ArgValue, UntypedNewId } from '../wire/values.js';
 import { ClientLimitError } from './errors.js';
 import type { ClientLimits } from './limits.js';
@@ -287,11 +287,23 @@ export class MessageRelay {
     // into one message object and one array reused for every message (observer.ts).
     const observer = this.options.observer;
     if ((meta.flags & MessageFlags.Observed) !== 0 && observer !== undefined) {
+      const damage = meta.flags & (MessageFlags.SurfaceDamage | MessageFlags.BufferDamage);
+      if (damage !== 0 && observer.onDamage !== undefined) {
+        observer.onDamage(
+          obj,
+          damage === MessageFlags.BufferDamage,
+          readI32(rx, pos + 8),
+          readI32(rx, pos + 12),
+          readI32(rx, pos + 16),
+          readI32(rx, pos + 20),
+        );
+        return true; // not a destructor, creates nothing
+      }
       const m = this.fixedMessage;
       m.fromClient = fromClient;
       m.object = obj;
       m.name = meta.spec.name;
-      m.args = decodeFixedArgsInto(meta.spec, rx, pos, this.fixedArgs);
+      m.args = decodeFixedArgsInto(meta.fixedKinds, rx, pos, this.fixedArgs);
       m.time = this.now();
       const rewrite = observer.onMessage(m);
       if (rewrite?.ready !== undefined) this.ready = rewrite.ready;
