@@ -107,6 +107,9 @@ export class MessageRelay {
     let runStart = pos;
     let messages = 0;
     const end = pipe.inputEnd;
+    const observer = this.options.observer;
+    // Traced sessions print every message: damage takes the decoding path there.
+    const damageSink = traceAll || observer?.onDamage === undefined ? undefined : observer;
     this.batchTime = -1;
     try {
       while (end - pos >= 8) {
@@ -124,6 +127,20 @@ export class MessageRelay {
         if (fromClient && meta.since > obj.version) throw tooNew(obj, meta);
         if (meta.flags === MessageFlags.None && !traceAll) {
           pos += size;
+          messages++;
+          continue;
+        }
+        if ((meta.flags & DAMAGE) !== 0 && damageSink !== undefined && size === DAMAGE_SIZE) {
+          // A frame's bulk (grant mode): four words to the observer, no message built.
+          damageSink.onDamage?.(
+            obj,
+            (meta.flags & MessageFlags.BufferDamage) !== 0,
+            readI32(rx, pos + 8),
+            readI32(rx, pos + 12),
+            readI32(rx, pos + 16),
+            readI32(rx, pos + 20),
+          );
+          pos += size; // forwarded unchanged: part of the run
           messages++;
           continue;
         }
@@ -287,18 +304,6 @@ export class MessageRelay {
     // into one message object and one array reused for every message (observer.ts).
     const observer = this.options.observer;
     if ((meta.flags & MessageFlags.Observed) !== 0 && observer !== undefined) {
-      const damage = meta.flags & (MessageFlags.SurfaceDamage | MessageFlags.BufferDamage);
-      if (damage !== 0 && observer.onDamage !== undefined) {
-        observer.onDamage(
-          obj,
-          damage === MessageFlags.BufferDamage,
-          readI32(rx, pos + 8),
-          readI32(rx, pos + 12),
-          readI32(rx, pos + 16),
-          readI32(rx, pos + 20),
-        );
-        return true; // not a destructor, creates nothing
-      }
       const m = this.fixedMessage;
       m.fromClient = fromClient;
       m.object = obj;
@@ -400,6 +405,11 @@ export class MessageRelay {
 }
 
 const NO_FDS: readonly number[] = [];
+
+/** Observed wl_surface damage requests (flags set by message-table.ts only when observed). */
+const DAMAGE = MessageFlags.SurfaceDamage | MessageFlags.BufferDamage;
+/** wl_surface.damage and damage_buffer: header and four ints. */
+const DAMAGE_SIZE = 24;
 
 type MutableObservedMessage = { -readonly [K in keyof ObservedMessage]: ObservedMessage[K] };
 
