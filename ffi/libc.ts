@@ -391,6 +391,18 @@ export function isFile(fd: number, dev: bigint, ino: bigint): boolean {
   return statScratch.readBigUInt64LE(0) === dev && statScratch.readBigUInt64LE(8) === ino;
 }
 
+/**
+ * Whether every page of the file holds storage (st_blocks covers its size rounded up
+ * to pages): a file with no holes, whose holes need no looking for. Without
+ * allocating (asked on every grant-mode copy).
+ */
+export function hasNoHoles(fd: number): boolean {
+  check(raw.fstat(fd, statScratch), 'fstat');
+  const size = Number(statScratch.readBigInt64LE(48));
+  const allocated = Number(statScratch.readBigInt64LE(64)) * 512;
+  return allocated >= Math.ceil(size / 4096) * 4096;
+}
+
 export function mmap(fd: number, length: number, prot: number, offset = 0): NativePointer {
   const ptr = raw.mmap(null, length, prot, MAP_SHARED, fd, offset);
   if (ptr === null || ptr === MAP_FAILED) fail('mmap');

@@ -2,8 +2,9 @@
 // through the real GrantBacking path (spans from damage, copy into a memfd extent),
 // next to one libc memcpy of the same full frame in the same run — the limit. Cases:
 // full damage; 10 % damage as a full-width band (a scrolling terminal) and as a
-// centred rectangle (a widget); and the pread path a pool not sealed against
-// shrinking takes. Medians of several runs.
+// centred rectangle (a widget), the latter also row by row (a koffi memcpy per row, as
+// where the native span-copy helper is not built); and the pread path a pool not
+// sealed against shrinking takes. Medians of several runs.
 
 import { parseArgs } from 'node:util';
 import {
@@ -20,12 +21,19 @@ import {
   nativeView,
   PROT_WRITE,
 } from '../ffi/libc.js';
+import { forceRowByRow, spanCopyMode } from '../ffi/span-copy.js';
 import { MemfdGrantBackend } from '../bridge/grants/memfd.js';
 import { LiveReclaimer, createPolicy } from '../policies/index.js';
-import { bufferPages, PageCoverage } from '../bridge/shm/coverage.js';
+import { bufferPages } from '../bridge/shm/coverage.js';
 import { GrantBacking } from '../bridge/shm/grant-mode.js';
 import { ownFdOf } from '../bridge/shm/pool-fd.js';
-import type { BufferState, PoolState, Rect } from '../bridge/shm/state.js';
+import {
+  type BufferState,
+  type PoolState,
+  type Rect,
+  newBufferState,
+  newPoolState,
+} from '../bridge/shm/state.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,7 +66,7 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
   const st = fstat(fd);
   // As the tracker opens it: the bridge's own description, so copies look for holes.
   const own = ownFdOf(fd);
-  const pool: PoolState = {
+  const pool = newPoolState({
     id: 1,
     key: 1,
     size: SIZE,
@@ -67,15 +75,8 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
     clientFd: own.fd,
     ownDescription: own.ownDescription,
     sealedAgainstShrink: sealed,
-    buffers: new Set(),
-    coverage: new PageCoverage(),
-    destroyed: false,
-    letGo: false,
-    acked: false,
-    oracle: undefined,
-    evidence: 'E1',
-  };
-  const buffer: BufferState = {
+  });
+  const buffer = newBufferState({
     id: 2,
     pool,
     offset: 0,
@@ -83,13 +84,8 @@ function clientPool(sealed: boolean): { pool: PoolState; buffer: BufferState; fd
     height: H,
     stride: STRIDE,
     format: 0,
-    busy: false,
-    destroyed: false,
-    acked: false,
-    readable: false,
     pages: bufferPages(0, STRIDE, H),
-    covering: true,
-  };
+  });
   pool.buffers.add(buffer);
   return { pool, buffer, fd };
 }
@@ -146,6 +142,7 @@ const cases = {
   full: [] as number[],
   band10: [] as number[],
   rect10: [] as number[],
+  rect10Rows: [] as number[],
   preadFull: [] as number[],
 };
 for (let run = 0; run < RUNS; run++) {
@@ -153,6 +150,9 @@ for (let run = 0; run < RUNS; run++) {
   cases.full.push(measureCommits(true, null));
   cases.band10.push(measureCommits(true, band));
   cases.rect10.push(measureCommits(true, rect));
+  forceRowByRow(true);
+  cases.rect10Rows.push(measureCommits(true, rect));
+  forceRowByRow(false);
   cases.preadFull.push(measureCommits(false, null));
 }
 const m = Object.fromEntries(Object.entries(cases).map(([k, v]) => [k, median(v)])) as Record<
@@ -167,6 +167,8 @@ const summary = {
   fullOverMemcpy: m.full / m.memcpy,
   band10OverFull: m.band10 / m.full,
   rect10OverFull: m.rect10 / m.full,
+  rect10RowsOverFull: m.rect10Rows / m.full,
+  spanCopy: spanCopyMode(),
 };
 if (values.json) {
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -174,7 +176,7 @@ if (values.json) {
   const row = (name: string, ms: number, ratio: string, target: string): string =>
     `| ${name.padEnd(38)} | ${ms.toFixed(3).padStart(8)} ms | ${ratio.padStart(14)} | ${target.padEnd(16)} |\n`;
   process.stdout.write(
-    `\ngrant-mode copy per commit, ${summary.frame}, medians of ${RUNS} runs × ${FRAMES} commits\n\n` +
+    `\ngrant-mode copy per commit, ${summary.frame}, medians of ${RUNS} runs × ${FRAMES} commits, span copies: ${summary.spanCopy}\n\n` +
       `| ${'case'.padEnd(38)} | ${'per frame'.padStart(11)} | ${'ratio'.padStart(14)} | ${'target'.padEnd(16)} |\n` +
       `|${'-'.repeat(40)}|${'-'.repeat(13)}|${'-'.repeat(16)}|${'-'.repeat(18)}|\n` +
       row('libc memcpy of the frame (the limit)', m.memcpy, '1.00× memcpy', '') +
@@ -195,6 +197,12 @@ if (values.json) {
         m.rect10,
         `${summary.rect10OverFull.toFixed(3)}× full`,
         '≤ 0.15× full',
+      ) +
+      row(
+        '10 % centred rectangle, call per row',
+        m.rect10Rows,
+        `${summary.rect10RowsOverFull.toFixed(3)}× full`,
+        '',
       ) +
       row(
         'full damage (unsealed pool, pread)',

@@ -11,15 +11,14 @@ import { MemfdGrantBackend } from '../grants/memfd.js';
 import { SimGrantBackend } from '../grants/sim.js';
 import { ClientLimitError } from '../relay/errors.js';
 import { PASSTHROUGH_CHARGES, ShmAccounting } from './accounting.js';
-import { PageCoverage } from './coverage.js';
 import { GrantBacking } from './grant-mode.js';
-import type { PoolState } from './state.js';
+import { type PoolState, newPoolState } from './state.js';
 
 const MiB = 1024 * 1024;
 const limits = { maxPoolSize: 256 * MiB, maxShmTotal: 1024 * MiB, maxShmDeclared: 2048 * MiB };
 
 function pool(size: number, sealed: boolean): PoolState {
-  return {
+  return newPoolState({
     id: 1,
     key: 1,
     size,
@@ -28,14 +27,7 @@ function pool(size: number, sealed: boolean): PoolState {
     clientFd: -1,
     ownDescription: false,
     sealedAgainstShrink: sealed,
-    buffers: new Set(),
-    coverage: new PageCoverage(),
-    destroyed: false,
-    letGo: false,
-    acked: false,
-    oracle: undefined,
-    evidence: 'E1',
-  };
+  });
 }
 
 /** A backend that cannot grant sparsely, as gntalloc (which cannot run off Xen). */

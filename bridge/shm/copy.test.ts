@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   close,
   ftruncate,
+  hasNoHoles,
   memfdCreate,
   mmap,
   munmap,
@@ -184,6 +185,27 @@ describe('holes', () => {
       punchHole(fd, 5 * 4096, 4096);
       expect(holesIn(fd, 4 * 4096, 8 * 4096)).toEqual([[5 * 4096, 6 * 4096]]);
       expect(holesIn(fd, 0, 16 * 4096, 1)).toEqual([[0, 4 * 4096]]); // at most `max`
+    } finally {
+      close(fd);
+    }
+  });
+
+  it('tells a file without holes from st_blocks alone, and finds a hole punched later', () => {
+    const fd = memfdCreate('dense');
+    try {
+      ftruncate(fd, 8 * 4096 + 100); // a partial last page counts as a whole one
+      expect(hasNoHoles(fd)).toBe(false);
+      const ptr = mmap(fd, 8 * 4096 + 100, PROT_READ | PROT_WRITE);
+      const view = nativeView(ptr, 8 * 4096 + 100);
+      for (let i = 0; i < 8 * 4096; i += 4096) view[i] = 1;
+      expect(hasNoHoles(fd)).toBe(false); // the partial last page not written yet
+      view[8 * 4096 + 99] = 1;
+      munmap(ptr, 8 * 4096 + 100);
+      expect(hasNoHoles(fd)).toBe(true);
+      expect(holesIn(fd, 0, 8 * 4096 + 100)).toEqual([]);
+      punchHole(fd, 3 * 4096, 4096);
+      expect(hasNoHoles(fd)).toBe(false);
+      expect(holesIn(fd, 0, 8 * 4096 + 100)).toEqual([[3 * 4096, 4 * 4096]]);
     } finally {
       close(fd);
     }

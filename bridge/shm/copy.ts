@@ -6,14 +6,16 @@
 //
 // Why no view of that mapping: V8 counts a view of native memory as external memory,
 // and a bridge that held one per pool (16 MiB for a 1080p pool) ran major collections
-// of tens of ms every commit burst on the event loop, delaying every client. A memcpy
-// per row costs a koffi call instead of a copyWithin (about as cheap with addresses
-// as numbers), and copies of many rows run on the copy threads anyway. pread costs a
+// of tens of ms every commit burst on the event loop, delaying every client. All the
+// rows of a copy go to native code in one call (ffi/span-copy.ts: a memcpy per row in
+// C; a koffi call per row, twice as slow for a narrow rectangle, where that helper is
+// not built), and copies of many rows run on the copy threads anyway. pread costs a
 // syscall per span (one full frame ≈ 0.7 ms, a pread per row ≈ 1.5 ms here), hence
 // few, large spans on that path. Holes in the client's pool are neither read nor
 // copied (holesIn / withoutHoles, at the end of this file).
 
-import { type NativePointer, memcpyAt, preadInto, seekData } from '../../ffi/libc.js';
+import { type NativePointer, hasNoHoles, preadInto, seekData } from '../../ffi/libc.js';
+import { copyRowsAt } from '../../ffi/span-copy.js';
 import type { Rect } from './state.js';
 
 /**
@@ -162,15 +164,13 @@ export function copySpans(
   source: PoolSource,
   extentPtr: NativePointer,
 ): number {
+  if (source.kind === 'joint') {
+    return copyRowsAt(source.base + source.extentAt, source.base, spans);
+  }
   let copied = 0;
   for (const { start, length, rows, stride } of spans) {
     for (let row = 0, at = start; row < rows; row++, at += stride) {
-      if (source.kind === 'joint') {
-        memcpyAt(source.base + source.extentAt + at, source.base + at, length);
-        copied += length;
-      } else {
-        copied += preadInto(source.fd, extentPtr + BigInt(at), length, at);
-      }
+      copied += preadInto(source.fd, extentPtr + BigInt(at), length, at);
     }
   }
   return copied;
@@ -184,9 +184,12 @@ export function copySpans(
 // It must not be *read* either: reading a hole of a shmem file through a shared
 // mapping allocates a page in the client's file (pread of a hole does not; both checked
 // on Linux 6.x with a sealed memfd). So every copy first asks the client's file where
-// its holes are, with lseek(SEEK_DATA/SEEK_HOLE) — two calls when there are none — on
-// an open file description of the bridge's own (PoolState.ownDescription), and copies
-// only the data. At most MAX_HOLES holes per copy are looked for: a client that
+// its holes are, and copies only the data: first whether it has any (fstat: st_blocks
+// covers the whole file — a client that has drawn its whole pool), then where, with
+// lseek(SEEK_DATA/SEEK_HOLE) on an open file description of the bridge's own
+// (PoolState.ownDescription). The fstat first because SEEK_HOLE walks the page cache
+// from the data up to the next hole — to the end of the file when there is none: about
+// 75 ns a page, 150 µs for a 1080p buffer, more than the copy of a 10 % damage. At most MAX_HOLES holes per copy are looked for: a client that
 // alternates data and hole pages would otherwise cost two syscalls a page; past that
 // the rest is read as data, which the limits already charge (a sealed pool is charged
 // the client pages that reading can fault, twice its covered bytes).
@@ -203,6 +206,7 @@ export type ByteRange = readonly [start: number, end: number];
  */
 export function holesIn(fd: number, from: number, to: number, max = MAX_HOLES): ByteRange[] {
   const holes: ByteRange[] = [];
+  if (hasNoHoles(fd)) return holes;
   let at = from;
   while (at < to && holes.length < max) {
     const data = seekData(fd, at, 'data');

@@ -45,6 +45,7 @@
 
 import type { Logger } from 'pino';
 import { SyscallError } from '../../ffi/errors.js';
+import { spanCopyMode } from '../../ffi/span-copy.js';
 import {
   close as closeFd,
   dupCloexec,
@@ -207,6 +208,9 @@ export class GrantBacking implements PoolBacking {
     this.sparse = backend.grantsSparsely && options.whole !== true;
     this.threads = options.threads;
     this.log = options.log ?? silentLogger;
+    if (spanCopyMode() === 'row-by-row') {
+      this.log.warn('span-copy helper not built (npm run build needs cc): copies run row by row');
+    }
   }
 
   charge(size: number, covered: number, sealedAgainstShrink: boolean, letGo = false): PoolCharge {

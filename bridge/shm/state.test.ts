@@ -1,16 +1,17 @@
-import { PageCoverage } from './coverage.js';
 import { describe, expect, it } from 'vitest';
 import {
   type BufferState,
   type PoolState,
   type SurfaceState,
   damageInBufferCoordinates,
+  newBufferState,
+  newPoolState,
   newSurfaceState,
   poolEvidence,
 } from './state.js';
 
 function pool(over: Partial<PoolState> = {}): PoolState {
-  return {
+  const p = newPoolState({
     id: 5,
     key: 1,
     size: 4096,
@@ -19,32 +20,22 @@ function pool(over: Partial<PoolState> = {}): PoolState {
     clientFd: -1,
     ownDescription: false,
     sealedAgainstShrink: true,
-    buffers: new Set(),
-    coverage: new PageCoverage(),
-    destroyed: false,
-    letGo: false,
-    acked: false,
-    oracle: undefined,
-    evidence: 'E1',
-    ...over,
-  };
+  });
+  return { ...p, ...over };
 }
 
 function buffer(p: PoolState, over: Partial<BufferState> = {}): BufferState {
   const b: BufferState = {
-    id: 6,
-    pool: p,
-    offset: 0,
-    width: 100,
-    height: 50,
-    stride: 400,
-    format: 0,
-    busy: false,
-    destroyed: false,
-    acked: false,
-    readable: false,
-    pages: { first: 0, end: 5 },
-    covering: true,
+    ...newBufferState({
+      id: 6,
+      pool: p,
+      offset: 0,
+      width: 100,
+      height: 50,
+      stride: 400,
+      format: 0,
+      pages: { first: 0, end: 5 },
+    }),
     ...over,
   };
   p.buffers.add(b);

@@ -4,7 +4,7 @@
 
 import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import { wayland } from '../protocol/enums.js';
-import type { PageCoverage, PageRange } from './coverage.js';
+import { PageCoverage, type PageRange } from './coverage.js';
 import type { EvidenceLevel } from './events.js';
 
 export interface PoolState {
@@ -95,6 +95,67 @@ export interface BufferState {
    * wl_shm_buffer_ref_pool, to draw a destroyed buffer until it is replaced).
    */
   covering: boolean;
+}
+
+/** A pool as create_pool starts it: no buffers, nothing covered, not let go, E1. */
+export function newPoolState(
+  fields: Pick<
+    PoolState,
+    | 'id'
+    | 'key'
+    | 'size'
+    | 'file'
+    | 'mappedFile'
+    | 'clientFd'
+    | 'ownDescription'
+    | 'sealedAgainstShrink'
+  >,
+): PoolState {
+  // Every property written out, not spread: a spread made the tracker's 10 000-buffer
+  // test 10x slower (V8 gives spread copies slower property access).
+  const { id, key, size, file, mappedFile, clientFd, ownDescription, sealedAgainstShrink } = fields;
+  return {
+    id,
+    key,
+    size,
+    file,
+    mappedFile,
+    clientFd,
+    ownDescription,
+    sealedAgainstShrink,
+    buffers: new Set(),
+    coverage: new PageCoverage(),
+    destroyed: false,
+    letGo: false,
+    acked: false,
+    oracle: undefined,
+    evidence: 'E1',
+  };
+}
+
+/** A buffer as create_buffer starts it: covering its pages, never committed. */
+export function newBufferState(
+  fields: Pick<
+    BufferState,
+    'id' | 'pool' | 'offset' | 'width' | 'height' | 'stride' | 'format' | 'pages'
+  >,
+): BufferState {
+  const { id, pool, offset, width, height, stride, format, pages } = fields; // not spread: above
+  return {
+    id,
+    pool,
+    offset,
+    width,
+    height,
+    stride,
+    format,
+    busy: false,
+    destroyed: false,
+    acked: false,
+    readable: false,
+    pages,
+    covering: true,
+  };
 }
 
 export type Rect = [x: number, y: number, width: number, height: number];

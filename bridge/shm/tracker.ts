@@ -25,13 +25,20 @@ import type { ArgValue } from '../wire/values.js';
 import type { PageRange } from './coverage.js';
 import { PASSTHROUGH_CHARGES, ShmAccounting } from './accounting.js';
 import type { PoolBacking } from './backing.js';
-import { PAGE_SIZE, PageCoverage, bufferPages } from './coverage.js';
+import { PAGE_SIZE, bufferPages } from './coverage.js';
 import { LifecycleEmitter } from './emitter.js';
 import { ShmError, servingOrShort } from './errors.js';
 import type { EvidenceLevel, LifecycleSink } from './events.js';
 import type { ShmBudget } from './shm-budget.js';
 import { ownFdOf, validatePoolFd } from './pool-fd.js';
-import { type BufferState, type PoolState, bytesPerPixel, poolEvidence } from './state.js';
+import {
+  type BufferState,
+  type PoolState,
+  bytesPerPixel,
+  newBufferState,
+  newPoolState,
+  poolEvidence,
+} from './state.js';
 import { SurfaceTable } from './surfaces.js';
 
 const pagesOf = (size: number): number => Math.ceil(size / PAGE_SIZE);
@@ -308,7 +315,7 @@ export class ShmTracker implements SessionObserver {
     // Checked before anything is taken, so a refused pool costs nothing.
     const charge = this.accounting.admit(what, size, file.sealedAgainstShrink);
     const own = servingOrShort(what, () => ownFdOf(fd));
-    const pool: PoolState = {
+    const pool = newPoolState({
       id,
       key: this.nextPoolKey++,
       size,
@@ -317,14 +324,7 @@ export class ShmTracker implements SessionObserver {
       clientFd: own.fd,
       ownDescription: own.ownDescription,
       sealedAgainstShrink: file.sealedAgainstShrink,
-      buffers: new Set(),
-      coverage: new PageCoverage(),
-      destroyed: false,
-      letGo: false,
-      acked: false,
-      oracle: undefined,
-      evidence: 'E1',
-    };
+    });
     let rewrite: MessageRewrite | undefined;
     const backing = this.options.backing;
     if (backing !== undefined) {
@@ -408,7 +408,7 @@ export class ShmTracker implements SessionObserver {
     }
     const pages = bufferPages(offset!, stride!, height!);
     this.cover(pool, pages, `wl_shm_pool.create_buffer ${width}x${height} at offset ${offset}`);
-    const buffer: BufferState = {
+    const buffer = newBufferState({
       id,
       pool,
       offset: offset!,
@@ -416,13 +416,8 @@ export class ShmTracker implements SessionObserver {
       height: height!,
       stride: stride!,
       format: format!,
-      busy: false,
-      destroyed: false,
-      acked: false,
-      readable: false,
       pages,
-      covering: true,
-    };
+    });
     this.buffers.set(id, buffer);
     pool.buffers.add(buffer);
     this.events.pool(m.time, pool, {
