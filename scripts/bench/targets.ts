@@ -48,6 +48,8 @@ export interface BridgeTargetOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** A command the node process runs under, e.g. ['strace', '-c', '-f', '-o', FILE]. */
   readonly wrap?: readonly string[];
+  /** Another build's CLI (its dist/bridge/cli/main.js), e.g. a baseline; default: this one. */
+  readonly cli?: string;
 }
 
 /** `grantway proxy` in its own node process, as deployed. */
@@ -57,7 +59,7 @@ export async function startBridge(
   options: BridgeTargetOptions,
 ): Promise<Target & { readonly pid: number }> {
   const path = join(runtimeDir, `bench-grantway-${options.mode}`);
-  const cli = fileURLToPath(new URL('../../bridge/cli/main.js', import.meta.url));
+  const cli = options.cli ?? fileURLToPath(new URL('../../bridge/cli/main.js', import.meta.url));
   const wrap = options.wrap ?? [];
   const child = spawn(
     wrap[0] ?? process.execPath,
