@@ -182,7 +182,7 @@ if (values.json) {
         'full damage (sealed pool, mapped)',
         m.full,
         `${summary.fullOverMemcpy.toFixed(2)}× memcpy`,
-        '≤ 1.5× memcpy',
+        '≤ 1.1× memcpy',
       ) +
       row(
         '10 % damage, full-width band',

@@ -26,6 +26,11 @@ export interface CompositorOptions {
   readonly height?: number;
   /** sway only: let sway start Xwayland itself (`xwayland enable`). */
   readonly xwayland?: boolean;
+  /**
+   * sway only: the headless output's refresh rate (default 60 Hz). A high rate lets a
+   * client that draws on every frame callback run as fast as its path allows.
+   */
+  readonly refreshHz?: number;
   /** How long to wait for its socket (default 30 s: mutter and kwin are slow to start). */
   readonly startTimeoutMs?: number;
 }
@@ -121,9 +126,18 @@ background-color=0xff204060
 locking=false
 `;
 
-function swayConfig(width: number, height: number, xwayland: boolean): string {
+function swayConfig(
+  width: number,
+  height: number,
+  xwayland: boolean,
+  refreshHz: number | undefined,
+): string {
+  const mode =
+    refreshHz === undefined
+      ? `resolution ${width}x${height}`
+      : `mode --custom ${width}x${height}@${refreshHz}Hz`;
   return [
-    `output HEADLESS-1 resolution ${width}x${height}`,
+    `output HEADLESS-1 ${mode}`,
     `xwayland ${xwayland ? 'enable' : 'disable'}`,
     'default_border normal',
     'focus_follows_mouse no',
@@ -165,7 +179,10 @@ export async function startCompositor(
       });
       if (kind === 'sway') {
         const config = join(runtimeDir, 'sway.config');
-        await writeFile(config, swayConfig(width, height, options.xwayland === true));
+        await writeFile(
+          config,
+          swayConfig(width, height, options.xwayland === true, options.refreshHz),
+        );
         command = 'sway';
         args = ['-c', config];
       } else {
