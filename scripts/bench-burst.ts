@@ -14,12 +14,11 @@
 // the bridge adds shows); --compositor weston uses weston headless, whose commit
 // handler reads every byte of a shm buffer (weston 10), ~40 ms per 1080p frame here.
 // --pin CPU puts the bench, the compositor and the bridge (its copy threads too) on one
-// CPU; by default the scheduler places them. --baseline DIR adds a path through another
-// build's `grantway proxy` (DIR/dist/bridge/cli/main.js, e.g. a checkout of main built
-// with `npm run build`), its bursts alternating with the others: before and after in
-// one run.
+// CPU; by default the scheduler places them. --baseline DIST adds a path through another
+// build's `grantway proxy` (DIST is its dist/ directory, e.g. a copy of main's), its
+// bursts alternating with the others: before and after in one run (as bench:proxy).
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmbeddedCompositor } from '../harness/embedded.js';
@@ -42,18 +41,15 @@ const { values } = parseArgs({
 const COUNTS = values.clients.split(',').map(Number);
 const BURSTS = Number(values.bursts);
 const registry = new ProtocolRegistry();
-const BASELINE_CLI =
-  values.baseline === undefined
-    ? undefined
-    : join(resolve(values.baseline), 'dist', 'bridge', 'cli', 'main.js');
-if (BASELINE_CLI !== undefined && !existsSync(BASELINE_CLI))
-  throw new Error(`--baseline: no ${BASELINE_CLI} (build it with npm run build there)`);
+const BASELINE = values.baseline === undefined ? undefined : resolve(values.baseline);
+if (BASELINE !== undefined && !existsSync(join(BASELINE, 'bridge', 'cli', 'main.js')))
+  throw new Error(`--baseline: ${BASELINE} is no built dist/ (no bridge/cli/main.js)`);
 // passthrough: the relay alone (no copy), what any relay's hop adds to the sync.
 const PATHS = [
   'direct',
   'grantway passthrough',
   'grantway grant',
-  ...(BASELINE_CLI === undefined ? [] : ['baseline grant']),
+  ...(BASELINE === undefined ? [] : ['baseline grant']),
 ] as const;
 type PathName = (typeof PATHS)[number];
 
@@ -126,8 +122,6 @@ async function main(): Promise<void> {
   const compositor = await startCompositor();
   const bridges: (Target & { pid: number })[] = [];
   const rows: Row[] = [];
-  // The baseline's socket and lock file live apart from this build's.
-  const baselineDir = mkdtempSync(join(compositor.runtimeDir, 'baseline-'));
   try {
     const paths = new Map<PathName, string>([['direct', compositor.socketPath]]);
     for (const mode of ['passthrough', 'grant'] as const) {
@@ -135,10 +129,11 @@ async function main(): Promise<void> {
       bridges.push(bridge);
       paths.set(`grantway ${mode}`, bridge.path);
     }
-    if (BASELINE_CLI !== undefined) {
-      const base = await startBridge(baselineDir, compositor.socketPath, {
+    if (BASELINE !== undefined) {
+      const base = await startBridge(compositor.runtimeDir, compositor.socketPath, {
         mode: 'grant',
-        cli: BASELINE_CLI,
+        dist: BASELINE,
+        label: 'baseline',
       });
       bridges.push(base);
       paths.set('baseline grant', base.path);
@@ -176,7 +171,6 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const b of bridges) await b.stop();
-    rmSync(baselineDir, { recursive: true, force: true });
     await compositor.stop();
   }
   if (values.json) {

@@ -10,6 +10,10 @@
 // reports, summed over the processes that relay) and its resident memory per idle
 // client. Two placements: as the scheduler places them, and all on one CPU (--cpu),
 // where wake-ups are cheap and the figures show the work on the path.
+//
+// --baseline DIST adds the proxies of another build (a copy of main's dist/, say) as
+// "baseline passthrough" and "baseline grant": a change and what it changes, side by
+// side in one run on the same machine state. --no-waypipe leaves waypipe out.
 
 import { parseArgs } from 'node:util';
 import { startWeston } from '../harness/real/weston.js';
@@ -36,6 +40,9 @@ const { values } = parseArgs({
     cpu: { type: 'string', default: '0' },
     'no-pin': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    /** Also run another build's proxies (its dist directory) as "baseline …" paths. */
+    baseline: { type: 'string' },
+    'no-waypipe': { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -182,10 +189,17 @@ async function main(): Promise<void> {
   try {
     const dir = weston.runtimeDir;
     const up = weston.socketPath;
+    const baseline = values.baseline;
     const relays = [
       await startBridge(dir, up, { mode: 'passthrough' }),
       await startBridge(dir, up, { mode: 'grant' }),
-      await startWaypipe(dir, up),
+      ...(baseline === undefined
+        ? []
+        : [
+            await startBridge(dir, up, { mode: 'passthrough', dist: baseline, label: 'baseline' }),
+            await startBridge(dir, up, { mode: 'grant', dist: baseline, label: 'baseline' }),
+          ]),
+      ...(values['no-waypipe'] ? [] : [await startWaypipe(dir, up)]),
       await startCRelay(dir, up),
     ];
     started.push(...relays);

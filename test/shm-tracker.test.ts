@@ -35,6 +35,8 @@ const createSurface = request('wl_compositor', 'create_surface');
 const attach = request('wl_surface', 'attach');
 const damage = request('wl_surface', 'damage');
 const commit = request('wl_surface', 'commit');
+const damageBuffer = request('wl_surface', 'damage_buffer');
+const setBufferScale = request('wl_surface', 'set_buffer_scale');
 
 /** An oracle the test controls: whatever `mapped` says about a file. */
 class ScriptedOracle implements MappingOracle {
@@ -216,6 +218,25 @@ describe('shm lifetime tracker', () => {
     await until(() => types().includes('buffer-committed'), 'commit');
     const committed = events.find((e) => e.type === 'buffer-committed');
     expect(committed).toMatchObject({ damage: [[0, 0, 64, 64]] });
+  });
+
+  it('maps damage by its kind: surface damage scaled to the buffer, buffer damage as sent, both signed', async () => {
+    const { c } = await setup();
+    c.send(ID.pool, createBuffer, [ID.buffer, 0, 64, 64, 256, 0]);
+    c.send(ID.compositor, createSurface, [ID.surface]);
+    c.send(ID.surface, attach, [ID.buffer, 0, 0]);
+    c.send(ID.surface, setBufferScale, [2]);
+    c.send(ID.surface, damage, [1, 2, 3, 4]);
+    c.send(ID.surface, damageBuffer, [-4, 10, 20, 5]);
+    c.send(ID.surface, commit, []);
+    await until(() => types().includes('buffer-committed'), 'commit');
+    const committed = events.find((e) => e.type === 'buffer-committed');
+    expect(committed).toMatchObject({
+      damage: [
+        [2, 4, 6, 8],
+        [0, 10, 16, 5],
+      ],
+    });
   });
 
   it('client killed mid-frame: everything it had is destroyed and retired at once (E2)', async () => {

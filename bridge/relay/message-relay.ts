@@ -14,7 +14,7 @@ import { encodeMessage } from '../wire/encode.js';
 import { WireError } from '../wire/errors.js';
 import { formatMessage } from '../wire/format.js';
 import { readObjectId, readOpcode, readSize } from '../wire/header.js';
-import { readU32 } from '../wire/le.js';
+import { readI32, readU32 } from '../wire/le.js';
 import type { ArgValue, UntypedNewId } from '../wire/values.js';
 import { ClientLimitError } from './errors.js';
 import type { ClientLimits } from './limits.js';
@@ -107,6 +107,9 @@ export class MessageRelay {
     let runStart = pos;
     let messages = 0;
     const end = pipe.inputEnd;
+    const observer = this.options.observer;
+    // Traced sessions print every message: damage takes the decoding path there.
+    const damageSink = traceAll || observer?.onDamage === undefined ? undefined : observer;
     this.batchTime = -1;
     try {
       while (end - pos >= 8) {
@@ -124,6 +127,20 @@ export class MessageRelay {
         if (fromClient && meta.since > obj.version) throw tooNew(obj, meta);
         if (meta.flags === MessageFlags.None && !traceAll) {
           pos += size;
+          messages++;
+          continue;
+        }
+        if ((meta.flags & DAMAGE) !== 0 && damageSink !== undefined && size === DAMAGE_SIZE) {
+          // A frame's bulk (grant mode): four words to the observer, no message built.
+          damageSink.onDamage?.(
+            obj,
+            (meta.flags & MessageFlags.BufferDamage) !== 0,
+            readI32(rx, pos + 8),
+            readI32(rx, pos + 12),
+            readI32(rx, pos + 16),
+            readI32(rx, pos + 20),
+          );
+          pos += size; // forwarded unchanged: part of the run
           messages++;
           continue;
         }
@@ -291,7 +308,7 @@ export class MessageRelay {
       m.fromClient = fromClient;
       m.object = obj;
       m.name = meta.spec.name;
-      m.args = decodeFixedArgsInto(meta.spec, rx, pos, this.fixedArgs);
+      m.args = decodeFixedArgsInto(meta.fixedKinds, rx, pos, this.fixedArgs);
       m.time = this.now();
       const rewrite = observer.onMessage(m);
       if (rewrite?.ready !== undefined) this.ready = rewrite.ready;
@@ -388,6 +405,11 @@ export class MessageRelay {
 }
 
 const NO_FDS: readonly number[] = [];
+
+/** Observed wl_surface damage requests (flags set by message-table.ts only when observed). */
+const DAMAGE = MessageFlags.SurfaceDamage | MessageFlags.BufferDamage;
+/** wl_surface.damage and damage_buffer: header and four ints. */
+const DAMAGE_SIZE = 24;
 
 type MutableObservedMessage = { -readonly [K in keyof ObservedMessage]: ObservedMessage[K] };
 

@@ -5,6 +5,9 @@
 
 import type { ProtocolRegistry } from '../protocol/registry.js';
 import type { InterfaceSpec, MessageSpec } from '../protocol/types.js';
+import { fixedWordKinds } from '../wire/decode.js';
+
+const NO_KINDS = new Uint8Array(0);
 
 /** Why a message must be decoded rather than forwarded as opaque bytes. */
 export const MessageFlags = {
@@ -19,7 +22,20 @@ export const MessageFlags = {
   Special: 8,
   /** A session observer asked to see this message. */
   Observed: 16,
+  /**
+   * Observed wl_surface.damage (surface coordinates) or damage_buffer (buffer
+   * coordinates): the relay hands its four words to SessionObserver.onDamage when the
+   * observer has it, without building a message (the bulk of a frame's requests).
+   */
+  SurfaceDamage: 32,
+  BufferDamage: 64,
 } as const;
+
+/** The damage requests that may take the onDamage path, with their flag. */
+const DAMAGE: Readonly<Record<string, number>> = {
+  'wl_surface.damage': MessageFlags.SurfaceDamage,
+  'wl_surface.damage_buffer': MessageFlags.BufferDamage,
+};
 
 export interface MessageMeta {
   readonly spec: MessageSpec;
@@ -37,6 +53,8 @@ export interface MessageMeta {
   readonly newIdOffsets: readonly number[];
   /** Interface of the new_id at the same index of newIdOffsets. */
   readonly newIdInterfaces: readonly string[];
+  /** For fixed-size messages: how each argument word is read (wire fixedWordKinds). */
+  readonly fixedKinds: Uint8Array;
 }
 
 export interface InterfaceTable {
@@ -58,9 +76,10 @@ function compileMessage(
   opcode: number,
   special: boolean,
   observed: boolean,
+  damage = 0,
 ): MessageMeta {
   let flags: number = special ? MessageFlags.Special : MessageFlags.None;
-  if (observed) flags |= MessageFlags.Observed;
+  if (observed) flags |= MessageFlags.Observed | damage;
   let fdCount = 0;
   for (const arg of spec.args) {
     if (arg.type === 'new_id') flags |= MessageFlags.NewId;
@@ -91,6 +110,7 @@ function compileMessage(
     fixedSize: fixed ? offset : -1,
     newIdOffsets: fixed ? newIdOffsets : [],
     newIdInterfaces: fixed ? newIdInterfaces : [],
+    fixedKinds: fixed ? fixedWordKinds(spec) : NO_KINDS,
   };
 }
 
@@ -118,6 +138,7 @@ export function compileInterface(
         i,
         special?.requests.includes(m.name) ?? false,
         watchedRequests.includes(m.name),
+        DAMAGE[`${spec.name}.${m.name}`],
       ),
     ),
     events: spec.events.map((m, i) =>

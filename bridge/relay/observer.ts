@@ -47,6 +47,20 @@ export interface SessionObserver {
    * ClientProtocolError to reject the message (the client gets wl_display.error).
    */
   onMessage(message: ObservedMessage): MessageRewrite | undefined;
+  /**
+   * If present, called instead of onMessage for the observed wl_surface.damage
+   * (inBufferCoordinates false) and damage_buffer (true) requests, with their four
+   * arguments as sent: a client may send thousands per frame, and this path builds no
+   * message for them. An observer without it sees them through onMessage.
+   */
+  onDamage?(
+    surface: WaylandObject,
+    inBufferCoordinates: boolean,
+    x: number,
+    y: number,
+    width: number,
+    height: number,
+  ): void;
   /** The compositor retired a client object id (wl_display.delete_id). */
   onDeleted(object: WaylandObject, time: number): void;
   /** The session ended (either side closed); release everything. */

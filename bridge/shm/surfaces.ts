@@ -27,6 +27,12 @@ export interface CommittedContent {
 
 export class SurfaceTable {
   private readonly surfaces = new Map<number, SurfaceState>();
+  /**
+   * The surface get() returned last: a frame's requests (attach, damage…, commit) all
+   * name one surface, and a flood of damage requests costs one Map lookup each without
+   * it. Invariant: `last` is undefined or the entry of surfaces for last.id.
+   */
+  private last: SurfaceState | undefined;
 
   constructor(
     /** Follow damage requests (see shmInterest); without it commits report damage null. */
@@ -35,20 +41,25 @@ export class SurfaceTable {
 
   /** The state of a surface, made on first use (the relay has validated the id). */
   get(id: number): SurfaceState {
+    const last = this.last;
+    if (last !== undefined && last.id === id) return last;
     let surface = this.surfaces.get(id);
     if (surface === undefined) {
       surface = newSurfaceState(id);
       this.surfaces.set(id, surface);
     }
+    this.last = surface;
     return surface;
   }
 
   delete(id: number): void {
     this.surfaces.delete(id);
+    if (this.last?.id === id) this.last = undefined;
   }
 
   clear(): void {
     this.surfaces.clear();
+    this.last = undefined;
   }
 
   /**
@@ -80,6 +91,21 @@ export class SurfaceTable {
     }
   }
 
+  /** A damage (surface coordinates) or damage_buffer request, its arguments as sent. */
+  damage(
+    id: number,
+    inBufferCoordinates: boolean,
+    x: number,
+    y: number,
+    w: number,
+    h: number,
+  ): void {
+    const surface = this.get(id);
+    const list = inBufferCoordinates ? surface.pendingBufferDamage : surface.pendingDamage;
+    if (list[0] === EVERYTHING) return; // nothing can add to "everything"
+    addRect(list, [x, y, w, h]);
+  }
+
   /** Applies a commit's pending state and says what content it shows. */
   commit(id: number): CommittedContent {
     const surface = this.get(id);
@@ -105,9 +131,13 @@ export class SurfaceTable {
  */
 function addDamage(list: Rect[], a: readonly ArgValue[]): void {
   if (list[0] === EVERYTHING) return; // nothing can add to "everything"
+  addRect(list, [a[0] as number, a[1] as number, a[2] as number, a[3] as number]);
+}
+
+function addRect(list: Rect[], rect: Rect): void {
   if (list.length >= MAX_DAMAGE_RECTS) {
     list.splice(0, list.length, EVERYTHING);
     return;
   }
-  list.push([a[0] as number, a[1] as number, a[2] as number, a[3] as number]);
+  list.push(rect);
 }

@@ -111,6 +111,8 @@ export class ShmTracker implements SessionObserver {
   private readonly events: LifecycleEmitter;
   private nextPoolKey = 1;
   private closed = false;
+  /** Resolves attach's buffer argument; made once, not per surface request. */
+  private readonly bufferOf = (id: number): BufferState | undefined => this.buffers.get(id);
 
   constructor(
     readonly client: number,
@@ -198,6 +200,17 @@ export class ShmTracker implements SessionObserver {
     return undefined;
   }
 
+  onDamage(
+    surface: WaylandObject,
+    inBufferCoordinates: boolean,
+    x: number,
+    y: number,
+    width: number,
+    height: number,
+  ): void {
+    this.surfaces.damage(surface.id, inBufferCoordinates, x, y, width, height);
+  }
+
   private onSurfaceRequest(
     id: number,
     name: string,
@@ -215,7 +228,7 @@ export class ShmTracker implements SessionObserver {
         this.options.backing?.surfaceDestroyed(id);
         break;
       default:
-        this.surfaces.pending(id, name, a, (buffer) => this.buffers.get(buffer));
+        this.surfaces.pending(id, name, a, this.bufferOf);
     }
     return undefined;
   }

@@ -200,6 +200,23 @@ function unknownType(type: never): never {
   throw new TypeError(`unknown wire type ${String(type)}`);
 }
 
+/** How fixedWordKinds says each word of a fixed-size message is read. */
+export const FixedWordKind = { unsigned: 0, int: 1, fixed: 2 } as const;
+
+/**
+ * The kind of each argument word of a fixed-size message (see decodeFixedArgs), worked
+ * out once per message type so that decoding one does not compare type names per word.
+ */
+export function fixedWordKinds(spec: MessageSpec): Uint8Array {
+  return Uint8Array.from(spec.args, (arg) =>
+    arg.type === 'int'
+      ? FixedWordKind.int
+      : arg.type === 'fixed'
+        ? FixedWordKind.fixed
+        : FixedWordKind.unsigned,
+  );
+}
+
 /**
  * The fast path for messages whose arguments are all fixed-size words (int, uint,
  * fixed, object, typed new_id — no string, array, fd or untyped new_id): each word read
@@ -207,26 +224,29 @@ function unknownType(type: never): never {
  * size against the spec (MessageMeta.fixedSize); use decodeArgs for anything else.
  */
 export function decodeFixedArgs(spec: MessageSpec, buf: Uint8Array, offset: number): ArgValue[] {
-  return decodeFixedArgsInto(spec, buf, offset, new Array<ArgValue>(spec.args.length));
+  return decodeFixedArgsInto(fixedWordKinds(spec), buf, offset, []);
 }
 
-/** decodeFixedArgs into `args` (its length set to the spec's), for a caller that reuses it. */
+/**
+ * decodeFixedArgs into `args` (its length set to the number of words), for a caller
+ * that reuses the array and has the message's fixedWordKinds at hand.
+ */
 export function decodeFixedArgsInto(
-  spec: MessageSpec,
+  kinds: Uint8Array,
   buf: Uint8Array,
   offset: number,
   args: ArgValue[],
 ): ArgValue[] {
-  args.length = spec.args.length;
+  const count = kinds.length;
+  // Setting an array's length is a runtime call even when it does not change: on the
+  // relay's fast path (one reused array per session) it cost more than the decoding.
+  if (args.length !== count) args.length = count;
   let pos = offset + HEADER_SIZE;
-  for (let i = 0; i < spec.args.length; i++) {
-    const type = spec.args[i]!.type;
+  for (let i = 0; i < count; i++) {
+    const kind = kinds[i];
+    const word = readI32(buf, pos);
     args[i] =
-      type === 'int'
-        ? readI32(buf, pos)
-        : type === 'fixed'
-          ? readI32(buf, pos) / 256
-          : readU32(buf, pos);
+      kind === FixedWordKind.int ? word : kind === FixedWordKind.fixed ? word / 256 : word >>> 0;
     pos += 4;
   }
   return args;

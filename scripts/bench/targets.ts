@@ -48,8 +48,12 @@ export interface BridgeTargetOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** A command the node process runs under, e.g. ['strace', '-c', '-f', '-o', FILE]. */
   readonly wrap?: readonly string[];
-  /** Another build's CLI (its dist/bridge/cli/main.js), e.g. a baseline; default: this one. */
-  readonly cli?: string;
+  /**
+   * Another build's dist directory to run instead of this one (its bridge/cli/main.js),
+   * named after `label`: a change measured against its baseline in one run.
+   */
+  readonly dist?: string;
+  readonly label?: string;
 }
 
 /** `grantway proxy` in its own node process, as deployed. */
@@ -58,8 +62,11 @@ export async function startBridge(
   upstream: string,
   options: BridgeTargetOptions,
 ): Promise<Target & { readonly pid: number }> {
-  const path = join(runtimeDir, `bench-grantway-${options.mode}`);
-  const cli = options.cli ?? fileURLToPath(new URL('../../bridge/cli/main.js', import.meta.url));
+  const path = join(runtimeDir, `bench-grantway-${options.label ?? ''}${options.mode}`);
+  const cli =
+    options.dist === undefined
+      ? fileURLToPath(new URL('../../bridge/cli/main.js', import.meta.url))
+      : join(options.dist, 'bridge/cli/main.js');
   const wrap = options.wrap ?? [];
   const child = spawn(
     wrap[0] ?? process.execPath,
@@ -88,7 +95,7 @@ export async function startBridge(
     throw err;
   }
   return {
-    name: `grantway ${options.mode}`,
+    name: `${options.label === undefined ? 'grantway' : options.label} ${options.mode}`,
     path,
     pid: child.pid!,
     // strace runs node as its child; valgrind becomes node.
