@@ -30,7 +30,7 @@ import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { assembleBridge } from '../bridge/assembly/assemble.js';
 import type { GrantBackend } from '../bridge/grants/types.js';
 import type { Bridge } from '../bridge/relay/bridge.js';
-import { type CopyTarget, CopyThreads } from '../bridge/shm/copy-threads.js';
+import { type CopyResult, type CopyTarget, CopyThreads } from '../bridge/shm/copy-threads.js';
 import type { Span } from '../bridge/shm/copy.js';
 import { INLINE_COPY_BYTES } from '../bridge/shm/grant-mode.js';
 import type { Lifecycle } from '../bridge/shm/lifecycle.js';
@@ -65,10 +65,12 @@ class GatedCopyThreads extends CopyThreads {
     this.opened = false;
   }
 
-  override copy(spans: readonly Span[], target: CopyTarget): Promise<number> {
+  override copy(spans: readonly Span[], target: CopyTarget, holesFd?: number): Promise<CopyResult> {
     this.started++;
-    if (this.opened) return super.copy(spans, target);
-    return new Promise<void>((go) => this.waiting.push(go)).then(() => super.copy(spans, target));
+    if (this.opened) return super.copy(spans, target, holesFd);
+    return new Promise<void>((go) => this.waiting.push(go)).then(() =>
+      super.copy(spans, target, holesFd),
+    );
   }
 }
 

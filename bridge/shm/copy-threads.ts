@@ -1,26 +1,51 @@
 // A small pool of worker threads (node:worker_threads) that copy grant mode's damage
 // spans off the event loop: one client's big commit no longer delays every other
-// client's messages. A copy big enough is split between the threads. The threads see
-// the memory the main thread maps (one address space); the caller keeps that memory
-// and any fd it names valid until the copy's promise settles (grant-mode.ts).
+// client's messages. The threads see the memory the main thread maps (one address
+// space); the caller keeps that memory and any fd it names valid until the copy's
+// promise settles (grant-mode.ts).
+//
+// What the event loop pays per copy is kept to a few µs, because a burst of commits
+// arrives in one wake-up, ahead of whatever other clients sent (issue 10: a sync sent
+// right after 64 clients' commits waited for every one of them to be handed off).
+// copy() only queues the job; once the loop has read everything that was ready
+// (setImmediate), the queued jobs go out, one message per thread for all of them. A
+// job is split between threads only while some of them are idle: a lone big frame is
+// shared, a burst gives each thread whole frames (one hand-off each, none left idle).
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { type Span, spanBytes, splitSpans } from './copy.js';
+import { type ByteRange, type Span, spanBytes, splitSpans } from './copy.js';
 import type { CopyJobMessage, CopyResultMessage } from './copy-worker.js';
 
 export type CopyTarget = CopyJobMessage['target'];
+
+/** What a copy did, all its shares together (copy-worker.ts, CopyOutcome). */
+export interface CopyResult {
+  /** Bytes it meant to copy: the spans without the client's holes. */
+  wanted: number;
+  copied: number;
+  /** The client's holes it found and did not read: the caller discards them. */
+  holes: ByteRange[];
+}
 
 /** A share of a split copy is never smaller than this (a thread hand-off costs ~50 µs). */
 const MIN_SHARE_BYTES = 1 << 20;
 
 interface Pending {
-  resolve(copied: number): void;
+  resolve(result: CopyResult): void;
   reject(err: Error): void;
+  /** Shares posted and not yet answered. */
   parts: number;
-  copied: number;
+  readonly result: CopyResult;
   failed: Error | undefined;
+}
+
+interface Queued {
+  readonly id: number;
+  readonly spans: readonly Span[];
+  readonly target: CopyTarget;
+  readonly holesFd: number | undefined;
 }
 
 interface Thread {
@@ -52,6 +77,9 @@ export function sharedCopyThreads(count: number, log: Logger): CopyThreads {
 export class CopyThreads {
   private readonly threads: Thread[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** Jobs copy() took this turn of the event loop, posted by dispatch(). */
+  private queue: Queued[] = [];
+  private dispatchScheduled = false;
   private nextId = 1;
   private closing = false;
 
@@ -70,24 +98,54 @@ export class CopyThreads {
     return this.pending.size;
   }
 
-  /** Copies `spans` into the extent (see CopyTarget); resolves with the bytes copied. */
-  copy(spans: readonly Span[], target: CopyTarget): Promise<number> {
+  /**
+   * Copies `spans` into the extent (see CopyTarget), leaving out the holes `holesFd`
+   * (if given) reports in the client's file; resolves with what was copied. The job
+   * goes to the threads once the event loop has handled everything ready now.
+   */
+  copy(spans: readonly Span[], target: CopyTarget, holesFd?: number): Promise<CopyResult> {
     if (this.closing) return Promise.reject(new Error('copy threads are shut down'));
-    while (this.threads.length < this.count) this.threads.push(this.spawn());
-    const groups = splitSpans(spans, this.count, MIN_SHARE_BYTES);
     const id = this.nextId++;
-    return new Promise<number>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, parts: groups.length, copied: 0, failed: undefined });
+    return new Promise<CopyResult>((resolve, reject) => {
+      const result: CopyResult = { wanted: 0, copied: 0, holes: [] };
+      this.pending.set(id, { resolve, reject, parts: 0, result, failed: undefined });
+      this.queue.push({ id, spans, target, holesFd });
+      if (!this.dispatchScheduled) {
+        this.dispatchScheduled = true;
+        setImmediate(() => this.dispatch());
+      }
+    });
+  }
+
+  /**
+   * Posts every queued job: split between the threads idle at that point, or whole to
+   * the least busy one; one message per thread. Invariant: a job's `parts` counts the
+   * shares posted for it, each also in its thread's `shares`.
+   */
+  private dispatch(): void {
+    this.dispatchScheduled = false;
+    const jobs = this.queue;
+    this.queue = [];
+    while (this.threads.length < this.count) this.threads.push(this.spawn());
+    const batches = new Map<Thread, CopyJobMessage[]>();
+    for (const job of jobs) {
+      const p = this.pending.get(job.id)!;
+      let idle = 0;
+      for (const t of this.threads) if (t.queued === 0) idle++;
+      const groups = splitSpans(job.spans, Math.max(1, idle), MIN_SHARE_BYTES);
       for (const group of groups) {
         const thread = this.leastBusy();
         const bytes = spanBytes(group);
         thread.queued += bytes;
-        thread.shares.set(id, (thread.shares.get(id) ?? 0) + bytes);
-        const job: CopyJobMessage = { id, spans: group, target };
-        thread.worker.postMessage(job);
+        thread.shares.set(job.id, (thread.shares.get(job.id) ?? 0) + bytes);
+        p.parts++;
+        let batch = batches.get(thread);
+        if (batch === undefined) batches.set(thread, (batch = []));
+        batch.push({ id: job.id, spans: group, target: job.target, holesFd: job.holesFd });
       }
-      if (groups.length === 0) this.settle(id);
-    });
+      if (groups.length === 0) this.settle(job.id);
+    }
+    for (const [thread, batch] of batches) thread.worker.postMessage(batch);
   }
 
   /** Stops the threads once the copies in flight are done (new ones are refused). */
@@ -137,7 +195,11 @@ export class CopyThreads {
     const p = this.pending.get(reply.id);
     if (p === undefined) return;
     if ('error' in reply) p.failed ??= new Error(`copy failed: ${reply.error}`);
-    else p.copied += reply.copied;
+    else {
+      p.result.wanted += reply.wanted;
+      p.result.copied += reply.copied;
+      for (const hole of reply.holes) p.result.holes.push(hole);
+    }
     if (--p.parts === 0) this.settle(reply.id);
   }
 
@@ -146,7 +208,7 @@ export class CopyThreads {
     if (p === undefined) return;
     this.pending.delete(id);
     if (p.failed !== undefined) p.reject(p.failed);
-    else p.resolve(p.copied);
+    else p.resolve(p.result);
     if (this.closing && this.pending.size === 0) this.terminate();
   }
 

@@ -32,9 +32,12 @@
 // (copy-threads.ts) when the bridge has them: committed() returns its promise, and the
 // relay holds the commit, and that client's later requests, until it settles (other
 // clients go on meanwhile). Everything a copy reads and writes — the joint mapping, the
-// extent, a dup of the client's fd for pread — stays valid until it is done: a pool let
-// go of or forgotten meanwhile goes to the scheduler (or is reclaimed) when its last
-// copy ends, a mapping is unmapped then.
+// extent, a dup of the client's fd for pread or for its holes — stays valid until it is
+// done: a pool let go of or forgotten meanwhile goes to the scheduler (or is reclaimed)
+// when its last copy ends, a mapping is unmapped then. Such a copy asks for the client's
+// holes on the copy thread, not here (lseek walks the file: ~0.1 ms a 1080p frame, paid
+// by every message behind a burst of commits); the holes it found are discarded from
+// the extent when it is done, before the commit goes on.
 //
 // What to copy. A client draws a frame into a buffer and commits it with the damage
 // relative to the frame before (which may have come from another buffer). The extent
@@ -321,17 +324,18 @@ export class GrantBacking implements PoolBacking {
       stride: buffer.stride,
       bpp: bytesPerPixel(buffer.format),
     };
-    const spans = this.skipHoles(b, damageSpans(layout, rects, b.source.kind === 'pread'));
-    const wanted = spanBytes(spans);
+    const damaged = damageSpans(layout, rects, b.source.kind === 'pread');
     this.stats.commits++;
     if (rects === null) this.stats.fullCopies++;
-    if (this.threads === undefined || wanted < INLINE_COPY_BYTES) {
+    if (this.threads === undefined || spanBytes(damaged) < INLINE_COPY_BYTES) {
+      const spans = this.skipHoles(b, damaged);
       const started = performance.now();
-      this.counted(wanted, copySpans(spans, b.source, b.extent.ptr!));
+      this.counted(spanBytes(spans), copySpans(spans, b.source, b.extent.ptr!));
       this.stats.copyMs += performance.now() - started;
       return undefined;
     }
-    return this.copyOnThreads(this.threads, b, buffer.pool, spans, wanted);
+    // The copy thread asks for the holes itself (copy-worker.ts): off the event loop.
+    return this.copyOnThreads(this.threads, b, buffer.pool, damaged);
   }
 
   /** Copies running on the copy threads. */
@@ -354,38 +358,54 @@ export class GrantBacking implements PoolBacking {
    * Runs a copy on the copy threads, keeping what it touches valid until it is done:
    * the joint mapping (a user more), or a dup of the client's fd for pread (the
    * tracker's may close meanwhile) and the extent (its hand-off waits: afterCopies).
+   * The threads look for the client's holes through a dup of the tracker's fd too (one
+   * open file description: the same file, and no other user of its offset); what they
+   * find is discarded from the extent here, before the commit goes on.
    */
   private copyOnThreads(
     threads: CopyThreads,
     b: Backed,
     pool: PoolState,
     spans: Span[],
-    wanted: number,
   ): Promise<void> {
     let target: CopyTarget;
-    let release: () => void;
-    const mapping = b.mapping;
-    if (b.source.kind === 'joint' && mapping !== undefined) {
-      mapping.users++;
+    /** Dups of the client's fd that this copy holds open until it is done. */
+    const fds: number[] = [];
+    const joint = b.source.kind === 'joint' ? b.mapping : undefined;
+    let readFrom: number | undefined;
+    if (joint !== undefined && b.source.kind === 'joint') {
       target = {
         kind: 'joint',
-        ptr: Number(mapping.ptr),
-        length: mapping.length,
+        ptr: Number(joint.ptr),
+        length: joint.length,
         extentAt: b.source.extentAt,
       };
-      release = () => {
-        mapping.users--;
-        if (mapping.closed && mapping.users === 0) munmap(mapping.ptr, mapping.length);
-      };
     } else {
-      const fd = dupCloexec(b.source.kind === 'pread' ? b.source.fd : pool.clientFd);
-      target = { kind: 'pread', fd, extentPtr: Number(b.extent.ptr!) };
-      release = () => closeFd(fd);
+      readFrom = b.source.kind === 'pread' ? b.source.fd : pool.clientFd;
+      fds.push(dupCloexec(readFrom));
+      target = { kind: 'pread', fd: fds[0]!, extentPtr: Number(b.extent.ptr!) };
     }
+    // The holes are asked of the same open file description (PoolState.ownDescription).
+    let holesFd = b.holesFd !== undefined && b.holesFd === readFrom ? fds[0] : undefined;
+    if (b.holesFd !== undefined && holesFd === undefined) {
+      try {
+        fds.push((holesFd = dupCloexec(b.holesFd)));
+      } catch (err) {
+        for (const fd of fds) closeFd(fd);
+        throw err;
+      }
+    }
+    if (joint !== undefined) joint.users++;
+    const releaseMapping = (): void => {
+      if (joint === undefined) return;
+      joint.users--;
+      if (joint.closed && joint.users === 0) munmap(joint.ptr, joint.length);
+    };
     b.inFlight++;
     this.copying++;
     const finish = (): void => {
-      release();
+      releaseMapping();
+      for (const fd of fds) closeFd(fd);
       b.inFlight--;
       this.copying--;
       if (b.inFlight === 0 && b.afterCopies !== undefined) {
@@ -396,10 +416,15 @@ export class GrantBacking implements PoolBacking {
       if (this.copying === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     };
     const started = performance.now();
-    return threads.copy(spans, target).then(
-      (copied) => {
-        finish();
-        this.counted(wanted, copied);
+    return threads.copy(spans, target, holesFd).then(
+      (result) => {
+        try {
+          // Before finish(): the extent stays this pool's until its last copy is done.
+          this.discardHoles(b, result.holes);
+        } finally {
+          finish();
+        }
+        this.counted(result.wanted, result.copied);
         this.stats.copyMs += performance.now() - started;
       },
       (err: unknown) => {
@@ -424,11 +449,16 @@ export class GrantBacking implements PoolBacking {
       return spans; // a file that cannot say: read it all, as before
     }
     if (holes.length === 0) return spans;
+    this.discardHoles(b, holes);
+    return withoutHoles(spans, holes);
+  }
+
+  /** The client's holes go from the extent too (discarded, not copied: copy.ts). */
+  private discardHoles(b: Backed, holes: readonly ByteRange[]): void {
     for (const [start, end] of holes) {
       this.backend.discard(b.extent, start, end - start);
       this.stats.bytesDiscarded += end - start;
     }
-    return withoutHoles(spans, holes);
   }
 
   bufferDestroyed(buffer: BufferState): void {

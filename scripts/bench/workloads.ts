@@ -150,18 +150,31 @@ export class FrameClient {
  * One commit burst: every FrameClient commits at once, and `probe` measures
  * wl_display.sync roundtrips back to back until every commit has been answered.
  * Returns the probe's latencies in µs (the first one was sent right after the burst).
+ * `answered`, if given, gets each client's commit latency in µs: from the burst's
+ * start to the reply to the sync it sent behind its commit (seen between two probe
+ * roundtrips), in the order they came.
  */
-export function commitBurst(clients: readonly FrameClient[], probe: BlockingClient): number[] {
+export function commitBurst(
+  clients: readonly FrameClient[],
+  probe: BlockingClient,
+  answered?: number[],
+): number[] {
   const syncId = probeId.get(probe) ?? probe.allocateId();
   probeId.set(probe, syncId);
+  const start = process.hrtime.bigint();
   for (const c of clients) c.commit();
   const waiting = new Set(clients);
   const samples: number[] = [];
   for (let i = 0; waiting.size > 0 || i === 0; i++) {
     const t0 = process.hrtime.bigint();
     probe.roundtrip(syncId);
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-    for (const c of waiting) if (c.done()) waiting.delete(c);
+    const t1 = process.hrtime.bigint();
+    samples.push(Number(t1 - t0) / 1000);
+    for (const c of waiting) {
+      if (!c.done()) continue;
+      waiting.delete(c);
+      answered?.push(Number(t1 - start) / 1000);
+    }
     if (i > 100_000) throw new Error('commit burst never finished');
   }
   return samples;
