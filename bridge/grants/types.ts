@@ -14,6 +14,9 @@ import type { NativePointer } from '../../ffi/libc.js';
 
 export const PAGE_SIZE = 4096;
 
+/** `size` bytes rounded up to whole pages. */
+export const pageBytes = (size: number): number => Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+
 /** A grant reference: the number the remote side maps a page by. */
 export type GrantRef = number;
 

@@ -21,6 +21,7 @@
 // mapping, up to as many client pages again (see GrantBacking.charge). This is the one
 // place that knows about charges: a mode changes its model, not this.
 
+import { pageBytes } from '../grants/types.js';
 import { ClientLimitError } from '../relay/errors.js';
 import type { ClientLimits } from '../relay/limits.js';
 import type { ShmBudget } from './shm-budget.js';
@@ -47,8 +48,6 @@ export interface PoolCharge {
 export interface ChargeModel {
   charge(size: number, covered: number, sealedAgainstShrink: boolean, letGo?: boolean): PoolCharge;
 }
-
-const pageBytes = (size: number): number => Math.ceil(size / 4096) * 4096;
 
 /** Passthrough: the tracker's dup of the client's fd; the covered bytes. */
 export const PASSTHROUGH_CHARGES: ChargeModel = {

@@ -43,32 +43,23 @@
 // relative to the frame before (which may have come from another buffer). The extent
 // holds what the buffer held when it was last copied, so every damage committed on the
 // surface since then applies to it too: each buffer carries the damage accumulated since
-// its last copy, and a commit copies that plus its own damage. A buffer's first commit,
-// or damage that cannot be expressed in buffer coordinates, copies it whole.
+// its last copy (damage-ledger.ts), and a commit copies that plus its own damage. A
+// buffer's first commit, or damage that cannot be expressed in buffer coordinates,
+// copies it whole. How the client's bytes are read — a joint mapping of pool and extent
+// where that cannot fault, pread elsewhere — is joint-mapping.ts.
 
 import type { Logger } from 'pino';
-import { SyscallError } from '../../ffi/errors.js';
 import { spanCopyMode } from '../../ffi/span-copy.js';
-import {
-  close as closeFd,
-  dupCloexec,
-  ERRNO,
-  mmapAt,
-  munmap,
-  nativeView,
-  PROT_READ,
-  PROT_WRITE,
-  reserveAddressSpace,
-} from '../../ffi/libc.js';
+import { close as closeFd, dupCloexec, nativeView } from '../../ffi/libc.js';
 import {
   FDS_PER_EXTENT,
   type GrantBackend,
   type GrantExtent,
   PAGE_SIZE,
   type PageRange,
+  pageBytes,
 } from '../grants/types.js';
 import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
-import { ClientProtocolError } from '../relay/errors.js';
 import type { PoolCharge } from './accounting.js';
 import type { PoolBacking, PoolRequest } from './backing.js';
 import {
@@ -83,28 +74,19 @@ import {
   withoutHoles,
 } from './copy.js';
 import type { CopyTarget, CopyThreads } from './copy-threads.js';
-import { ShmError } from './errors.js';
+import { DamageLedger } from './damage-ledger.js';
+import {
+  closeJointMapping,
+  type JointMapping,
+  openPoolSource,
+  useJointMapping,
+} from './joint-mapping.js';
 import { silentLogger } from '../log.js';
 import type { ExtentReclaimer, UnmapFacts } from './reclaimer.js';
-import {
-  type BufferState,
-  MAX_DAMAGE_RECTS,
-  type PoolState,
-  type Rect,
-  bytesPerPixel,
-} from './state.js';
-const pageBytes = (size: number): number => Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+import { type BufferState, type PoolState, type Rect, bytesPerPixel } from './state.js';
 
 /** Below this many bytes a copy runs inline: a thread hand-off would cost more. */
 export const INLINE_COPY_BYTES = 256 * 1024;
-
-/** The joint mapping; unmapped once closed and no copy uses it (see module comment). */
-interface Mapping {
-  readonly ptr: bigint;
-  readonly length: number;
-  users: number;
-  closed: boolean;
-}
 
 interface Backed {
   /** The extent the compositor maps. Replaced when the pool grows. */
@@ -112,7 +94,7 @@ interface Backed {
   /** How the client's bytes are read: the joint mapping when sealed, else pread. */
   source: PoolSource;
   /** The joint mapping behind `source`, to undo on resize and reclaim. */
-  mapping: Mapping | undefined;
+  mapping: JointMapping | undefined;
   /** Copies on the copy threads not yet done. */
   inFlight: number;
   /**
@@ -126,14 +108,6 @@ interface Backed {
    * Never used once the pool is let go (the fd is closed then, and nothing is copied).
    */
   readonly holesFd: number | undefined;
-}
-
-/** What grant mode keeps per live buffer to know what a commit must copy. */
-interface BufferCopy {
-  /** Damage the buffer has missed since its last copy; 'full' = copy it whole. */
-  pending: Rect[] | 'full';
-  /** Surfaces it has been shown on (whose commits grow `pending`). */
-  readonly surfaces: Set<number>;
 }
 
 export interface GrantCopyStats {
@@ -163,14 +137,8 @@ export class GrantBacking implements PoolBacking {
    * to it or caches it (settled), or when the tracker forgets its pool, whichever first.
    */
   private readonly handedOff = new Map<PoolState, GrantExtent>();
-  /**
-   * Per buffer committed at least once and not destroyed. Invariant: `copies` and
-   * `shownOn` mirror each other, and a buffer leaves both when the client destroys it
-   * (a client may create and destroy buffers for ever on one pool).
-   */
-  private readonly copies = new Map<BufferState, BufferCopy>();
-  /** The buffers each surface has shown, whose pending damage its commits grow. */
-  private readonly shownOn = new Map<number, Set<BufferState>>();
+  /** What each live buffer missed since its last copy: what a commit must copy. */
+  private readonly damage = new DamageLedger();
   readonly stats: GrantCopyStats = {
     commits: 0,
     fullCopies: 0,
@@ -246,7 +214,7 @@ export class GrantBacking implements PoolBacking {
       if (extent.fd === undefined || extent.ptr === undefined) {
         throw new Error(`the ${this.backend.name} backend has no pages to give a compositor`);
       }
-      opened = this.openSource(pool, extent, request);
+      opened = openPoolSource(pool, extent, request);
       // The extent's fd stays the backend's; the relay sends and closes this one (a fresh
       // open file description for memfd, so the E3 oracle can tell the two holds apart).
       const fd = this.backend.shareFd(extent);
@@ -255,7 +223,7 @@ export class GrantBacking implements PoolBacking {
       this.stats.extentsAllocated++;
       return { fd, mappedFile: extent.file };
     } catch (err) {
-      if (opened?.mapping !== undefined) this.unmap(opened.mapping);
+      if (opened?.mapping !== undefined) closeJointMapping(opened.mapping);
       this.giveBack(extent);
       throw err;
     }
@@ -272,7 +240,7 @@ export class GrantBacking implements PoolBacking {
     this.closeSource(b);
     // Until the new mapping exists, read with pread: never through a stale mapping.
     b.source = { kind: 'pread', fd: pool.clientFd };
-    Object.assign(b, this.openSource(pool, b.extent, request));
+    Object.assign(b, openPoolSource(pool, b.extent, request));
   }
 
   covered(pool: PoolState, range: PageRange): void {
@@ -305,18 +273,7 @@ export class GrantBacking implements PoolBacking {
     const b = this.backed.get(buffer.pool);
     // A let-go pool's source is closed (letGo): nothing of it may be read again.
     if (b === undefined || buffer.pool.letGo) return undefined;
-    // Everything this surface has shown missed this damage too (see module comment).
-    let shown = this.shownOn.get(surfaceId);
-    if (shown === undefined) this.shownOn.set(surfaceId, (shown = new Set()));
-    for (const other of shown) if (other !== buffer) this.addPending(other, damage, buffer);
-    let copy = this.copies.get(buffer);
-    if (copy === undefined)
-      this.copies.set(buffer, (copy = { pending: 'full', surfaces: new Set() }));
-    const missed = copy.pending;
-    copy.pending = [];
-    copy.surfaces.add(surfaceId);
-    shown.add(buffer);
-    const rects = missed === 'full' || damage === null ? null : [...missed, ...damage];
+    const rects = this.damage.committed(surfaceId, buffer, damage);
     const layout = {
       offset: buffer.offset,
       width: buffer.width,
@@ -395,12 +352,7 @@ export class GrantBacking implements PoolBacking {
         throw err;
       }
     }
-    if (joint !== undefined) joint.users++;
-    const releaseMapping = (): void => {
-      if (joint === undefined) return;
-      joint.users--;
-      if (joint.closed && joint.users === 0) munmap(joint.ptr, joint.length);
-    };
+    const releaseMapping = joint === undefined ? (): void => {} : useJointMapping(joint);
     b.inFlight++;
     this.copying++;
     const finish = (): void => {
@@ -462,29 +414,17 @@ export class GrantBacking implements PoolBacking {
   }
 
   bufferDestroyed(buffer: BufferState): void {
-    const copy = this.copies.get(buffer);
-    if (copy === undefined) return;
-    this.copies.delete(buffer);
-    for (const surfaceId of copy.surfaces) {
-      const shown = this.shownOn.get(surfaceId);
-      shown?.delete(buffer);
-      if (shown?.size === 0) this.shownOn.delete(surfaceId);
-    }
+    this.damage.bufferDestroyed(buffer);
   }
 
   surfaceDestroyed(surfaceId: number): void {
-    for (const buffer of this.shownOn.get(surfaceId) ?? []) {
-      this.copies.get(buffer)?.surfaces.delete(surfaceId);
-    }
-    this.shownOn.delete(surfaceId);
+    this.damage.surfaceDestroyed(surfaceId);
   }
 
   letGo(pool: PoolState): void {
     const b = this.backed.get(pool);
     if (b === undefined) return;
-    for (const buffer of [...this.copies.keys()]) {
-      if (buffer.pool === pool) this.bufferDestroyed(buffer);
-    }
+    this.damage.poolLetGo(pool);
     // The client's pages are no longer read, nor kept resident (a copy still running
     // keeps the mapping until it ends).
     this.closeSource(b);
@@ -556,7 +496,7 @@ export class GrantBacking implements PoolBacking {
 
   /** Buffers whose copy state is kept (live buffers committed at least once). */
   get buffersFollowed(): number {
-    return this.copies.size;
+    return this.damage.size;
   }
 
   /** An extent never shown to the compositor goes back: it is certainly unmapped. */
@@ -565,77 +505,9 @@ export class GrantBacking implements PoolBacking {
     this.stats.extentsRetired++;
   }
 
-  /** `buffer` (already shown on this surface) missed the damage `from` just committed. */
-  private addPending(buffer: BufferState, damage: Rect[] | null, from: BufferState): void {
-    const copy = this.copies.get(buffer);
-    if (copy === undefined || copy.pending === 'full') return;
-    // Damage in another buffer's coordinates only carries over between equal sizes.
-    if (damage === null || from.width !== buffer.width || from.height !== buffer.height) {
-      copy.pending = 'full';
-      return;
-    }
-    copy.pending.push(...damage);
-    if (copy.pending.length > MAX_DAMAGE_RECTS) copy.pending = 'full';
-  }
-
-  /**
-   * Reads the client's pool through a mapping only where that cannot fault: the file is
-   * sealed against shrinking and as large as the pool (libwayland-server's own rule),
-   * and the mapping is read-only. Anything else is read with pread. A client file that
-   * cannot be mapped (hugetlbfs at a size it refuses, say) is the client's to fix:
-   * wl_shm.invalid_fd; running out of memory or address space is the bridge's shortage.
-   */
-  private openSource(
-    pool: PoolState,
-    extent: GrantExtent,
-    request: PoolRequest,
-  ): Pick<Backed, 'source' | 'mapping'> {
-    if (!pool.sealedAgainstShrink || extent.fd === undefined) {
-      return { source: { kind: 'pread', fd: pool.clientFd }, mapping: undefined };
-    }
-    const poolBytes = pageBytes(pool.size);
-    const extentBytes = extent.pages * PAGE_SIZE;
-    const length = poolBytes + extentBytes;
-    const ptr = reserveAddressSpace(length);
-    try {
-      try {
-        mmapAt(ptr, poolBytes, PROT_READ, pool.clientFd);
-      } catch (err) {
-        // The file refused (EINVAL, EACCES…); ENOMEM is the bridge's (map count, memory).
-        if (!(err instanceof SyscallError) || err.errno === ERRNO.ENOMEM) throw err;
-        throw new ClientProtocolError(
-          request.objectId,
-          ShmError.invalidFd,
-          `invalid pool fd: cannot map the pool fd (${err.errnoName})`,
-        );
-      }
-      mmapAt(
-        ptr + BigInt(poolBytes),
-        extentBytes,
-        PROT_READ | PROT_WRITE,
-        extent.fd,
-        extent.fdOffset,
-      );
-    } catch (err) {
-      munmap(ptr, length);
-      throw err;
-    }
-    return {
-      source: { kind: 'joint', base: Number(ptr), extentAt: poolBytes },
-      mapping: { ptr, length, users: 0, closed: false },
-    };
-  }
-
   private closeSource(b: Backed): void {
-    if (b.mapping !== undefined) this.unmap(b.mapping);
+    if (b.mapping !== undefined) closeJointMapping(b.mapping);
     b.mapping = undefined;
-  }
-
-  /** Unmaps now, or once the copies that use the mapping are done. */
-  private unmap(mapping: Mapping): void {
-    if (mapping.closed) return;
-    mapping.closed = true;
-    if (mapping.users === 0) munmap(mapping.ptr, mapping.length);
   }
 
   /**

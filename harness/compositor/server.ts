@@ -4,7 +4,7 @@
 // child process so that its address space can be observed (/proc/PID/maps) and it can
 // be crashed without taking the test runner along.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../../bridge/log.js';
@@ -399,7 +399,11 @@ export class EmbeddedCompositor {
   writePng(path: string, surface?: number): void {
     const image = surface === undefined ? this.frameImage() : this.surfaceImage(surface);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, encodePng(image));
+    // Written aside and renamed: whoever watches the directory sees a whole PNG or none
+    // (a reader polling for the file read half of one on a loaded machine).
+    const partial = `${path}.${process.pid}.partial`;
+    writeFileSync(partial, encodePng(image));
+    renameSync(partial, path);
   }
 
   /**
