@@ -26,6 +26,7 @@ function pool(id: number, fields: Partial<PoolState>): PoolState {
     coverage: new PageCoverage(),
     sealedAgainstShrink: true,
     buffers: new Set(),
+    busyBuffers: 0,
     destroyed: false,
     letGo: false,
     acked: false,

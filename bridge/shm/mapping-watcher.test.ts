@@ -42,6 +42,7 @@ function pool(id: number, passthrough: boolean, acked: boolean): PoolState {
     ownDescription: false,
     sealedAgainstShrink: true,
     buffers: new Set(),
+    busyBuffers: 0,
     coverage: new PageCoverage(),
     destroyed: true,
     letGo: true,

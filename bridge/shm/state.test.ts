@@ -8,6 +8,7 @@ import {
   newPoolState,
   newSurfaceState,
   poolEvidence,
+  setBufferBusy,
 } from './state.js';
 
 function pool(over: Partial<PoolState> = {}): PoolState {
@@ -49,10 +50,17 @@ function surface(over: Partial<SurfaceState> = {}): SurfaceState {
 describe('poolEvidence', () => {
   it('is E0 while the compositor holds a live buffer, E1 once none is held', () => {
     const p = pool();
-    const b = buffer(p, { busy: true });
+    const [a, b] = [buffer(p), buffer(p)];
+    setBufferBusy(a, true);
+    setBufferBusy(b, true);
+    setBufferBusy(b, true); // a second commit of a held buffer holds it once
     expect(poolEvidence(p)).toBe('E0');
-    b.busy = false;
+    setBufferBusy(a, false);
+    expect(poolEvidence(p)).toBe('E0'); // b is still held
+    setBufferBusy(b, false);
+    setBufferBusy(b, false); // a release that follows a destroy counts once
     expect(poolEvidence(p)).toBe('E1');
+    expect(p.busyBuffers).toBe(0);
   });
 
   it('needs the pool destroyed and retired and every buffer retired for E2', () => {

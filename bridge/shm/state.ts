@@ -39,6 +39,12 @@ export interface PoolState {
   readonly sealedAgainstShrink: boolean;
   /** Buffers made from this pool whose id the compositor has not yet retired. */
   readonly buffers: Set<BufferState>;
+  /**
+   * How many of `buffers` the compositor holds (busy). Invariant: kept by setBufferBusy,
+   * the only writer of BufferState.busy, so poolEvidence reads a count instead of
+   * walking every buffer on every commit and release (a client may make thousands).
+   */
+  busyBuffers: number;
   /** The pages its covering buffers cover (what the pool costs; see BufferState.covering). */
   readonly coverage: PageCoverage;
   /** The client sent wl_shm_pool.destroy (or went away). */
@@ -72,7 +78,10 @@ export interface BufferState {
   readonly height: number;
   readonly stride: number;
   readonly format: number;
-  /** Committed to a surface and not yet released: the compositor may read it. */
+  /**
+   * Committed to a surface and not yet released: the compositor may read it. Written
+   * only through setBufferBusy (its pool counts the busy ones).
+   */
   busy: boolean;
   destroyed: boolean;
   acked: boolean;
@@ -124,6 +133,7 @@ export function newPoolState(
     ownDescription,
     sealedAgainstShrink,
     buffers: new Set(),
+    busyBuffers: 0,
     coverage: new PageCoverage(),
     destroyed: false,
     letGo: false,
@@ -214,8 +224,18 @@ export function poolEvidence(pool: PoolState): EvidenceLevel {
   // Buffers leave `pool.buffers` when their id is retired, so an empty set means every
   // buffer made from the pool is gone on the compositor's side too.
   if (pool.destroyed && pool.acked && pool.buffers.size === 0) return 'E2';
-  for (const buffer of pool.buffers) if (buffer.busy && !buffer.destroyed) return 'E0';
+  if (pool.busyBuffers > 0) return 'E0';
   return 'E1';
+}
+
+/**
+ * The compositor now holds `buffer` (attached and committed) or no longer does
+ * (released, destroyed, or its client gone); keeps its pool's busyBuffers.
+ */
+export function setBufferBusy(buffer: BufferState, busy: boolean): void {
+  if (buffer.busy === busy) return;
+  buffer.busy = busy;
+  buffer.pool.busyBuffers += busy ? 1 : -1;
 }
 
 const F = wayland.wl_shm.format;

@@ -38,6 +38,7 @@ import {
   newBufferState,
   newPoolState,
   poolEvidence,
+  setBufferBusy,
 } from './state.js';
 import { SurfaceTable } from './surfaces.js';
 
@@ -197,7 +198,7 @@ export class ShmTracker implements SessionObserver {
       if (buffer === undefined) return undefined;
       buffer.readable = false;
       if (buffer.busy) {
-        buffer.busy = false;
+        setBufferBusy(buffer, false);
         this.events.emit(m.time, { type: 'buffer-released', buffer: buffer.id });
         this.updateEvidence(buffer.pool, m.time);
       }
@@ -277,7 +278,7 @@ export class ShmTracker implements SessionObserver {
     for (const buffer of this.buffers.values()) {
       buffer.destroyed = true;
       buffer.acked = true;
-      buffer.busy = false;
+      setBufferBusy(buffer, false);
       buffer.pool.buffers.delete(buffer);
       this.options.backing?.bufferDestroyed(buffer);
     }
@@ -442,7 +443,7 @@ export class ShmTracker implements SessionObserver {
       ready = this.options.backing?.committed(surfaceId, buffer, damage);
     }
     if (attached) {
-      buffer.busy = true;
+      setBufferBusy(buffer, true);
       buffer.readable = true;
       this.events.emit(time, {
         type: 'buffer-committed',
@@ -517,7 +518,7 @@ export class ShmTracker implements SessionObserver {
     const buffer = this.buffers.get(id);
     if (buffer === undefined) return;
     buffer.destroyed = true;
-    buffer.busy = false;
+    setBufferBusy(buffer, false);
     this.options.backing?.bufferDestroyed(buffer);
     this.events.pool(time, buffer.pool, { type: 'buffer-destroyed', buffer: id });
     this.checkLetGo(buffer.pool, time);
