@@ -346,7 +346,10 @@ describe.skipIf(!haveSimpleShm)('the embedded compositor with a PNG directory', 
       const killed = await runClient('weston-simple-shm', [], compositor.env, 1_000);
       expect(killed.timedOut).toBe(true);
       const files = await waitFor('the window PNGs', () => {
-        const names = readdirSync(pngDir).sort();
+        // Whole PNGs only (one being written has a hidden name until it is complete).
+        const names = readdirSync(pngDir)
+          .filter((name) => name.endsWith('.png'))
+          .sort();
         return Promise.resolve(names.length === 2 ? names : undefined);
       });
       expect(files).toEqual([1, 2].map((n) => `window-${n}-${SIMPLE_SHM_APP_ID}.png`));

@@ -5,7 +5,7 @@
 // be crashed without taking the test runner along.
 
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../../bridge/log.js';
 import { ProtocolRegistry } from '../../bridge/protocol/registry.js';
@@ -399,9 +399,9 @@ export class EmbeddedCompositor {
   writePng(path: string, surface?: number): void {
     const image = surface === undefined ? this.frameImage() : this.surfaceImage(surface);
     mkdirSync(dirname(path), { recursive: true });
-    // Written aside and renamed: whoever watches the directory sees a whole PNG or none
-    // (a reader polling for the file read half of one on a loaded machine).
-    const partial = `${path}.${process.pid}.partial`;
+    // Written aside (a hidden name) and renamed: whoever watches the directory sees a
+    // whole PNG or none (a reader polling for the file read half of one under load).
+    const partial = join(dirname(path), `.${basename(path)}.${process.pid}.partial`);
     writeFileSync(partial, encodePng(image));
     renameSync(partial, path);
   }
