@@ -14,8 +14,11 @@ import type { NativePointer } from '../../ffi/libc.js';
 
 export const PAGE_SIZE = 4096;
 
+/** The pages `size` bytes take (the last one partly used). */
+export const pagesOf = (size: number): number => Math.ceil(size / PAGE_SIZE);
+
 /** `size` bytes rounded up to whole pages. */
-export const pageBytes = (size: number): number => Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+export const pageBytes = (size: number): number => pagesOf(size) * PAGE_SIZE;
 
 /** A grant reference: the number the remote side maps a page by. */
 export type GrantRef = number;

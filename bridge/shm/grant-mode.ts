@@ -58,6 +58,7 @@ import {
   PAGE_SIZE,
   type PageRange,
   pageBytes,
+  pagesOf,
 } from '../grants/types.js';
 import type { FileIdentity, MappingVerdict } from '../oracle/types.js';
 import type { PoolCharge } from './accounting.js';
@@ -207,7 +208,7 @@ export class GrantBacking implements PoolBacking {
     pool: PoolState,
     request: PoolRequest,
   ): { fd: number; mappedFile: FileIdentity | undefined } {
-    const pages = Math.ceil(pool.size / PAGE_SIZE);
+    const pages = pagesOf(pool.size);
     const extent = this.reclaimer.allocate(pages, { sparse: this.sparse });
     let opened: Pick<Backed, 'source' | 'mapping'> | undefined;
     try {
@@ -235,7 +236,7 @@ export class GrantBacking implements PoolBacking {
     // The relay reads nothing more from a client while its commit is copied, so a
     // resize cannot race a copy; were it to, growing would move the extent under it.
     if (b.inFlight > 0) throw new Error('wl_shm_pool.resize while a copy of the pool runs');
-    const pages = Math.ceil(pool.size / PAGE_SIZE);
+    const pages = pagesOf(pool.size);
     b.extent = this.reclaimer.grow(b.extent, pages);
     this.closeSource(b);
     // Until the new mapping exists, read with pread: never through a stale mapping.

@@ -101,9 +101,12 @@ export class SurfaceTable {
     h: number,
   ): void {
     const surface = this.get(id);
-    const list = inBufferCoordinates ? surface.pendingBufferDamage : surface.pendingDamage;
-    if (list[0] === EVERYTHING) return; // nothing can add to "everything"
-    addRect(list, [x, y, w, h]);
+    addRect(inBufferCoordinates ? surface.pendingBufferDamage : surface.pendingDamage, [
+      x,
+      y,
+      w,
+      h,
+    ]);
   }
 
   /** Applies a commit's pending state and says what content it shows. */
@@ -130,11 +133,11 @@ export class SurfaceTable {
  * damage forever without committing, and the list must not grow with it.
  */
 function addDamage(list: Rect[], a: readonly ArgValue[]): void {
-  if (list[0] === EVERYTHING) return; // nothing can add to "everything"
   addRect(list, [a[0] as number, a[1] as number, a[2] as number, a[3] as number]);
 }
 
 function addRect(list: Rect[], rect: Rect): void {
+  if (list[0] === EVERYTHING) return; // nothing can add to "everything"
   if (list.length >= MAX_DAMAGE_RECTS) {
     list.splice(0, list.length, EVERYTHING);
     return;

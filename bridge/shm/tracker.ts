@@ -26,6 +26,7 @@ import type { PageRange } from './coverage.js';
 import { PASSTHROUGH_CHARGES, ShmAccounting } from './accounting.js';
 import type { PoolBacking } from './backing.js';
 import { PAGE_SIZE, bufferPages } from './coverage.js';
+import { pagesOf } from '../grants/types.js';
 import { LifecycleEmitter } from './emitter.js';
 import { ShmError, servingOrShort } from './errors.js';
 import type { EvidenceLevel, LifecycleSink } from './events.js';
@@ -41,8 +42,6 @@ import {
   setBufferBusy,
 } from './state.js';
 import { SurfaceTable } from './surfaces.js';
-
-const pagesOf = (size: number): number => Math.ceil(size / PAGE_SIZE);
 
 /**
  * The messages the tracker must see, by interface. Damage is optional: decoding every

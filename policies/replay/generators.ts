@@ -13,6 +13,7 @@ import {
   type LifecycleHeader,
 } from '../../bridge/shm/index.js';
 import type { LifecycleTrace } from '../../bridge/shm/index.js';
+import { pagesOf } from '../../bridge/grants/index.js';
 import { type Random, randomInt, seededRandom } from './random.js';
 
 const FRAME_MS = 1000 / 60;
@@ -21,7 +22,6 @@ const ACK_MS = 0.2;
 /** How long after the next commit the compositor releases the previous buffer. */
 const RELEASE_MS = 2;
 const ARGB8888 = 0;
-const pagesOf = (bytes: number): number => Math.ceil(bytes / 4096);
 
 type Body = LifecycleEvent extends infer E
   ? E extends unknown
