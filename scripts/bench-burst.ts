@@ -6,7 +6,8 @@
 // measured), every sync during the burst, and what the burst's own commits took (each
 // client's commit to the reply to the sync behind it; the whole burst: to the last).
 //
-// Paths: direct to the compositor; `grantway proxy` in passthrough mode (the relay
+// Paths: direct to the compositor; the plain C relay of bench:proxy (the floor: any
+// relay's hop, nothing understood); `grantway proxy` in passthrough mode (the relay
 // alone: what its hop adds whatever grant mode does) and in grant mode (which copies
 // every frame into grant pages, on its copy threads).
 //
@@ -25,7 +26,7 @@ import { startEmbeddedCompositor } from '../harness/embedded.js';
 import { startWeston } from '../harness/real/weston.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { BlockingClient } from './bench/blocking-client.js';
-import { pinToCpu, startBridge, type Target } from './bench/targets.js';
+import { pinToCpu, startBridge, startCRelay, type Target } from './bench/targets.js';
 import { commitBurst, FrameClient, quantile } from './bench/workloads.js';
 
 const { values } = parseArgs({
@@ -44,9 +45,11 @@ const registry = new ProtocolRegistry();
 const BASELINE = values.baseline === undefined ? undefined : resolve(values.baseline);
 if (BASELINE !== undefined && !existsSync(join(BASELINE, 'bridge', 'cli', 'main.js')))
   throw new Error(`--baseline: ${BASELINE} is no built dist/ (no bridge/cli/main.js)`);
-// passthrough: the relay alone (no copy), what any relay's hop adds to the sync.
+// C relay: the floor (a poll loop moving bytes, no parsing), what any relay's hop adds.
+// passthrough: grantway's relay alone (no copy).
 const PATHS = [
   'direct',
+  'C relay',
   'grantway passthrough',
   'grantway grant',
   ...(BASELINE === undefined ? [] : ['baseline grant']),
@@ -124,6 +127,9 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     const paths = new Map<PathName, string>([['direct', compositor.socketPath]]);
+    const cRelay = await startCRelay(compositor.runtimeDir, compositor.socketPath);
+    bridges.push({ ...cRelay, pid: cRelay.pids()[0]! });
+    paths.set('C relay', cRelay.path);
     for (const mode of ['passthrough', 'grant'] as const) {
       const bridge = await startBridge(compositor.runtimeDir, compositor.socketPath, { mode });
       bridges.push(bridge);

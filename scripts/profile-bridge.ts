@@ -1,6 +1,7 @@
 // `npm run profile -- --workload flood|roundtrip|burst [--mode grant|passthrough]`:
 // where a `grantway proxy` process spends its time on one kind of work, against weston
-// headless. The bridge runs under `node --cpu-prof`; the table is self time by
+// headless (or, with --compositor embedded, the embedded compositor, which does little
+// per commit, so the bridge's share of a burst shows). The bridge runs under `node --cpu-prof`; the table is self time by
 // function. It also prints the bridge's CPU time per relayed message, which (unlike
 // wall-clock figures) barely moves with the machine's load, and can run the bridge
 // under `strace -c -f` (--strace) to count its syscalls, or with --trace-gc.
@@ -10,7 +11,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startWeston, type WestonInstance } from '../harness/real/weston.js';
+import { startWeston } from '../harness/real/weston.js';
+import { startEmbeddedCompositor } from '../harness/embedded.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { BlockingClient } from './bench/blocking-client.js';
 import { selfTimeTable } from './bench/cpu-profile.js';
@@ -40,6 +42,7 @@ const { values } = parseArgs({
     flood: { type: 'string', default: '2000000' },
     clients: { type: 'string', default: '64' },
     bursts: { type: 'string', default: '10' },
+    compositor: { type: 'string', default: 'weston' },
     top: { type: 'string', default: '10' },
     strace: { type: 'boolean', default: false },
     'trace-gc': { type: 'boolean', default: false },
@@ -97,11 +100,26 @@ function run(workload: string, path: string, warm = false): { messages: number; 
   }
 }
 
+/** What the profile needs of a compositor, weston headless or the embedded one. */
+interface Compositor {
+  socketPath: string;
+  runtimeDir: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function startCompositor(): Promise<Compositor> {
+  if (values.compositor === 'weston') return startWeston({ socketName: 'profile-weston' });
+  if (values.compositor === 'embedded')
+    return startEmbeddedCompositor({ socketName: 'profile-embedded' });
+  throw new Error(`--compositor ${values.compositor}: weston or embedded`);
+}
+
 async function main(): Promise<void> {
   const workload = values.workload;
   const mode = values.mode === 'passthrough' ? 'passthrough' : 'grant';
   const dir = mkdtempSync(join(tmpdir(), 'grantway-profile-'));
-  const weston = await startWeston({ socketName: 'profile-weston' });
+  const weston = await startCompositor();
   let bridge: Target | undefined;
   try {
     bridge = await startTarget(weston, dir, mode);
@@ -115,7 +133,7 @@ async function main(): Promise<void> {
 }
 
 function startTarget(
-  weston: WestonInstance,
+  weston: Compositor,
   dir: string,
   mode: 'grant' | 'passthrough',
 ): Promise<Target> {
@@ -152,7 +170,7 @@ function startTarget(
 }
 
 async function profile(
-  weston: WestonInstance,
+  weston: Compositor,
   bridge: Target,
   dir: string,
   workload: string,
