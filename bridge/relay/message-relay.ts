@@ -71,6 +71,11 @@ export class MessageRelay {
   private readonly fixedArgs: ArgValue[] = [];
   /** A hold the observer asked for on the fixed-size message just handled. */
   private ready: Promise<void> | undefined;
+  /**
+   * Set for a walk that handleDeferred started: the turn's end has come for it, so its
+   * deferred requests are handled (once per walk is enough to let the others go first).
+   */
+  private deferredTurnCame = false;
 
   /** Set once the compositor's wl_display.error has been forwarded. */
   get errorRelayed(): boolean {
@@ -79,11 +84,13 @@ export class MessageRelay {
 
   /**
    * onHold: output from a message on waits for `ready`; the session releases hold `id`
-   * of `pipe` when it settles (session.ts).
+   * of `pipe` when it settles (session.ts). onDefer: the walk stopped before a deferred
+   * request; the session calls handleDeferred once the turn's other connections are read.
    */
   constructor(
     private readonly options: MessageRelayOptions,
     private readonly onHold: (pipe: Pipe, id: number, ready: Promise<void>) => void = noHolds,
+    private readonly onDefer: (pipe: Pipe) => void = noHolds,
   ) {
     this.objects = new ObjectMap(options.tables.display());
     this.registry = new RegistryFilter((name) => options.tables.get(name));
@@ -99,6 +106,13 @@ export class MessageRelay {
    * that message on until its work is done (onHold): the walk stops after that message,
    * and the session walks the rest once the hold is released. So nothing after a held
    * message changes any state before the observer's work is done.
+   *
+   * A deferred request (MessageFlags.Deferred: grant mode's commit) stops the walk before
+   * it, unhandled (onDefer); the session walks on from it with handleDeferred at the end
+   * of the event loop's turn. In a burst, every client's commit then costs the loop its
+   * work only after every ready connection has been read and relayed: a sync sent
+   * behind 64 commits is not read behind their work (issue 10). One client's order is
+   * kept; nothing it sent after the commit is handled before it.
    */
   handleInput(pipe: Pipe, fromClient: boolean): void {
     const rx = pipe.rx;
@@ -144,6 +158,13 @@ export class MessageRelay {
           messages++;
           continue;
         }
+        if ((meta.flags & MessageFlags.Deferred) !== 0 && fromClient && !this.deferredTurnCame) {
+          // Held from the run before it on: nothing of this client is sent now (the
+          // finally queues the run behind the hold), so reading the other ready
+          // connections costs one recvmsg each, and their sends wait for the turn's end.
+          this.onDefer(pipe);
+          break;
+        }
         if (meta.fdCount > pipe.inFds.length) throw missingFds(fromClient, obj, meta);
         if (this.handleFixedMessage(fromClient, obj, meta, rx, pos, size)) {
           const ready = this.ready;
@@ -174,6 +195,20 @@ export class MessageRelay {
       // Everything before the failing (or partial) message was valid: pass it on.
       pipe.forward(runStart, pos);
       pipe.consumed(pos, messages);
+    }
+  }
+
+  /**
+   * Walks the client's input on from the deferred request it stopped at (onDefer): the
+   * end of the turn has come for it. Deferred requests later in the same walk are not
+   * deferred again.
+   */
+  handleDeferred(pipe: Pipe): void {
+    this.deferredTurnCame = true;
+    try {
+      this.handleInput(pipe, true);
+    } finally {
+      this.deferredTurnCame = false;
     }
   }
 

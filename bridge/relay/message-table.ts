@@ -29,6 +29,12 @@ export const MessageFlags = {
    */
   SurfaceDamage: 32,
   BufferDamage: 64,
+  /**
+   * A request whose handling costs the event loop real work (grant mode's commit: its
+   * damage made into spans, a copy queued): the relay handles it only once every other
+   * connection ready in the same turn has been read (message-relay.ts, "deferred").
+   */
+  Deferred: 128,
 } as const;
 
 /** The damage requests that may take the onDamage path, with their flag. */
@@ -77,9 +83,11 @@ function compileMessage(
   special: boolean,
   observed: boolean,
   damage = 0,
+  deferred = false,
 ): MessageMeta {
   let flags: number = special ? MessageFlags.Special : MessageFlags.None;
   if (observed) flags |= MessageFlags.Observed | damage;
+  if (deferred) flags |= MessageFlags.Deferred;
   let fdCount = 0;
   for (const arg of spec.args) {
     if (arg.type === 'new_id') flags |= MessageFlags.NewId;
@@ -118,6 +126,8 @@ function compileMessage(
 export interface ObservedMessages {
   readonly requests: Readonly<Record<string, readonly string[]>>;
   readonly events: Readonly<Record<string, readonly string[]>>;
+  /** Requests handled after the other connections ready in the same turn (Deferred). */
+  readonly deferred?: Readonly<Record<string, readonly string[]>>;
 }
 
 const NOTHING_OBSERVED: ObservedMessages = { requests: {}, events: {} };
@@ -129,6 +139,7 @@ export function compileInterface(
   const special = SPECIAL[spec.name];
   const watchedRequests = observed.requests[spec.name] ?? [];
   const watchedEvents = observed.events[spec.name] ?? [];
+  const deferredRequests = observed.deferred?.[spec.name] ?? [];
   return {
     spec,
     name: spec.name,
@@ -139,6 +150,7 @@ export function compileInterface(
         special?.requests.includes(m.name) ?? false,
         watchedRequests.includes(m.name),
         DAMAGE[`${spec.name}.${m.name}`],
+        deferredRequests.includes(m.name),
       ),
     ),
     events: spec.events.map((m, i) =>

@@ -75,6 +75,12 @@ export interface SessionObserver {
 export interface ObserverFactory {
   readonly requests: MessageInterest;
   readonly events: MessageInterest;
+  /**
+   * Observed requests whose handling is costly work on the event loop (grant mode's
+   * commits). The relay handles each only after reading every other connection that is
+   * ready in the same turn, so a burst of them does not delay another client's sync.
+   */
+  readonly deferred?: MessageInterest;
   create(sessionId: number, context: SessionContext): SessionObserver;
 }
 

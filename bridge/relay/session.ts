@@ -25,6 +25,7 @@ import { MessageRelay, type MessageRelayOptions } from './message-relay.js';
 import type { ObjectMap } from './object-map.js';
 import { type FlushResult, Pipe } from './pipe.js';
 import { describeFailure, displayError } from './session-errors.js';
+import { atTurnEnd } from './turn-end.js';
 
 export type { TraceSink } from './message-relay.js';
 
@@ -107,7 +108,11 @@ export class Session {
     private readonly options: SessionOptions,
   ) {
     this.id = options.id;
-    this.relay = new MessageRelay(options, (pipe, id, ready) => this.onHold(pipe, id, ready));
+    this.relay = new MessageRelay(
+      options,
+      (pipe, id, ready) => this.onHold(pipe, id, ready),
+      (pipe) => this.onDefer(pipe),
+    );
     this.requests = new Pipe(client, upstream);
     this.events = new Pipe(upstream, client);
     this.clientWatch = watchFd(client.fd, (ready) => this.onReady(ready, true));
@@ -140,20 +145,33 @@ export class Session {
    */
   private onHold(pipe: Pipe, id: number, ready: Promise<void>): void {
     ready.then(
-      () => {
-        if (this.closed || !pipe.release(id)) return;
-        this.guard(() => {
-          if (pipe.inputEnd > pipe.inputStart) this.relay.handleInput(pipe, pipe === this.requests);
-          if (this.closed) return;
-          this.flush(pipe);
-          if (this.relay.errorRelayed) this.finish('wl_display.error delivered');
-        });
-      },
+      () => this.resume(pipe, id, () => this.relay.handleInput(pipe, pipe === this.requests)),
       (err: unknown) =>
         this.guard(() => {
           throw err;
         }),
     );
+  }
+
+  /**
+   * The relay stopped before a deferred request (grant mode's commit, MessageFlags
+   * .Deferred): the client's requests wait behind a hold of their own until the event
+   * loop has read every other connection ready in this turn (turn-end.ts).
+   */
+  private onDefer(pipe: Pipe): void {
+    const id = pipe.hold();
+    atTurnEnd(() => this.resume(pipe, id, () => this.relay.handleDeferred(pipe)));
+  }
+
+  /** Releases hold `id`; once nothing before it is held, walks the input read meanwhile. */
+  private resume(pipe: Pipe, id: number, walk: () => void): void {
+    if (this.closed || !pipe.release(id)) return;
+    this.guard(() => {
+      if (pipe.inputEnd > pipe.inputStart) walk();
+      if (this.closed) return;
+      this.flush(pipe);
+      if (this.relay.errorRelayed) this.finish('wl_display.error delivered');
+    });
   }
 
   get isClosed(): boolean {

@@ -48,9 +48,13 @@ import { SurfaceTable } from './surfaces.js';
  * damage request costs the relay's fast path, and only copying (grant mode) and
  * recorded traces use it.
  */
-export function shmInterest(trackDamage: boolean): {
+export function shmInterest(
+  trackDamage: boolean,
+  copies = false,
+): {
   requests: MessageInterest;
   events: MessageInterest;
+  deferred: MessageInterest;
 } {
   const surface = ['attach', 'commit', 'destroy', 'set_buffer_scale', 'set_buffer_transform'];
   if (trackDamage) surface.push('damage', 'damage_buffer');
@@ -66,6 +70,9 @@ export function shmInterest(trackDamage: boolean): {
       wl_shm: ['format'],
       wl_buffer: ['release'],
     },
+    // A commit that copies costs the loop its damage spans and a queued copy: handled
+    // after the other connections ready in the same turn (MessageFlags.Deferred).
+    deferred: copies ? { wl_surface: ['commit'] } : {},
   };
 }
 
@@ -586,10 +593,11 @@ export function shmTrackerFactory(
   options: ShmTrackerOptions,
   onCreated?: (tracker: ShmTracker) => void,
 ): ObserverFactory {
-  const interest = shmInterest(options.trackDamage === true);
+  const interest = shmInterest(options.trackDamage === true, options.backing !== undefined);
   return {
     requests: interest.requests,
     events: interest.events,
+    deferred: interest.deferred,
     create(sessionId: number, context: SessionContext): SessionObserver {
       const tracker = new ShmTracker(sessionId, context, options);
       onCreated?.(tracker);

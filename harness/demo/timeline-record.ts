@@ -7,11 +7,8 @@
 
 import { DelegatingBackend } from '../../bridge/grants/index.js';
 import type { GrantBackend, GrantExtent } from '../../bridge/grants/index.js';
-import type {
-  ObserverFactory,
-  ObservedMessage,
-  SessionObserver,
-} from '../../bridge/relay/observer.js';
+import type { ObserverFactory } from '../../bridge/relay/observer.js';
+import { tapRequests } from '../../bridge/relay/observer-tap.js';
 import type { EvidenceLevel, LifecycleEvent } from '../../bridge/shm/index.js';
 
 /** One pool of one client, from creation to the moment its grant was freed. */
@@ -162,31 +159,11 @@ export class DemoRecorder {
 
   /** Wraps the bridge's observer factory to learn the title of each session's window. */
   observe(inner: ObserverFactory): ObserverFactory {
-    const innerWants = (m: ObservedMessage): boolean =>
-      (m.fromClient ? inner.requests : inner.events)[m.object.table.name]?.includes(m.name) ===
-      true;
-    return {
-      requests: {
-        ...inner.requests,
-        xdg_toplevel: [...(inner.requests.xdg_toplevel ?? []), 'set_title'],
-      },
-      events: inner.events,
-      create: (sessionId, context): SessionObserver => {
-        const observer = inner.create(sessionId, context);
-        return {
-          onMessage: (m) => {
-            const title = m.args[0];
-            if (m.fromClient && m.object.table.name === 'xdg_toplevel' && m.name === 'set_title') {
-              if (typeof title === 'string') this.#title(sessionId, title);
-            }
-            return innerWants(m) ? observer.onMessage(m) : undefined;
-          },
-          onDeleted: (object, time) => observer.onDeleted(object, time),
-          onClosed: (time) => observer.onClosed(time),
-          ...(observer.heldFds === undefined ? {} : { heldFds: () => observer.heldFds!() }),
-        };
-      },
-    };
+    return tapRequests(inner, { xdg_toplevel: ['set_title'] }, (sessionId, m) => {
+      const title = m.args[0];
+      if (m.name === 'set_title' && m.object.table.name === 'xdg_toplevel')
+        if (typeof title === 'string') this.#title(sessionId, title);
+    });
   }
 
   /** The demo SIGKILLed the client of process `pid` now. */
