@@ -205,7 +205,7 @@ export class ShmTracker implements SessionObserver {
       buffer.readable = false;
       if (buffer.busy) {
         setBufferBusy(buffer, false);
-        this.events.emit(m.time, { type: 'buffer-released', buffer: buffer.id });
+        this.events.released(m.time, buffer.id);
         this.updateEvidence(buffer.pool, m.time);
       }
     } else if (iface === 'wl_shm' && m.name === 'format') {
@@ -451,12 +451,7 @@ export class ShmTracker implements SessionObserver {
     if (attached) {
       setBufferBusy(buffer, true);
       buffer.readable = true;
-      this.events.emit(time, {
-        type: 'buffer-committed',
-        buffer: buffer.id,
-        surface: surfaceId,
-        damage,
-      });
+      this.events.committed(time, buffer.id, surfaceId, damage);
       this.updateEvidence(buffer.pool, time);
     }
     return ready;
@@ -549,7 +544,7 @@ export class ShmTracker implements SessionObserver {
     const level: EvidenceLevel = poolEvidence(pool);
     if (level !== pool.evidence) {
       pool.evidence = level;
-      this.events.pool(time, pool, { type: 'evidence', level });
+      this.events.evidence(time, pool, level);
       this.options.hooks?.poolEvidence?.(this, pool, time);
     }
     // Let go and acked (the compositor has the fd): the backing goes to the reclaimer
