@@ -137,6 +137,11 @@ export function newPoolState(
     coverage: new PageCoverage(),
     destroyed: false,
     letGo: false,
+    // Written out though optional: set later, they would change the object's shape
+    // (a hidden-class migration, and polymorphic loads on every commit's pool).
+    letGoAt: undefined,
+    handedOff: undefined,
+    settled: undefined,
     acked: false,
     oracle: undefined,
     evidence: 'E1',

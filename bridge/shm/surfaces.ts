@@ -15,7 +15,10 @@ import {
 
 const EVERYTHING: Rect = [0, 0, 0x7fffffff, 0x7fffffff];
 
-/** What a commit does to a surface's content. */
+/**
+ * What a commit does to a surface's content. SurfaceTable.commit returns one object,
+ * reused for every commit (a commit per frame per client): valid until the next commit.
+ */
 export interface CommittedContent {
   /** The buffer now shown, or null (none, or detached). */
   readonly buffer: BufferState | null;
@@ -25,6 +28,8 @@ export interface CommittedContent {
   readonly damage: Rect[] | null;
 }
 
+type MutableCommittedContent = { -readonly [K in keyof CommittedContent]: CommittedContent[K] };
+
 export class SurfaceTable {
   private readonly surfaces = new Map<number, SurfaceState>();
   /**
@@ -33,6 +38,12 @@ export class SurfaceTable {
    * it. Invariant: `last` is undefined or the entry of surfaces for last.id.
    */
   private last: SurfaceState | undefined;
+  /** What commit() returns, reused (see CommittedContent). */
+  private readonly committed: MutableCommittedContent = {
+    buffer: null,
+    attached: false,
+    damage: null,
+  };
 
   constructor(
     /** Follow damage requests (see shmInterest); without it commits report damage null. */
@@ -122,9 +133,15 @@ export class SurfaceTable {
     const damage =
       buffer !== null && this.trackDamage ? damageInBufferCoordinates(surface, buffer) : null;
     surface.pendingBuffer = undefined;
-    surface.pendingDamage = [];
-    surface.pendingBufferDamage = [];
-    return { buffer, attached: attached !== undefined, damage };
+    // Emptied in place, not replaced: the damage above is a new list of new rectangles,
+    // and most commits (every one without tracked damage) have nothing pending.
+    clearRects(surface.pendingDamage);
+    clearRects(surface.pendingBufferDamage);
+    const out = this.committed;
+    out.buffer = buffer;
+    out.attached = attached !== undefined;
+    out.damage = damage;
+    return out;
   }
 }
 
@@ -143,4 +160,9 @@ function addRect(list: Rect[], rect: Rect): void {
     return;
   }
   list.push(rect);
+}
+
+/** Empties a pending damage list (setting an array's length is a runtime call: skipped when empty). */
+function clearRects(list: Rect[]): void {
+  if (list.length > 0) list.length = 0;
 }
