@@ -77,7 +77,10 @@ export function damageSpans(
       });
     }
   }
-  return [...mergeContiguous(contiguous), ...strided];
+  const merged = mergeContiguous(contiguous);
+  if (strided.length === 0) return merged;
+  for (const span of strided) merged.push(span);
+  return merged;
 }
 
 /** Sorts contiguous runs and merges those that overlap or touch. */
@@ -139,7 +142,9 @@ export function splitSpans(spans: readonly Span[], parts: number, minBytes = 0):
 
 /** Bytes the spans cover. */
 export function spanBytes(spans: readonly Span[]): number {
-  return spans.reduce((n, s) => n + s.length * s.rows, 0);
+  let n = 0;
+  for (let i = 0; i < spans.length; i++) n += spans[i]!.length * spans[i]!.rows;
+  return n;
 }
 
 /** Where the client's pool bytes are read from. */

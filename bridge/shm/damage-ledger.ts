@@ -40,10 +40,18 @@ export class DamageLedger {
     if (entry === undefined)
       this.missed.set(buffer, (entry = { pending: 'full', surfaces: new Set() }));
     const missed = entry.pending;
-    entry.pending = [];
     entry.surfaces.add(surfaceId);
     shown.add(buffer);
-    return missed === 'full' || damage === null ? null : [...missed, ...damage];
+    if (missed === 'full' || damage === null) {
+      entry.pending = [];
+      return null;
+    }
+    // The commonest case (one buffer per surface, or nothing missed): the commit's own
+    // damage as it is, and the empty list kept; no list made per commit.
+    if (missed.length === 0) return damage;
+    entry.pending = [];
+    for (const rect of damage) missed.push(rect);
+    return missed;
   }
 
   bufferDestroyed(buffer: BufferState): void {
