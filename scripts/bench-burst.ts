@@ -15,9 +15,10 @@
 // the bridge adds shows); --compositor weston uses weston headless, whose commit
 // handler reads every byte of a shm buffer (weston 10), ~40 ms per 1080p frame here.
 // --pin CPU puts the bench, the compositor and the bridge (its copy threads too) on one
-// CPU; by default the scheduler places them. --baseline DIST adds a path through another
-// build's `grantway proxy` (DIST is its dist/ directory, e.g. a copy of main's), its
-// bursts alternating with the others: before and after in one run (as bench:proxy).
+// CPU; by default the scheduler places them. --baseline DIST adds paths through another
+// build's `grantway proxy`, passthrough and grant (DIST is its dist/ directory, e.g. a
+// copy of main's), their bursts alternating with the others: before and after in one
+// run (as bench:proxy).
 
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -52,7 +53,7 @@ const PATHS = [
   'C relay',
   'grantway passthrough',
   'grantway grant',
-  ...(BASELINE === undefined ? [] : ['baseline grant']),
+  ...(BASELINE === undefined ? [] : (['baseline passthrough', 'baseline grant'] as const)),
 ] as const;
 type PathName = (typeof PATHS)[number];
 
@@ -136,13 +137,15 @@ async function main(): Promise<void> {
       paths.set(`grantway ${mode}`, bridge.path);
     }
     if (BASELINE !== undefined) {
-      const base = await startBridge(compositor.runtimeDir, compositor.socketPath, {
-        mode: 'grant',
-        dist: BASELINE,
-        label: 'baseline',
-      });
-      bridges.push(base);
-      paths.set('baseline grant', base.path);
+      for (const mode of ['passthrough', 'grant'] as const) {
+        const base = await startBridge(compositor.runtimeDir, compositor.socketPath, {
+          mode,
+          dist: BASELINE,
+          label: 'baseline',
+        });
+        bridges.push(base);
+        paths.set(`baseline ${mode}`, base.path);
+      }
     }
     if (values.pin !== undefined)
       for (const pid of [process.pid, compositor.pid, ...bridges.map((b) => b.pid)])
