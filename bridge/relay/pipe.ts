@@ -246,11 +246,13 @@ export class Pipe {
     if (i < 0) return false;
     this.holdDone[i] = true;
     if (i !== 0) return false;
-    let n = 0;
-    while (n < this.holdDone.length && this.holdDone[n] === true) n++;
-    this.holdPos.splice(0, n);
-    this.holdIds.splice(0, n);
-    this.holdDone.splice(0, n);
+    // shift(), not splice(0, n): no array of removed entries made per release (grant
+    // mode releases two holds per commit, and there is seldom more than one to drop).
+    while (this.holdDone.length > 0 && this.holdDone[0] === true) {
+      this.holdPos.shift();
+      this.holdIds.shift();
+      this.holdDone.shift();
+    }
     return true;
   }
 
