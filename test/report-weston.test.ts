@@ -6,7 +6,7 @@
 // `grantway report --json` on the file.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,11 +18,15 @@ import { readLifecycleTrace } from '../bridge/shm/trace-file.js';
 
 const CLI = resolve('dist/bridge/cli/main.js');
 
-/** Runs the CLI; resolves with its exit code and output. `interruptAfterMs`: SIGINT then. */
+/**
+ * Runs the CLI; resolves with its exit code and output. `interrupt`: SIGINT `afterMs`
+ * after `file` appears (the run has started: on a loaded machine start-up alone can take
+ * longer than the client needs).
+ */
 function grantway(
   args: string[],
   env: Record<string, string>,
-  interruptAfterMs?: number,
+  interrupt?: { readonly file: string; readonly afterMs: number },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [CLI, ...args], {
@@ -34,8 +38,13 @@ function grantway(
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timers = [setTimeout(() => child.kill('SIGKILL'), 30_000)];
-    if (interruptAfterMs !== undefined) {
-      timers.push(setTimeout(() => child.kill('SIGINT'), interruptAfterMs));
+    if (interrupt !== undefined) {
+      const started = setInterval(() => {
+        if (!existsSync(interrupt.file)) return;
+        clearInterval(started);
+        timers.push(setTimeout(() => child.kill('SIGINT'), interrupt.afterMs));
+      }, 20);
+      timers.push(started);
     }
     child.on('close', (code) => {
       for (const t of timers) clearTimeout(t);
@@ -95,7 +104,7 @@ describe.skipIf(!commandAvailable('weston-simple-shm'))(
               'weston-simple-shm',
             ],
             env,
-            1500,
+            { file: record, afterMs: 1500 },
           );
           expect(run.stderr).not.toMatch(/internal error|session failed/);
           const created = readLifecycleTrace(record).events.flatMap((e) =>

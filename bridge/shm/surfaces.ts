@@ -35,7 +35,7 @@ export class SurfaceTable {
   private last: SurfaceState | undefined;
 
   constructor(
-    /** Follow damage requests (see shmInterest); without it commits report damage null. */
+    /** Follow damage requests (see shmInterest, tracker-factory.ts); without it commits report damage null. */
     private readonly trackDamage: boolean,
   ) {}
 
