@@ -7,7 +7,8 @@
 // client's commit to the reply to the sync behind it; the whole burst: to the last).
 //
 // Paths: direct to the compositor; the plain C relay of bench:proxy (the floor: any
-// relay's hop, nothing understood); `grantway proxy` in passthrough mode (the relay
+// relay's hop, nothing understood); the same in Node on grantway's own FFI (Node's share
+// of that floor); `grantway proxy` in passthrough mode (the relay
 // alone: what its hop adds whatever grant mode does) and in grant mode (which copies
 // every frame into grant pages, on its copy threads).
 //
@@ -27,7 +28,13 @@ import { startEmbeddedCompositor } from '../harness/embedded.js';
 import { startWeston } from '../harness/real/weston.js';
 import { ProtocolRegistry } from '../bridge/protocol/registry.js';
 import { BlockingClient } from './bench/blocking-client.js';
-import { pinToCpu, startBridge, startCRelay, type Target } from './bench/targets.js';
+import {
+  pinToCpu,
+  startBridge,
+  startCRelay,
+  startNodeRelay,
+  type Target,
+} from './bench/targets.js';
 import { commitBurst, FrameClient, quantile } from './bench/workloads.js';
 
 const { values } = parseArgs({
@@ -51,6 +58,7 @@ if (BASELINE !== undefined && !existsSync(join(BASELINE, 'bridge', 'cli', 'main.
 const PATHS = [
   'direct',
   'C relay',
+  'Node relay',
   'grantway passthrough',
   'grantway grant',
   ...(BASELINE === undefined ? [] : (['baseline passthrough', 'baseline grant'] as const)),
@@ -131,6 +139,9 @@ async function main(): Promise<void> {
     const cRelay = await startCRelay(compositor.runtimeDir, compositor.socketPath);
     bridges.push({ ...cRelay, pid: cRelay.pids()[0]! });
     paths.set('C relay', cRelay.path);
+    const nodeRelay = await startNodeRelay(compositor.runtimeDir, compositor.socketPath);
+    bridges.push({ ...nodeRelay, pid: nodeRelay.pids()[0]! });
+    paths.set('Node relay', nodeRelay.path);
     for (const mode of ['passthrough', 'grant'] as const) {
       const bridge = await startBridge(compositor.runtimeDir, compositor.socketPath, { mode });
       bridges.push(bridge);

@@ -26,6 +26,7 @@ import {
   rssBytes,
   startBridge,
   startCRelay,
+  startNodeRelay,
   startWaypipe,
   type Target,
 } from './bench/targets.js';
@@ -201,6 +202,7 @@ async function main(): Promise<void> {
           ]),
       ...(values['no-waypipe'] ? [] : [await startWaypipe(dir, up)]),
       await startCRelay(dir, up),
+      await startNodeRelay(dir, up),
     ];
     started.push(...relays);
     const targets = [

@@ -27,6 +27,7 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
+import { bindGlobals } from '../harness/client/globals.js';
 import { WaylandClient, type WaylandProxy } from '../harness/client/wayland-client.js';
 import { assembleBridge } from '../bridge/assembly/assemble.js';
 import { type WestonInstance, startWeston } from '../harness/real/weston.js';
@@ -86,15 +87,11 @@ function resizeEveryFrame(frames: number): Client {
     const client = WaylandClient.connect(socketPath);
     client.attachToLoop();
     try {
-      const reg = client.display.request('get_registry') as WaylandProxy;
-      const globals = new Map<string, number>();
-      reg.on('global', ([name, iface]) => globals.set(iface as string, name as number));
-      await client.roundtripAsync();
-      const bind = (iface: string, version: number): WaylandProxy =>
-        reg.request('bind', [globals.get(iface)!, registry.get(iface)!, version]) as WaylandProxy;
-      const compositor = bind('wl_compositor', 4);
-      const shm = bind('wl_shm', 1);
-      const wm = bind('xdg_wm_base', 1);
+      const {
+        wl_compositor: compositor,
+        wl_shm: shm,
+        xdg_wm_base: wm,
+      } = await bindGlobals(client, registry, { wl_compositor: 4, wl_shm: 1, xdg_wm_base: 1 });
       wm.on('ping', ([serial]) => wm.request('pong', [serial as number]));
       const surface = compositor.request('create_surface') as WaylandProxy;
       const xdgSurface = wm.request('get_xdg_surface', [surface]) as WaylandProxy;

@@ -23,6 +23,7 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
+import { bindGlobals } from '../harness/client/globals.js';
 import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
 import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
 import { silentLogger } from '../bridge/log.js';
@@ -169,14 +170,10 @@ describe.skipIf(!westonAvailable())('grant mode copies big commits off the event
   /** A client with one surface and `frames` buffers side by side in `pool`. */
   async function drawing(pool: ClientPool, frames: number, path?: string): Promise<Drawing> {
     const client = connect(path);
-    const reg = client.display.request('get_registry') as WaylandProxy;
-    const found = new Map<string, number>();
-    reg.on('global', ([name, iface]) => found.set(iface as string, name as number));
-    await client.roundtripAsync();
-    const bind = (iface: string, version: number): WaylandProxy =>
-      reg.request('bind', [found.get(iface)!, registry.get(iface)!, version]) as WaylandProxy;
-    const shm = bind('wl_shm', 1);
-    const compositor = bind('wl_compositor', 4);
+    const { wl_shm: shm, wl_compositor: compositor } = await bindGlobals(client, registry, {
+      wl_shm: 1,
+      wl_compositor: 4,
+    });
     const wlPool = shm.request('create_pool', [pool.fd, pool.size]) as WaylandProxy;
     const buffers = Array.from(
       { length: frames },

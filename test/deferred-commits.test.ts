@@ -23,6 +23,7 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
+import { bindGlobals } from '../harness/client/globals.js';
 import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
 import { type EmbeddedCompositorInstance, startEmbeddedCompositor } from '../harness/embedded.js';
 import { assembleBridge } from '../bridge/assembly/assemble.js';
@@ -75,12 +76,10 @@ describe('grant mode: a burst of commits does not hold up another client', () =>
     };
     const painter = async (): Promise<Painter> => {
       const client = connect();
-      const reg = client.display.request('get_registry') as WaylandProxy;
-      const found = new Map<string, number>();
-      reg.on('global', ([name, iface]) => found.set(iface as string, name as number));
-      await client.roundtripAsync();
-      const bind = (iface: string, version: number): WaylandProxy =>
-        reg.request('bind', [found.get(iface)!, registry.get(iface)!, version]) as WaylandProxy;
+      const { wl_shm: shm, wl_compositor: compositor } = await bindGlobals(client, registry, {
+        wl_shm: 1,
+        wl_compositor: 4,
+      });
       const fd = memfdCreate('deferred-commits');
       ftruncate(fd, SIZE);
       addSeals(fd, F_SEAL_SHRINK);
@@ -89,9 +88,9 @@ describe('grant mode: a burst of commits does not hold up another client', () =>
         munmap(ptr, SIZE);
         closeFd(fd);
       });
-      const pool = bind('wl_shm', 1).request('create_pool', [fd, SIZE]) as WaylandProxy;
+      const pool = shm.request('create_pool', [fd, SIZE]) as WaylandProxy;
       const buffer = pool.request('create_buffer', [0, W, H, STRIDE, 0]) as WaylandProxy;
-      const surface = bind('wl_compositor', 4).request('create_surface') as WaylandProxy;
+      const surface = compositor.request('create_surface') as WaylandProxy;
       return {
         client,
         pixels: nativeView(ptr, SIZE),

@@ -19,6 +19,7 @@ import {
   munmap,
   nativeView,
 } from '../ffi/libc.js';
+import { bindGlobals } from '../harness/client/globals.js';
 import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
 import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
 import { type AssembledBridge, assembleBridge } from '../bridge/assembly/assemble.js';
@@ -93,13 +94,8 @@ describe.skipIf(!westonAvailable())('grant mode on weston headless', () => {
   });
 
   async function globals(): Promise<{ shm: WaylandProxy; compositor: WaylandProxy }> {
-    const reg = client.display.request('get_registry') as WaylandProxy;
-    const found = new Map<string, number>();
-    reg.on('global', ([name, iface]) => found.set(iface as string, name as number));
-    await client.roundtripAsync();
-    const bind = (iface: string, version: number): WaylandProxy =>
-      reg.request('bind', [found.get(iface)!, registry.get(iface)!, version]) as WaylandProxy;
-    return { shm: bind('wl_shm', 1), compositor: bind('wl_compositor', 4) };
+    const bound = await bindGlobals(client, registry, { wl_shm: 1, wl_compositor: 4 });
+    return { shm: bound.wl_shm, compositor: bound.wl_compositor };
   }
 
   function pool(): PoolState {

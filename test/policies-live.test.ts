@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F_SEAL_SHRINK, addSeals, close as closeFd, ftruncate, memfdCreate } from '../ffi/libc.js';
+import { bindGlobals } from '../harness/client/globals.js';
 import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
 import { assembleBridge } from '../bridge/assembly/assemble.js';
 import { policyFromFlags } from '../bridge/cli/common.js';
@@ -48,14 +49,10 @@ describe.skipIf(!westonAvailable())('reclaim scheduler in the bridge, on weston 
     try {
       ftruncate(memfd, SIZE);
       addSeals(memfd, F_SEAL_SHRINK);
-      const reg = client.display.request('get_registry') as WaylandProxy;
-      const found = new Map<string, number>();
-      reg.on('global', ([name, iface]) => found.set(iface as string, name as number));
-      await client.roundtripAsync();
-      const bind = (iface: string, version: number): WaylandProxy =>
-        reg.request('bind', [found.get(iface)!, registry.get(iface)!, version]) as WaylandProxy;
-      const shm = bind('wl_shm', 1);
-      const compositor = bind('wl_compositor', 4);
+      const { wl_shm: shm, wl_compositor: compositor } = await bindGlobals(client, registry, {
+        wl_shm: 1,
+        wl_compositor: 4,
+      });
       const pool = shm.request('create_pool', [memfd, SIZE]) as WaylandProxy;
       const buffer = pool.request('create_buffer', [0, W, H, W * 4, 1]) as WaylandProxy;
       const surface = compositor.request('create_surface') as WaylandProxy;

@@ -6,6 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { close as closeFd, nativeView } from '../../ffi/libc.js';
+import { bindGlobalsBlocking } from '../../harness/client/globals.js';
 import { WaylandClient, type WaylandProxy } from '../../harness/client/wayland-client.js';
 import { startWeston, type WestonInstance, westonAvailable } from '../../harness/real/weston.js';
 import { Backoff } from '../oracle/backoff.js';
@@ -18,22 +19,6 @@ import { oracleMappingSource } from './oracle-source.js';
 const protocols = new ProtocolRegistry();
 const haveWeston = westonAvailable();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function bindGlobals(client: WaylandClient): { compositor: WaylandProxy; shm: WaylandProxy } {
-  const registry = client.display.request('get_registry') as WaylandProxy;
-  const globals = new Map<string, number>();
-  registry.on('global', ([name, iface]) => {
-    globals.set(iface as string, name as number);
-  });
-  client.roundtrip();
-  const bind = (iface: string, version: number): WaylandProxy => {
-    const name = globals.get(iface);
-    const spec = protocols.get(iface);
-    if (name === undefined || spec === undefined) throw new Error(`no ${iface}`);
-    return registry.request('bind', [name, spec, version]) as WaylandProxy;
-  };
-  return { compositor: bind('wl_compositor', 4), shm: bind('wl_shm', 1) };
-}
 
 const suiteName = haveWeston
   ? 'memfd backend + oracle on weston'
@@ -65,7 +50,10 @@ describe.skipIf(!haveWeston)(suiteName, () => {
         const height = 32;
         const extent = backend.allocate((width * height * 4) / 4096);
         nativeView(extent.ptr as bigint, 4096).fill(0x7f);
-        const { compositor, shm } = bindGlobals(client);
+        const { wl_compositor: compositor, wl_shm: shm } = bindGlobalsBlocking(client, protocols, {
+          wl_compositor: 4,
+          wl_shm: 1,
+        });
         const surface = compositor.request('create_surface') as WaylandProxy;
         const shared = backend.shareFd(extent);
         const pool = shm.request('create_pool', [shared, extent.pages * 4096]);

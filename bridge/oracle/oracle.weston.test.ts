@@ -6,8 +6,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProtocolRegistry } from '../protocol/registry.js';
-import type { InterfaceSpec } from '../protocol/types.js';
 import { close as closeFd, fstat, ftruncate, memfdCreate } from '../../ffi/libc.js';
+import { bindGlobalsBlocking } from '../../harness/client/globals.js';
 import { WaylandClient, type WaylandProxy } from '../../harness/client/wayland-client.js';
 import { startWeston, type WestonInstance, westonAvailable } from '../../harness/real/weston.js';
 import { Backoff } from './backoff.js';
@@ -18,28 +18,6 @@ import type { FileIdentity, MappingOracle, MappingVerdict } from './types.js';
 
 const protocols = new ProtocolRegistry();
 const haveWeston = westonAvailable();
-
-function spec(name: string): InterfaceSpec {
-  const found = protocols.get(name);
-  if (found === undefined) throw new Error(`no spec for ${name}`);
-  return found;
-}
-
-/** Binds wl_compositor and wl_shm after one roundtrip of registry globals. */
-function bindGlobals(client: WaylandClient): { compositor: WaylandProxy; shm: WaylandProxy } {
-  const registry = client.display.request('get_registry') as WaylandProxy;
-  const globals = new Map<string, number>();
-  registry.on('global', ([name, iface]) => {
-    globals.set(iface as string, name as number);
-  });
-  client.roundtrip();
-  const bind = (iface: string, version: number): WaylandProxy => {
-    const name = globals.get(iface);
-    if (name === undefined) throw new Error(`weston has no ${iface}`);
-    return registry.request('bind', [name, spec(iface), version]) as WaylandProxy;
-  };
-  return { compositor: bind('wl_compositor', 4), shm: bind('wl_shm', 1) };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -100,7 +78,10 @@ describe.skipIf(!haveWeston)(suiteName, () => {
       const oracle = new SystemOracle({ useLeases: false, vouchedPids: unreadableProcesses() });
       expect(oracle.verdicts([{ file }])[0]).toBe('unmapped');
 
-      const { compositor, shm } = bindGlobals(client);
+      const { wl_compositor: compositor, wl_shm: shm } = bindGlobalsBlocking(client, protocols, {
+        wl_compositor: 4,
+        wl_shm: 1,
+      });
       const surface = compositor.request('create_surface') as WaylandProxy;
       const pool = shm.request('create_pool', [memfd, size]) as WaylandProxy;
       const buffer = pool.request('create_buffer', [
@@ -141,7 +122,10 @@ describe.skipIf(!haveWeston)(suiteName, () => {
     const client = WaylandClient.connect(weston.socketPath);
     const backend = new MemfdGrantBackend();
     try {
-      const { shm } = bindGlobals(client);
+      const { wl_shm: shm } = bindGlobalsBlocking(client, protocols, {
+        wl_compositor: 4,
+        wl_shm: 1,
+      });
       const extents = Array.from({ length: 8 }, () => backend.allocate(1));
       for (const extent of extents) {
         const fd = backend.shareFd(extent);

@@ -17,7 +17,8 @@ import { MappingWatcher } from './mapping-watcher.js';
 import type { ExtentReclaimer } from './reclaimer.js';
 import { LifecycleRecorder } from './recorder.js';
 import type { ShmBudget } from './shm-budget.js';
-import { type PoolHooks, type ShmTracker, shmTrackerFactory } from './tracker.js';
+import type { PoolHooks, ShmTracker } from './tracker.js';
+import { shmTrackerFactory } from './tracker-factory.js';
 
 export interface LifecycleOptions {
   /** Recorded in the trace header; grant mode itself is switched on by `grants`. */

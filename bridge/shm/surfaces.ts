@@ -46,7 +46,7 @@ export class SurfaceTable {
   };
 
   constructor(
-    /** Follow damage requests (see shmInterest); without it commits report damage null. */
+    /** Follow damage requests (see shmInterest, tracker-factory.ts); without it commits report damage null. */
     private readonly trackDamage: boolean,
   ) {}
 

@@ -5,18 +5,17 @@
 // observer: it never touches a socket, and the relay's object map stays the authority on
 // which ids exist. Its parts, each in its own module: pool validation (pool-fd.ts), limits
 // accounting (accounting.ts), surface and damage state (surfaces.ts), event emission
-// (emitter.ts), which pages of each pool its buffers cover (coverage.ts); grant mode
-// plugs in as a PoolBacking (backing.ts, grant-mode.ts).
+// (emitter.ts), which pages of each pool its buffers cover (coverage.ts), what the relay
+// must show it (tracker-factory.ts); grant mode plugs in as a PoolBacking (backing.ts,
+// grant-mode.ts).
 
 import { close as closeFd, fstat } from '../../ffi/libc.js';
 import { ClientProtocolError, DisplayErrorCode } from '../relay/errors.js';
 import { DEFAULT_CLIENT_LIMITS } from '../relay/limits.js';
 import type { WaylandObject } from '../relay/object-map.js';
 import type {
-  MessageInterest,
   MessageRewrite,
   ObservedMessage,
-  ObserverFactory,
   SessionContext,
   SessionObserver,
 } from '../relay/observer.js';
@@ -43,39 +42,6 @@ import {
 } from './state.js';
 import { SurfaceTable } from './surfaces.js';
 
-/**
- * The messages the tracker must see, by interface. Damage is optional: decoding every
- * damage request costs the relay's fast path, and only copying (grant mode) and
- * recorded traces use it.
- */
-export function shmInterest(
-  trackDamage: boolean,
-  copies = false,
-): {
-  requests: MessageInterest;
-  events: MessageInterest;
-  deferred: MessageInterest;
-} {
-  const surface = ['attach', 'commit', 'destroy', 'set_buffer_scale', 'set_buffer_transform'];
-  if (trackDamage) surface.push('damage', 'damage_buffer');
-  return {
-    requests: {
-      wl_shm: ['create_pool'],
-      wl_shm_pool: ['create_buffer', 'destroy', 'resize'],
-      wl_buffer: ['destroy'],
-      wl_surface: surface,
-      wp_viewporter: ['get_viewport'],
-    },
-    events: {
-      wl_shm: ['format'],
-      wl_buffer: ['release'],
-    },
-    // A commit that copies costs the loop its damage spans and a queued copy: handled
-    // after the other connections ready in the same turn (MessageFlags.Deferred).
-    deferred: copies ? { wl_surface: ['commit'] } : {},
-  };
-}
-
 /** Hooks for what happens around a client's pools (the mapping watcher). */
 export interface PoolHooks {
   /**
@@ -99,7 +65,7 @@ export interface ShmTrackerOptions {
    * at E2; with one, only at E3 or once the oracle has said it cannot tell.
    */
   readonly watchesMappings?: boolean;
-  /** Decode damage requests (see shmInterest); without it commits report damage null. */
+  /** Decode damage requests (see shmInterest, tracker-factory.ts); without it commits report damage null. */
   readonly trackDamage?: boolean;
   /** Grant mode: pools are re-backed (see PoolBacking). Requires trackDamage. */
   readonly backing?: PoolBacking;
@@ -581,22 +547,4 @@ export class ShmTracker implements SessionObserver {
   dispose(): void {
     for (const pool of [...this.tracked]) this.forget(pool);
   }
-}
-
-/** Builds one ShmTracker per session, all feeding the same sink. */
-export function shmTrackerFactory(
-  options: ShmTrackerOptions,
-  onCreated?: (tracker: ShmTracker) => void,
-): ObserverFactory {
-  const interest = shmInterest(options.trackDamage === true, options.backing !== undefined);
-  return {
-    requests: interest.requests,
-    events: interest.events,
-    deferred: interest.deferred,
-    create(sessionId: number, context: SessionContext): SessionObserver {
-      const tracker = new ShmTracker(sessionId, context, options);
-      onCreated?.(tracker);
-      return tracker;
-    },
-  };
 }

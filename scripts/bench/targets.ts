@@ -1,6 +1,7 @@
 // The paths a benchmark client can take to the compositor, each started as the separate
 // process(es) it is in real use: grantway proxy (either mode), waypipe client + server,
-// and a plain C relay built at bench time (the floor). Each target says which pids do
+// a plain C relay built at bench time (the floor), and the same relay in Node on
+// grantway's own FFI (node-relay.ts: Node's share of the floor). Each target says which pids do
 // its work, so a bench can read their CPU time and memory from /proc.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -159,6 +160,17 @@ export async function startCRelay(runtimeDir: string, upstream: string): Promise
   const child = spawn(binary, [path, upstream], { stdio: ['ignore', 'inherit', 'inherit'] });
   await waitForSocket(path, child);
   return { name: 'C relay', path, pids: () => [child.pid!], stop: () => stopChild(child) };
+}
+
+/** The bare Node relay (node-relay.ts): grantway's primitives, no parsing. */
+export async function startNodeRelay(runtimeDir: string, upstream: string): Promise<Target> {
+  const script = fileURLToPath(new URL('./node-relay.js', import.meta.url));
+  const path = join(runtimeDir, 'bench-node-relay');
+  const child = spawn(process.execPath, [script, path, upstream], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await waitForSocket(path, child);
+  return { name: 'Node relay', path, pids: () => [child.pid!], stop: () => stopChild(child) };
 }
 
 /** Every live descendant of pid (from /proc/PID/task/TID/children). */
