@@ -99,6 +99,8 @@ export class Session {
   private ending: SessionEnd | undefined;
   /** Armed while the client leaves its output full (see watchStall); else undefined. */
   private stallTimer: NodeJS.Timeout | undefined;
+  /** The requests' hold while a deferred request waits for the turn's end (onDefer). */
+  private deferredHold = 0;
   /** Armed once the session is ending: it closes when this fires (LINGER_MS). */
   private lingerTimer: NodeJS.Timeout | undefined;
 
@@ -159,9 +161,19 @@ export class Session {
    * loop has read every other connection ready in this turn (turn-end.ts).
    */
   private onDefer(pipe: Pipe): void {
-    const id = pipe.hold();
-    atTurnEnd(() => this.resume(pipe, id, () => this.relay.handleDeferred(pipe)));
+    // Only requests are deferred, and a held pipe reads nothing more: one at a time.
+    this.deferredHold = pipe.hold();
+    atTurnEnd(this.resumeDeferred);
   }
+
+  /** Made once, not per commit: the turn's end for the deferred request (onDefer). */
+  private readonly resumeDeferred = (): void => {
+    const id = this.deferredHold;
+    this.deferredHold = 0;
+    this.resume(this.requests, id, this.walkDeferred);
+  };
+
+  private readonly walkDeferred = (): void => this.relay.handleDeferred(this.requests);
 
   /** Releases hold `id`; once nothing before it is held, walks the input read meanwhile. */
   private resume(pipe: Pipe, id: number, walk: () => void): void {

@@ -29,7 +29,7 @@ export class LifecycleEmitter {
    * instructions an event). The events of every frame have their own methods below.
    */
   emit(time: number, event: EventBody): void {
-    this.sink({ ...event, t: Math.max(0, time - this.timeOrigin), client: this.client });
+    this.sink({ ...event, t: this.stamp(time), client: this.client });
   }
 
   // The events of every commit cycle: one object literal each, with the keys in the
@@ -42,7 +42,7 @@ export class LifecycleEmitter {
       buffer,
       surface,
       damage,
-      t: Math.max(0, time - this.timeOrigin),
+      t: this.stamp(time),
       client: this.client,
     });
   }
@@ -52,7 +52,7 @@ export class LifecycleEmitter {
     this.sink({
       type: 'buffer-released',
       buffer,
-      t: Math.max(0, time - this.timeOrigin),
+      t: this.stamp(time),
       client: this.client,
     });
   }
@@ -64,20 +64,23 @@ export class LifecycleEmitter {
       level,
       pool: pool.id,
       poolKey: pool.key,
-      t: Math.max(0, time - this.timeOrigin),
+      t: this.stamp(time),
       client: this.client,
     });
   }
 
+  /** The trace's time of `time` (performance.now()): never before its start. */
+  private stamp(time: number): number {
+    return Math.max(0, time - this.timeOrigin);
+  }
+
   /** An event about `pool` (rarer ones: one spread site, as emit). */
   pool(time: number, pool: PoolState, event: PoolEventBody): void {
-    const t = Math.max(0, time - this.timeOrigin);
-    // One spread, not two: events are made on every commit.
     this.sink({
       ...event,
       pool: pool.id,
       poolKey: pool.key,
-      t,
+      t: this.stamp(time),
       client: this.client,
     });
   }
