@@ -15,19 +15,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import {
-  F_SEAL_SHRINK,
-  PROT_READ,
-  PROT_WRITE,
-  addSeals,
-  close as closeFd,
-  ftruncate,
-  memfdCreate,
-  mmap,
-  munmap,
-  nativeView,
-} from '../ffi/libc.js';
 import { bindGlobals } from '../harness/client/globals.js';
+import { PoolFile } from '../harness/client/pool-file.js';
 import { WaylandClient, type WaylandProxy } from '../harness/client/wayland-client.js';
 import { assembleBridge } from '../bridge/assembly/assemble.js';
 import { type WestonInstance, startWeston } from '../harness/real/weston.js';
@@ -102,20 +91,16 @@ function resizeEveryFrame(frames: number): Client {
       );
       surface.request('commit');
       await client.roundtripAsync();
-      let previous: { pool: WaylandProxy; buffer: WaylandProxy; fd: number } | undefined;
+      let previous: { pool: WaylandProxy; buffer: WaylandProxy; file: PoolFile } | undefined;
       for (let k = 0; k < frames; k++) {
         // A drag back and forth between 200×150 and 520×390.
         const s = Math.abs(((k / 30) % 2) - 1);
         const width = Math.round(520 - s * 320);
         const height = Math.round(390 - s * 240);
         const size = width * height * 4;
-        const fd = memfdCreate('grantway-resize');
-        ftruncate(fd, size);
-        addSeals(fd, F_SEAL_SHRINK);
-        const ptr = mmap(fd, size, PROT_READ | PROT_WRITE);
-        nativeView(ptr, size).fill(k & 0xff);
-        munmap(ptr, size);
-        const pool = shm.request('create_pool', [fd, size]) as WaylandProxy;
+        const file = new PoolFile(size, { name: 'grantway-resize' });
+        file.bytes.fill(k & 0xff);
+        const pool = shm.request('create_pool', [file.fd, size]) as WaylandProxy;
         const buffer = pool.request('create_buffer', [
           0,
           width,
@@ -131,9 +116,9 @@ function resizeEveryFrame(frames: number): Client {
         if (previous !== undefined) {
           previous.buffer.destroy();
           previous.pool.destroy();
-          closeFd(previous.fd);
+          previous.file.close();
         }
-        previous = { pool, buffer, fd };
+        previous = { pool, buffer, file };
         await Promise.race([done, sleep(100)]);
       }
       toplevel.destroy();
@@ -142,7 +127,7 @@ function resizeEveryFrame(frames: number): Client {
       if (previous !== undefined) {
         previous.buffer.destroy();
         previous.pool.destroy();
-        closeFd(previous.fd);
+        previous.file.close();
       }
       await client.roundtripAsync();
       process.stderr.write(`  resize-every-frame: ${frames} frames\n`);

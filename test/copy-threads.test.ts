@@ -10,20 +10,9 @@
 
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  F_SEAL_SHRINK,
-  PROT_READ,
-  PROT_WRITE,
-  addSeals,
-  close as closeFd,
-  fstat,
-  ftruncate,
-  memfdCreate,
-  mmap,
-  munmap,
-  nativeView,
-} from '../ffi/libc.js';
+import { fstat } from '../ffi/libc.js';
 import { bindGlobals } from '../harness/client/globals.js';
+import { PoolFile } from '../harness/client/pool-file.js';
 import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
 import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
 import { silentLogger } from '../bridge/log.js';
@@ -75,20 +64,10 @@ class GatedCopyThreads extends CopyThreads {
   }
 }
 
-/** A client's pool: a memfd the test draws in, sealed against shrinking or not. */
-class ClientPool {
-  readonly fd = memfdCreate('copy-threads-pool');
-  readonly bytes: Uint8Array;
-  private readonly ptr: bigint;
-
-  constructor(
-    readonly size: number,
-    sealed: boolean,
-  ) {
-    ftruncate(this.fd, size);
-    if (sealed) addSeals(this.fd, F_SEAL_SHRINK);
-    this.ptr = mmap(this.fd, size, PROT_READ | PROT_WRITE);
-    this.bytes = nativeView(this.ptr, size);
+/** A client's pool the test draws in (sealed against shrinking or not), with frames. */
+class ClientPool extends PoolFile {
+  constructor(size: number, sealed: boolean) {
+    super(size, { sealed, name: 'copy-threads-pool' });
   }
 
   /** Fills rect (x, y, w, h) of the frame at `offset` with a colour. */
@@ -111,11 +90,6 @@ class ClientPool {
 
   frame(offset: number): Uint8Array {
     return this.bytes.slice(offset, offset + FRAME);
-  }
-
-  close(): void {
-    munmap(this.ptr, this.size);
-    closeFd(this.fd);
   }
 }
 

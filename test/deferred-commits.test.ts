@@ -11,19 +11,8 @@
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  F_SEAL_SHRINK,
-  PROT_READ,
-  PROT_WRITE,
-  addSeals,
-  close as closeFd,
-  ftruncate,
-  memfdCreate,
-  mmap,
-  munmap,
-  nativeView,
-} from '../ffi/libc.js';
 import { bindGlobals } from '../harness/client/globals.js';
+import { PoolFile } from '../harness/client/pool-file.js';
 import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
 import { type EmbeddedCompositorInstance, startEmbeddedCompositor } from '../harness/embedded.js';
 import { assembleBridge } from '../bridge/assembly/assemble.js';
@@ -67,7 +56,7 @@ describe('grant mode: a burst of commits does not hold up another client', () =>
         }),
     });
     const clients: WaylandClient[] = [];
-    const cleanup: (() => void)[] = [];
+    const files: PoolFile[] = [];
     const connect = (): WaylandClient => {
       const client = WaylandClient.connect(bridge.listenPath);
       client.attachToLoop();
@@ -80,20 +69,14 @@ describe('grant mode: a burst of commits does not hold up another client', () =>
         wl_shm: 1,
         wl_compositor: 4,
       });
-      const fd = memfdCreate('deferred-commits');
-      ftruncate(fd, SIZE);
-      addSeals(fd, F_SEAL_SHRINK);
-      const ptr = mmap(fd, SIZE, PROT_READ | PROT_WRITE);
-      cleanup.push(() => {
-        munmap(ptr, SIZE);
-        closeFd(fd);
-      });
-      const pool = shm.request('create_pool', [fd, SIZE]) as WaylandProxy;
+      const file = new PoolFile(SIZE, { name: 'deferred-commits' });
+      files.push(file);
+      const pool = shm.request('create_pool', [file.fd, SIZE]) as WaylandProxy;
       const buffer = pool.request('create_buffer', [0, W, H, STRIDE, 0]) as WaylandProxy;
       const surface = compositor.request('create_surface') as WaylandProxy;
       return {
         client,
-        pixels: nativeView(ptr, SIZE),
+        pixels: file.bytes,
         commit() {
           surface.request('attach', [buffer, 0, 0]);
           surface.request('damage_buffer', [0, 0, W, H]);
@@ -141,7 +124,7 @@ describe('grant mode: a burst of commits does not hold up another client', () =>
       for (const c of clients) c.close();
       bridge.close();
       lifecycle?.close();
-      for (const f of cleanup) f();
+      for (const f of files) f.close();
     }
   });
 });

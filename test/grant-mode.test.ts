@@ -6,20 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
-import {
-  F_SEAL_SHRINK,
-  PROT_READ,
-  PROT_WRITE,
-  addSeals,
-  close as closeFd,
-  fstat,
-  ftruncate,
-  memfdCreate,
-  mmap,
-  munmap,
-  nativeView,
-} from '../ffi/libc.js';
+import { close as closeFd, fstat, ftruncate, memfdCreate } from '../ffi/libc.js';
 import { bindGlobals } from '../harness/client/globals.js';
+import { PoolFile } from '../harness/client/pool-file.js';
 import { type WaylandProxy, WaylandClient } from '../harness/client/wayland-client.js';
 import { type WestonInstance, startWeston, westonAvailable } from '../harness/real/weston.js';
 import { type AssembledBridge, assembleBridge } from '../bridge/assembly/assemble.js';
@@ -111,11 +100,8 @@ describe.skipIf(!westonAvailable())('grant mode on weston headless', () => {
 
   it('double buffering with partial damage: the compositor always sees the frame drawn', async () => {
     const { shm, compositor } = await globals();
-    const memfd = memfdCreate('client-pool');
-    ftruncate(memfd, 2 * FRAME);
-    addSeals(memfd, F_SEAL_SHRINK);
-    const ptr = mmap(memfd, 2 * FRAME, PROT_READ | PROT_WRITE);
-    const bytes = nativeView(ptr, 2 * FRAME);
+    const file = new PoolFile(2 * FRAME, { name: 'client-pool' });
+    const { fd: memfd, bytes } = file;
     const pixels = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
     try {
       const wlPool = shm.request('create_pool', [memfd, 2 * FRAME]) as WaylandProxy;
@@ -170,17 +156,15 @@ describe.skipIf(!westonAvailable())('grant mode on weston headless', () => {
       expect(backend.stats().refsInUse).toBe(0);
       expect(backend.stats().endAccessFailures).toBe(0);
     } finally {
-      munmap(ptr, 2 * FRAME);
-      closeFd(memfd);
+      file.close();
     }
   });
 
   it('follows a pool resize and copies unsealed pools with pread', async () => {
     const { shm, compositor } = await globals();
-    const memfd = memfdCreate('unsealed-pool'); // no seals: the bridge must not mmap it
-    ftruncate(memfd, 2 * FRAME);
-    const ptr = mmap(memfd, 2 * FRAME, PROT_READ | PROT_WRITE);
-    const bytes = nativeView(ptr, 2 * FRAME);
+    // No seals: the bridge must not mmap it.
+    const file = new PoolFile(2 * FRAME, { sealed: false, name: 'unsealed-pool' });
+    const { fd: memfd, bytes } = file;
     const pixels = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
     try {
       const wlPool = shm.request('create_pool', [memfd, FRAME]) as WaylandProxy;
@@ -197,8 +181,7 @@ describe.skipIf(!westonAvailable())('grant mode on weston headless', () => {
       expect(seenByCompositor(FRAME)).toEqual(bytes.slice(FRAME, 2 * FRAME));
       expect(events.some((e) => e.type === 'pool-resized')).toBe(true);
     } finally {
-      munmap(ptr, 2 * FRAME);
-      closeFd(memfd);
+      file.close();
     }
   });
 

@@ -3,18 +3,7 @@
 // frames at once. All through BlockingClient (raw bytes, blocking syscalls), so what
 // is measured is the path and the compositor, never a client library's event loop.
 
-import {
-  F_SEAL_SHRINK,
-  PROT_READ,
-  PROT_WRITE,
-  addSeals,
-  close as closeFd,
-  ftruncate,
-  memfdCreate,
-  mmap,
-  munmap,
-  nativeView,
-} from '../../ffi/libc.js';
+import { PoolFile } from '../../harness/client/pool-file.js';
 import type { ProtocolRegistry } from '../../bridge/protocol/registry.js';
 import { readU32 } from '../../bridge/wire/le.js';
 import { BlockingClient } from './blocking-client.js';
@@ -95,14 +84,11 @@ export class FrameClient {
     const bound = c.bindGlobals({ wl_compositor: 4, wl_shm: 1 });
     const stride = width * 4;
     const size = stride * height;
-    const fd = memfdCreate('bench-frame');
+    const file = new PoolFile(size, { name: 'bench-frame' });
     try {
-      ftruncate(fd, size);
-      addSeals(fd, F_SEAL_SHRINK);
-      const ptr = mmap(fd, size, PROT_READ | PROT_WRITE);
-      const view = nativeView(ptr, size);
+      const view = file.bytes;
       for (let i = 0; i < size; i += 4096) view[i] = (i >>> 12) & 0xff; // touch every page
-      munmap(ptr, size);
+      const fd = file.fd;
       const pool = c.allocateId();
       c.request(bound.get('wl_shm')!, 'wl_shm', 'create_pool', [pool, fd, size], [fd]);
       this.buffer = c.allocateId();
@@ -110,7 +96,7 @@ export class FrameClient {
       this.surface = c.allocateId();
       c.request(bound.get('wl_compositor')!, 'wl_compositor', 'create_surface', [this.surface]);
     } finally {
-      closeFd(fd);
+      file.close();
     }
     this.syncId = c.allocateId();
     c.roundtrip(this.syncId);
