@@ -3,12 +3,13 @@
 // grant mode, Debian's waypipe (client + server on this machine), and a 70-line C
 // relay as the floor a relay cannot go under. Each is a separate process, as deployed.
 //
-// Per path: the median wl_display.sync roundtrip and the request-flood throughput,
-// medians over --runs runs that visit the paths in a rotating order (drift on a noisy
-// machine hits all alike), and the ratio to direct. For each relay, the CPU time it
-// spent per relayed message (from its threads' schedstat: what process.cpuUsage()
-// reports, summed over the processes that relay) and its resident memory per idle
-// client. Two placements: as the scheduler places them, and all on one CPU (--cpu),
+// Per path: the median wl_display.sync roundtrip (and its 10th–90th percentile spread:
+// on a VM, whether a roundtrip woke a halted vCPU shows there) and the request-flood
+// throughput, medians over --runs runs that visit the paths in a rotating order (drift
+// on a noisy machine hits all alike), and the ratio to direct. For each relay, the CPU
+// time it spent per relayed message (from its threads' schedstat: what
+// process.cpuUsage() reports, summed over the processes that relay) and its resident
+// memory per idle client. Two placements: as the scheduler places them, and all on one CPU (--cpu),
 // where wake-ups are cheap and the figures show the work on the path.
 //
 // --baseline DIST adds the proxies of another build (a copy of main's dist/, say) as
@@ -57,6 +58,9 @@ interface Sample {
   run: number;
   path: string;
   roundtripUs: number;
+  /** The run's 10th and 90th percentile roundtrips (workloads.ts: RoundtripSpread). */
+  roundtripP10Us: number;
+  roundtripP90Us: number;
   floodPerSec: number;
   /** The relay's CPU µs per message it relayed (undefined: direct). */
   roundtripCpuUs: number | undefined;
@@ -66,6 +70,8 @@ interface Sample {
 interface PathSummary {
   path: string;
   roundtripUs: number;
+  roundtripP10Us: number;
+  roundtripP90Us: number;
   floodPerSec: number;
   roundtripRatio: number;
   floodRatio: number;
@@ -110,14 +116,24 @@ async function measurePlacement(
     for (const t of order) {
       // sync → done + delete_id: three messages per roundtrip (the warm-up counts too).
       await settle();
-      const [roundtripUs, roundtripCpuUs] = withCpu(t.target, 3 * (ROUNDTRIPS + 3000), () =>
+      const [roundtrip, roundtripCpuUs] = withCpu(t.target, 3 * (ROUNDTRIPS + 3000), () =>
         measureRoundtrip(t.path, registry, ROUNDTRIPS),
       );
+      const roundtripUs = roundtrip.p50Us;
       await settle();
       const [floodPerSec, floodCpuUs] = withCpu(t.target, FLOOD, () =>
         measureFlood(t.path, registry, FLOOD),
       );
-      samples.push({ run, path: t.name, roundtripUs, floodPerSec, roundtripCpuUs, floodCpuUs });
+      samples.push({
+        run,
+        path: t.name,
+        roundtripUs,
+        roundtripP10Us: roundtrip.p10Us,
+        roundtripP90Us: roundtrip.p90Us,
+        floodPerSec,
+        roundtripCpuUs,
+        floodCpuUs,
+      });
       if (!values.json)
         process.stderr.write(
           `${placement}, run ${run}, ${t.name}: roundtrip ${roundtripUs.toFixed(1)} µs, flood ${(floodPerSec / 1e6).toFixed(2)} M req/s\n`,
@@ -141,6 +157,8 @@ async function measurePlacement(
       return {
         path: t.name,
         roundtripUs,
+        roundtripP10Us: of(t.name, 'roundtripP10Us')!,
+        roundtripP90Us: of(t.name, 'roundtripP90Us')!,
         floodPerSec,
         roundtripRatio: roundtripUs / direct.rt,
         floodRatio: floodPerSec / direct.flood,
@@ -173,13 +191,13 @@ async function rssPerIdleClient(target: Target, path: string): Promise<number> {
 function table(p: Placement): string {
   const rows = [
     `\n${p.placement}: medians of ${RUNS} runs (${ROUNDTRIPS} roundtrips, ${FLOOD} requests each)\n`,
-    '| path | roundtrip | ratio | flood | ratio | CPU/msg roundtrip | CPU/msg flood |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| path | roundtrip | ratio | roundtrip p10–p90 | flood | ratio | CPU/msg roundtrip | CPU/msg flood |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   const cpu = (x: number | undefined): string => (x === undefined ? '' : `${x.toFixed(2)} µs`);
   for (const s of p.paths)
     rows.push(
-      `| ${s.path} | ${s.roundtripUs.toFixed(1)} µs | ${s.roundtripRatio.toFixed(2)}× | ${(s.floodPerSec / 1e6).toFixed(2)} M/s | ${s.floodRatio.toFixed(2)}× | ${cpu(s.roundtripCpuUs)} | ${cpu(s.floodCpuUs)} |`,
+      `| ${s.path} | ${s.roundtripUs.toFixed(1)} µs | ${s.roundtripRatio.toFixed(2)}× | ${s.roundtripP10Us.toFixed(0)}–${s.roundtripP90Us.toFixed(0)} µs | ${(s.floodPerSec / 1e6).toFixed(2)} M/s | ${s.floodRatio.toFixed(2)}× | ${cpu(s.roundtripCpuUs)} | ${cpu(s.floodCpuUs)} |`,
     );
   return rows.join('\n');
 }

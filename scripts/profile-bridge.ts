@@ -67,7 +67,7 @@ function run(workload: string, path: string, warm = false): { messages: number; 
     case 'roundtrip': {
       const n = Number(values.roundtrips);
       const warmup = warm ? 0 : WARMUP_ROUNDTRIPS;
-      const us = measureRoundtrip(path, registry, n, warmup);
+      const us = measureRoundtrip(path, registry, n, warmup).p50Us;
       // sync → done + delete_id: three messages per roundtrip.
       return { messages: 3 * (n + warmup), what: `median ${us.toFixed(1)} µs` };
     }

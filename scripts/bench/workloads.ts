@@ -21,13 +21,24 @@ export function quantile(xs: readonly number[], q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
-/** Median wl_display.sync roundtrip in µs over `count`, after a warm-up. */
+/**
+ * wl_display.sync roundtrips in µs over `count`, after a warm-up: the median and the
+ * 10th and 90th percentiles. On a VM the spread says what a median hides: a roundtrip
+ * whose processes all wake on one vCPU takes tens of µs, one that wakes a halted vCPU
+ * takes over a hundred (docs/performance-profiles.md, "Placed roundtrips").
+ */
+export interface RoundtripSpread {
+  readonly p10Us: number;
+  readonly p50Us: number;
+  readonly p90Us: number;
+}
+
 export function measureRoundtrip(
   path: string,
   registry: ProtocolRegistry,
   count: number,
   warmup = WARMUP_ROUNDTRIPS,
-): number {
+): RoundtripSpread {
   const client = new BlockingClient(path, registry);
   try {
     const id = client.allocateId();
@@ -38,7 +49,11 @@ export function measureRoundtrip(
       client.roundtrip(id);
       samples[i] = Number(process.hrtime.bigint() - t0) / 1000;
     }
-    return median(samples);
+    return {
+      p10Us: quantile(samples, 0.1),
+      p50Us: median(samples),
+      p90Us: quantile(samples, 0.9),
+    };
   } finally {
     client.close();
   }
