@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { MAX_DAMAGE_RECTS } from './state.js';
 import { SurfaceTable } from './surfaces.js';
 
+/** A 'gc' performance entry: its detail says which collector ran (Node ≥ 16). */
+type GcEntry = PerformanceEntry & { readonly detail?: { readonly kind?: number } };
+
 /** Minor (young-generation) collections that started while `work` ran. */
 async function minorGcsDuring(work: () => void): Promise<number> {
   const entries: PerformanceEntry[] = [];
@@ -18,7 +21,7 @@ async function minorGcsDuring(work: () => void): Promise<number> {
     (e) =>
       e.startTime >= start &&
       e.startTime <= end &&
-      (e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR,
+      (e as GcEntry).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR,
   ).length;
 }
 
