@@ -9,8 +9,8 @@
 // on a noisy machine hits all alike), and the ratio to direct. For each relay, the CPU
 // time it spent per relayed message (from its threads' schedstat: what
 // process.cpuUsage() reports, summed over the processes that relay) and its resident
-// memory per idle client. Two placements: as the scheduler places them, and all on one CPU (--cpu),
-// where wake-ups are cheap and the figures show the work on the path.
+// memory per idle client. Two placements: as the scheduler places them, and all on one
+// CPU (--cpu), where wake-ups are cheap and the figures show the work on the path.
 //
 // --baseline DIST adds the proxies of another build (a copy of main's dist/, say) as
 // "baseline passthrough" and "baseline grant": a change and what it changes, side by
